@@ -1,0 +1,27 @@
+# The project's commands; see README.md. Everything runs from .venv/bin.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+
+.PHONY: help install demo test up clean
+
+help:
+	@echo "make install   create .venv with the pinned stack"
+	@echo "make demo      install, then run the whole pipeline once on the demo sources"
+	@echo "make test      install, then run the test suite"
+	@echo "make up        install, then start Airflow (web UI) with the demo sources"
+
+install:
+	@scripts/install.sh
+
+demo: install
+	@$(PY) include/demo/run_demo.py
+
+test: install
+	@scripts/test.sh
+
+up: install
+	@$(PY) include/demo/run_up.py
+
+clean:
+	rm -rf data .airflow build dbt_project/target dbt_project/logs

@@ -1,0 +1,41 @@
+"""kazoo_cdrs: pull the KAZOO CDRs created in each data interval (UTC) into the lake, every page.
+
+Schedule: CDR_PULL_SCHEDULE (default @hourly). Connection: kazoo_default. A run replaces what an earlier
+run of the same interval wrote, so re-runs and back-fills never duplicate.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import dag, task
+
+from cdr.assets import KAZOO_LAKE
+from cdr.schedules import PULL_START_DATE, pull_timetable
+
+
+@dag(
+    dag_id="kazoo_cdrs",
+    schedule=pull_timetable(),
+    start_date=PULL_START_DATE,
+    catchup=False,
+    max_active_runs=4,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    tags=["cdr", "source", "kazoo"],
+    doc_md=__doc__,
+)
+def kazoo_cdrs():
+    @task(outlets=[KAZOO_LAKE])
+    def pull(data_interval_start=None, data_interval_end=None) -> dict:
+        from cdr.hooks import KazooHook
+        from cdr.kazoo.extract import pull_interval
+
+        hook = KazooHook()
+        return pull_interval(
+            hook.get_conn(), data_interval_start, data_interval_end, default_region=hook.default_region
+        )
+
+    pull()
+
+
+kazoo_cdrs()

@@ -1,0 +1,81 @@
+with
+
+cdrs as (
+
+    select * from {{ ref('stg_kazoo__cdrs') }}
+
+),
+
+hangup_causes as (
+
+    select * from {{ ref('kazoo_hangup_causes') }}
+
+),
+
+-- A CDR pulled more than once (a re-run, an overlapping window) counts once: the latest pull wins.
+deduplicated as (
+
+    select *
+    from cdrs
+    qualify row_number() over (partition by kazoo_cdr_id order by extracted_at desc, lake_interval_start desc) = 1
+
+),
+
+classified as (
+
+    select
+        deduplicated.*,
+        regexp_full_match(coalesce(caller_id_number, ''), '[0-9]{2,6}') as caller_is_extension,
+        regexp_full_match(coalesce(callee_id_number, ''), '[0-9]{2,6}') as callee_is_extension,
+        case
+            when owner_id is not null and switch_direction = 'inbound'
+                then case when regexp_full_match(coalesce(callee_id_number, ''), '[0-9]{2,6}')
+                          then 'internal' else 'outbound' end
+            when owner_id is not null and switch_direction = 'outbound'
+                then case when regexp_full_match(coalesce(caller_id_number, ''), '[0-9]{2,6}')
+                          then 'internal' else 'inbound' end
+            when switch_direction = 'inbound' then 'inbound'
+            when switch_direction = 'outbound' then 'outbound'
+            else 'unknown'
+        end as direction,
+        case
+            when coalesce(billing_seconds, 0) > 0 then 'answered'
+            else coalesce(hangup_causes.status, 'other')
+        end as status
+    from deduplicated
+    left join hangup_causes on deduplicated.hangup_cause = hangup_causes.hangup_cause
+
+),
+
+final as (
+
+    select
+        'kazoo' as source,
+        kazoo_cdr_id as source_cdr_id,
+        coalesce(interaction_id, bridge_id, call_id) as call_key,
+        started_at,
+        started_at + to_seconds(coalesce(duration_seconds, 0)) as ended_at,
+        direction,
+        cdr_e164(caller_id_number, default_region) as caller_number,
+        cdr_e164(callee_id_number, default_region) as callee_number,
+        case direction
+            when 'inbound' then cdr_country(caller_id_number, default_region)
+            when 'outbound' then cdr_country(callee_id_number, default_region)
+        end as remote_country_code,
+        status,
+        hangup_cause as source_status,
+        greatest(coalesce(duration_seconds, 0) - coalesce(billing_seconds, 0), 0) as ring_seconds,
+        billing_seconds as talk_seconds,
+        cast(null as integer) as queue_wait_seconds,
+        owner_id as agent_id,
+        -- The agent is on the side of the leg that touches their device.
+        case when switch_direction = 'outbound' then callee_id_name else caller_id_name end as agent_name,
+        cast(null as varchar) as queue_id,
+        cast(null as varchar) as queue_name,
+        recording_url,
+        extracted_at
+    from classified
+
+)
+
+select * from final

@@ -1,0 +1,31 @@
+with
+
+legs as (
+
+    select * from {{ ref('int_cdr__legs') }}
+
+),
+
+agents as (
+
+    select
+        md5(source || ':' || agent_id) as agent_key,
+        source,
+        agent_id,
+        -- The name an agent had on their latest leg: names change, the id does not.
+        arg_max(agent_name, started_at) filter (where agent_name is not null) as agent_name,
+        min(started_at) as first_seen_at,
+        max(started_at) as last_seen_at
+    from legs
+    where agent_id is not null
+    group by source, agent_id
+
+),
+
+final as (
+
+    select * from agents
+
+)
+
+select * from final

@@ -1,0 +1,28 @@
+with
+
+legs as (
+
+    select * from {{ ref('int_cdr__legs') }}
+
+),
+
+queues as (
+
+    select
+        md5(source || ':' || queue_id) as queue_key,
+        source,
+        queue_id,
+        arg_max(queue_name, started_at) filter (where queue_name is not null) as queue_name
+    from legs
+    where queue_id is not null
+    group by source, queue_id
+
+),
+
+final as (
+
+    select * from queues
+
+)
+
+select * from final

@@ -1,0 +1,43 @@
+with
+
+source as (
+
+    select * from {{ source('kazoo', 'cdrs') }}
+
+),
+
+renamed as (
+
+    select
+        id as kazoo_cdr_id,
+        call_id,
+        nullif(trim(interaction_id), '') as interaction_id,
+        nullif(trim(other_leg_call_id), '') as other_leg_call_id,
+        nullif(trim(bridge_id), '') as bridge_id,
+        lower(nullif(trim("direction"), '')) as switch_direction,
+        nullif(trim(caller_id_number), '') as caller_id_number,
+        nullif(trim(caller_id_name), '') as caller_id_name,
+        nullif(trim(callee_id_number), '') as callee_id_number,
+        nullif(trim(callee_id_name), '') as callee_id_name,
+        nullif(trim(dialed_number), '') as dialed_number,
+        nullif(trim(hangup_cause), '') as hangup_cause,
+        cast(duration_seconds as integer) as duration_seconds,
+        cast(billing_seconds as integer) as billing_seconds,
+        -- KAZOO timestamps are Gregorian seconds: Unix seconds + 62167219200.
+        to_timestamp("timestamp" - 62167219200) as started_at,
+        nullif(trim(owner_id), '') as owner_id,
+        nullif(trim(authorizing_id), '') as authorizing_id,
+        nullif(trim(recording_url), '') as recording_url,
+        nullif(trim(call_type), '') as call_type,
+        nullif(trim(media_server), '') as media_server,
+        upper(_default_region) as default_region,
+        _interval_start as lake_interval_start,
+        _interval_end as lake_interval_end,
+        _extracted_at as extracted_at,
+        _raw as raw_record
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,92 @@
+"""`make demo`: run the whole pipeline once on the built-in demo sources and show what reached the warehouse.
+
+Starts the KAZOO simulator on a free loopback port, points the kazoo_default Connection at it (through the
+environment, as production would), runs `airflow dags test` for kazoo_cdrs and then cdr_warehouse, and
+queries the published warehouse.duckdb.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "include" / "simulators"))
+
+import duckdb  # noqa: E402
+from launch import start  # noqa: E402
+
+from cdr import config  # noqa: E402
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+# The demo data covers 2026-11-19..21 (UTC); with a daily schedule the run at 2026-11-21 pulls 2026-11-20.
+DEMO_SCHEDULE = "@daily"
+DEMO_RUN = "2026-11-21T00:00:00+00:00"
+
+EXAMPLE_QUERY = """\
+select a.agent_name, count(*) as answered_inbound_legs, sum(f.talk_seconds) as talk_seconds
+from marts.fct_cdr f join marts.dim_agent a using (agent_key)
+where f.direction = 'inbound' and f.status = 'answered'
+group by all order by answered_inbound_legs desc, a.agent_name"""
+
+
+def demo_environment(kazoo_url: str) -> dict[str, str]:
+    import json
+
+    return {
+        **os.environ,
+        "CDR_PULL_SCHEDULE": DEMO_SCHEDULE,
+        "AIRFLOW_CONN_KAZOO_DEFAULT": json.dumps({
+            "conn_type": "http", "host": kazoo_url, "password": "demo-kazoo-api-key",
+            "extra": {"account_id": "demo-account", "page_size": 50, "default_region": "US"},
+        }),
+    }
+
+
+def run(step: str, command: list[str], env: dict[str, str], log_dir: Path, show: tuple[str, ...] = ()) -> None:
+    """Run one command with its full output in a log file, echoing the lines a person wants to follow."""
+    log_file = log_dir / f"{step}.log"
+    started = time.monotonic()
+    print(f"==> {step}: {' '.join(command[1:])}  (log: {log_file})", flush=True)
+    with open(log_file, "w") as log:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            if any(marker in line for marker in show):
+                print("    " + line.split("] ", 1)[-1].split(" [", 1)[0].strip()[:160], flush=True)
+    if proc.wait() != 0:
+        tail = log_file.read_text().splitlines()[-30:]
+        sys.exit(f"{step} failed (exit {proc.returncode}); last lines of {log_file}:\n" + "\n".join(tail))
+    print(f"    done in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def main() -> None:
+    log_dir = config.data_dir() / "logs" / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Demo: data under {config.data_dir()}, Airflow state under {os.environ['AIRFLOW_HOME']}")
+    with start("kazoo_sim.py") as kazoo:
+        print(f"==> KAZOO simulator on {kazoo.url}")
+        env = demo_environment(kazoo.url)
+        run("airflow-db-migrate", [AIRFLOW, "db", "migrate"], env, log_dir)
+        run("kazoo_cdrs", [AIRFLOW, "dags", "test", "kazoo_cdrs", DEMO_RUN], env, log_dir, ("KAZOO:",))
+        run("cdr_warehouse", [AIRFLOW, "dags", "test", "cdr_warehouse", DEMO_RUN], env, log_dir,
+            ("published", "Done. PASS", "dbt: Completed"))
+    with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+        print(f"\nWarehouse: {config.warehouse_path()}")
+        print("CDRs (call legs) in marts.fct_cdr by source:")
+        for source, legs, calls in con.execute(
+            "select source, count(*), count(distinct call_key) from marts.fct_cdr group by all order by all"
+        ).fetchall():
+            print(f"  {source:10} {legs:6} legs  {calls:6} calls")
+        print(f"\nExample query (answered inbound legs per agent):\n{EXAMPLE_QUERY};\n")
+        print(con.sql(EXAMPLE_QUERY))
+    print(f"Open it yourself: .venv/bin/python -c \"import duckdb; duckdb.connect('{config.warehouse_path()}', "
+          "read_only=True).sql('from marts.fct_cdr limit 5').show()\"")
+
+
+if __name__ == "__main__":
+    main()

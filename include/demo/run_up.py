@@ -1,0 +1,73 @@
+"""`make up`: Airflow standalone (web UI, scheduler, SQLite) on localhost, wired to the demo sources.
+
+Runs until Ctrl-C. The UI address and login are printed once the API server answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "simulators"))
+
+from launch import start  # noqa: E402
+from run_demo import AIRFLOW, demo_environment  # noqa: E402
+
+PORT = int(os.environ.get("AIRFLOW__API__PORT", "8080"))
+
+
+def login() -> tuple[str, str]:
+    """A stable admin password kept in AIRFLOW_HOME (not in the repository), made on first start."""
+    path = Path(os.environ["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
+        path.chmod(0o600)
+    return "admin", json.loads(path.read_text())["admin"]
+
+
+def wait_for_ui(url: str, proc: subprocess.Popen, timeout: float = 240) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2):
+                return True
+        except OSError:
+            time.sleep(2)
+    return False
+
+
+def main() -> None:
+    user, password = login()
+    with start("kazoo_sim.py") as kazoo:
+        env = demo_environment(kazoo.url)
+        env.pop("CDR_PULL_SCHEDULE")  # the UI runs the real schedule (CDR_PULL_SCHEDULE or @hourly)
+        env.update({
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
+            "AIRFLOW__API__PORT": str(PORT),
+        })
+        print(f"KAZOO simulator: {kazoo.url}", flush=True)
+        proc = subprocess.Popen([AIRFLOW, "standalone"], env=env)
+        url = f"http://localhost:{PORT}"
+        if wait_for_ui(url, proc):
+            print(f"\nAirflow UI: {url}   login: {user} / {password}\n(Ctrl-C stops everything)\n", flush=True)
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

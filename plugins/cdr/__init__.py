@@ -1,0 +1,1 @@
+"""CDR warehouse: sources, lake, warehouse publishing and reporting."""

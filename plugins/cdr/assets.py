@@ -1,0 +1,11 @@
+"""Airflow Assets: each source's part of the lake. A pull that lands data updates its asset, and the
+warehouse DAG is scheduled on any of them."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+KAZOO_LAKE = Asset(name="cdr_lake_kazoo", uri="cdr://lake/kazoo", group="cdr_lake")
+WAREHOUSE = Asset(name="cdr_warehouse", uri="cdr://warehouse", group="cdr_warehouse")
+
+LAKE_ASSETS = [KAZOO_LAKE]

@@ -1,0 +1,46 @@
+"""Where the pipeline reads and writes: every path comes from the environment (see CONTRACT.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# plugins/cdr/config.py -> the project root is two levels above the package.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+DEFAULT_PULL_SCHEDULE = "@hourly"
+
+
+def data_dir() -> Path:
+    """Root of everything the pipeline writes; read at call time so tests and runs can point it elsewhere."""
+    return Path(os.environ.get("CDR_DATA_DIR") or PROJECT_ROOT / "data").resolve()
+
+
+def lake_dir() -> Path:
+    return data_dir() / "lake"
+
+
+def quarantine_dir() -> Path:
+    return data_dir() / "quarantine"
+
+
+def landing_dir() -> Path:
+    return data_dir() / "landing"
+
+
+def reports_dir() -> Path:
+    return data_dir() / "reports"
+
+
+def build_dir() -> Path:
+    """dbt's working database and artefacts: never opened by analysts."""
+    return data_dir() / "build"
+
+
+def warehouse_path() -> Path:
+    return data_dir() / "warehouse.duckdb"
+
+
+def pull_schedule() -> str:
+    return os.environ.get("CDR_PULL_SCHEDULE") or DEFAULT_PULL_SCHEDULE

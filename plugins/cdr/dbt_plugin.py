@@ -1,0 +1,29 @@
+"""dbt-duckdb plugin: registers the phone-number functions in every dbt connection.
+
+Models call ``cdr_e164(number, region)`` and ``cdr_country(number, region)``; the code is cdr.phones.
+They are Arrow (vectorised) functions: DuckDB hands over a whole vector per call, not one row.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from dbt.adapters.duckdb.plugins import BasePlugin
+from duckdb import DuckDBPyConnection
+from duckdb.sqltypes import VARCHAR
+
+from cdr.phones import country_of, to_e164
+
+
+def _vectorised(scalar):
+    def apply(numbers: pa.Array, regions: pa.Array) -> pa.Array:
+        return pa.array([scalar(n, r) for n, r in zip(numbers.to_pylist(), regions.to_pylist())], pa.string())
+
+    return apply
+
+
+class Plugin(BasePlugin):
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        for name, scalar in (("cdr_e164", to_e164), ("cdr_country", country_of)):
+            conn.create_function(
+                name, _vectorised(scalar), [VARCHAR, VARCHAR], VARCHAR, type="arrow", side_effects=False
+            )

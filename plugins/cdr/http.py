@@ -1,0 +1,149 @@
+"""One retrying HTTP call shared by the pull sources, with errors that say which source, request and answer."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+log = logging.getLogger(__name__)
+
+# Throttling and server-side trouble are transient by nature; any other status is an answer to act on.
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+BODY_EXCERPT = 500
+
+
+class SourceApiError(RuntimeError):
+    """A source API call that failed for good: names the source, the request and what the server said."""
+
+    def __init__(self, source: str, request: str, detail: str, status: int | None = None):
+        self.source = source
+        self.request = request
+        self.status = status
+        self.detail = detail
+        super().__init__(f"{source}: {request} failed: {detail}")
+
+
+class _Transient(Exception):
+    """Raised inside the retry loop for an answer worth trying again."""
+
+    def __init__(self, detail: str, retry_after: float | None = None, status: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    backoff: float = 1.0  # first wait in seconds; doubles each attempt, with jitter
+    max_wait: float = 60.0
+    timeout: tuple[float, float] = (10.0, 120.0)  # connect, read
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date (RFC 9110 section 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def describe(method: str, url: str, params: dict[str, Any] | None = None) -> str:
+    """The request as an operator would type it; callers never put secrets in URLs or params."""
+    prepared = requests.Request(method, url, params=params).prepare()
+    return f"{method} {prepared.url}"
+
+
+def excerpt(response: requests.Response) -> str:
+    text = response.text or ""
+    text = " ".join(text.split())
+    return text[:BODY_EXCERPT] + ("..." if len(text) > BODY_EXCERPT else "")
+
+
+def send_json(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    source: str,
+    policy: RetryPolicy,
+    params: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> tuple[int, Any]:
+    """Send one request, retrying transient failures; return (status, parsed JSON body).
+
+    2xx answers return their JSON. 4xx answers other than 408/429 raise SourceApiError at once, with
+    ``status`` set so that callers can react (KAZOO re-authenticates on 401).
+    """
+    request = describe(method, url, params)
+
+    def wait(retry_state) -> float:
+        exc = retry_state.outcome.exception()
+        backoff = wait_exponential_jitter(initial=policy.backoff, max=policy.max_wait)(retry_state)
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return min(exc.retry_after, policy.max_wait)
+        return backoff
+
+    def before_sleep(retry_state) -> None:
+        exc = retry_state.outcome.exception()
+        log.warning(
+            "%s: %s: attempt %d/%d failed (%s); retrying in %.1fs",
+            source, request, retry_state.attempt_number, policy.attempts, exc, retry_state.next_action.sleep,
+        )
+
+    def attempt() -> tuple[int, Any]:
+        try:
+            response = session.request(method, url, params=params, timeout=policy.timeout, **kwargs)
+        except requests.Timeout as exc:
+            raise _Transient(f"timed out ({type(exc).__name__})") from exc
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from exc
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            raise _Transient(
+                f"HTTP {status}: {excerpt(response)}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                status=status,
+            )
+        if not 200 <= status < 300:
+            raise SourceApiError(source, request, f"HTTP {status}: {excerpt(response)}", status=status)
+        try:
+            return status, response.json()
+        except ValueError as exc:
+            # A body cut short by a dropped connection reads as invalid JSON: worth another try.
+            raise _Transient(f"HTTP {status} with a body that is not JSON: {excerpt(response)}", status=status) from exc
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait,
+        retry=retry_if_exception_type(_Transient),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(attempt)
+    except _Transient as exc:
+        raise SourceApiError(
+            source, request, f"gave up after {policy.attempts} attempts; last answer: {exc.detail}", status=exc.status
+        ) from exc
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,40 @@
+"""Phone numbers to E.164 and their country, with Google's libphonenumber; one implementation for all sources."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import NumberParseException
+
+
+@lru_cache(maxsize=262_144)
+def _parse(number: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    # Call centres see the same numbers again and again: the cache makes a warehouse build cheap.
+    try:
+        parsed = phonenumbers.parse(number, (region or "").upper() or None)
+    except NumberParseException:
+        return None
+    return parsed if phonenumbers.is_possible_number(parsed) else None
+
+
+def to_e164(number: str | None, region: str | None = None) -> str | None:
+    """``+27820001234`` where the number parses for ``region``, else the number as sent (trimmed)."""
+    if number is None:
+        return None
+    text = number.strip()
+    if not text:
+        return None
+    parsed = _parse(text, region)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) if parsed else text
+
+
+def country_of(number: str | None, region: str | None = None) -> str | None:
+    """ISO 3166 alpha-2 code of the country a number belongs to, or None where it does not parse."""
+    if number is None or not number.strip():
+        return None
+    parsed = _parse(number.strip(), region)
+    if parsed is None:
+        return None
+    code = phonenumbers.region_code_for_number(parsed)
+    return code if code and code != "ZZ" else None

@@ -1,0 +1,21 @@
+"""Schedules the DAGs share, built from the environment (CONTRACT.md), never from airflow.cfg."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable
+
+from cdr import config
+
+
+def pull_timetable() -> CronDataIntervalTimetable:
+    """CDR_PULL_SCHEDULE as a timetable whose data interval spans one period.
+
+    Airflow 3 turns a plain cron or preset into a CronTriggerTimetable, whose interval is empty; a pull must
+    cover [previous tick, this tick) so that back-fills and re-runs tile time without gaps or overlaps.
+    """
+    return CronDataIntervalTimetable(config.pull_schedule(), timezone="UTC")
+
+
+# Back-fills may reach back to here; nothing runs for the past on its own (catchup is off).
+PULL_START_DATE = pendulum.datetime(2020, 1, 1, tz="UTC")

@@ -1,0 +1,154 @@
+"""Build the warehouse with dbt, then publish it as the analysts' ``warehouse.duckdb``.
+
+dbt works in its own database under build/. Publishing copies the marts into a new file beside
+warehouse.duckdb and renames it over the old one: an analyst who holds the old file open (read-only or not)
+keeps reading the complete old build, new connections see the complete new one, and nobody blocks anybody.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from cdr import config
+from cdr.fsutil import publish, temp_path_for
+from cdr.lake import ensure_schema_file
+from cdr.sources import LAKE_SCHEMAS
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_SCHEMAS = ("marts",)
+
+
+class DbtError(RuntimeError):
+    pass
+
+
+def dbt_executable() -> str:
+    beside = Path(sys.executable).with_name("dbt")
+    found = str(beside) if beside.exists() else shutil.which("dbt")
+    if not found:
+        raise DbtError("dbt is not installed beside this Python nor on PATH: run `make install`")
+    return found
+
+
+@contextmanager
+def build_lock(timeout: float = 3600.0):
+    """One build at a time. flock dies with its process, so a killed build never leaves a stale lock."""
+    path = config.build_dir() / ".build.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another warehouse build held {path} for {timeout:.0f}s") from None
+                log.info("waiting for another warehouse build to finish")
+                time.sleep(5)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def run_dbt(*args: str, check: bool = True) -> int:
+    """Run one dbt command on the project, streaming its output into the log."""
+    build = config.build_dir()
+    env = {
+        **os.environ,
+        "CDR_DATA_DIR": str(config.data_dir()),
+        "DBT_TARGET_PATH": str(build / "target"),
+        "DBT_LOG_PATH": str(build / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+    }
+    command = [
+        dbt_executable(), *args,
+        "--project-dir", str(config.DBT_PROJECT_DIR), "--profiles-dir", str(config.DBT_PROJECT_DIR),
+    ]
+    log.info("running: %s", " ".join(command))
+    tail: deque[str] = deque(maxlen=40)
+    with subprocess.Popen(
+        command, cwd=config.DBT_PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail.append(line)
+            log.info("dbt: %s", line)
+    if check and proc.returncode != 0:
+        raise DbtError(f"dbt {args[0]} failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    return proc.returncode
+
+
+def publish_warehouse(build_db: Path | None = None, target: Path | None = None) -> dict:
+    """Copy the published schemas into a fresh file and atomically rename it over the warehouse."""
+    build_db = build_db or config.build_dir() / "build.duckdb"
+    target = target or config.warehouse_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_for(target)
+    counts: dict[str, int] = {}
+    try:
+        con = duckdb.connect(str(temp))
+        try:
+            con.execute("attach ? as build (read_only)", [str(build_db)])
+            tables = con.execute(
+                "select schema_name, table_name, comment from duckdb_tables() "
+                "where database_name = 'build' and schema_name in (select unnest(?::varchar[])) order by all",
+                [list(PUBLISHED_SCHEMAS)],
+            ).fetchall()
+            for schema, table, comment in tables:
+                con.execute(f'create schema if not exists "{schema}"')
+                con.execute(f'create table "{schema}"."{table}" as select * from build."{schema}"."{table}"')
+                counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+                if comment:
+                    con.execute(f"comment on table \"{schema}\".\"{table}\" is '{_quote(comment)}'")
+            for schema, table, column, comment in con.execute(
+                "select schema_name, table_name, column_name, comment from duckdb_columns() "
+                "where database_name = 'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
+                [list(PUBLISHED_SCHEMAS)],
+            ).fetchall():
+                con.execute(f"comment on column \"{schema}\".\"{table}\".\"{column}\" is '{_quote(comment)}'")
+            con.execute(
+                "create table main.build_info as select ?::timestamptz as published_at, ?::varchar as build_database",
+                [datetime.now(timezone.utc), str(build_db)],
+            )
+            con.execute("detach build")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        publish(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+        Path(f"{temp}.wal").unlink(missing_ok=True)
+    log.info("published %s: %s", target, counts)
+    return counts
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def build_and_publish() -> dict:
+    """``dbt build`` (models and tests), a freshness check that only warns, then publish."""
+    with build_lock():
+        for source, schema in LAKE_SCHEMAS.items():
+            ensure_schema_file(source, schema)
+        run_dbt("build")
+        if run_dbt("source", "freshness", check=False) != 0:
+            log.warning("dbt source freshness reports a stale source (see above); the build is published anyway")
+        return publish_warehouse()

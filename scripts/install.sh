@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make install`: .venv at the project root with the pinned stack from uv.lock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "install: Python 3.11 is needed ('$PYTHON' not found); on Debian/Ubuntu: apt-get install python3.11 python3.11-venv" >&2
+    exit 1
+fi
+
+UV=$(command -v uv || true)
+if [ -z "$UV" ]; then
+    if [ ! -x .tools/bin/uv ]; then
+        echo "install: uv not found; installing it into .tools/ from PyPI"
+        "$PYTHON" -m venv .tools
+        .tools/bin/pip install --quiet uv==0.13.9
+    fi
+    UV=.tools/bin/uv
+fi
+
+# --frozen: exactly the versions in uv.lock; never download a Python build (use the machine's).
+UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --python "$PYTHON"
+
+# Every process of the venv gets the project's Airflow defaults (see plugins/cdr/venv_defaults.py).
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "import cdr.venv_defaults" > "$site/cdr_venv_defaults.pth"
+echo "install: ready: $(.venv/bin/airflow version 2>/dev/null | tail -1 | sed 's/^/airflow /'), $(.venv/bin/dbt --version 2>/dev/null | grep -m1 installed | tr -s ' ')"
