@@ -34,7 +34,7 @@ class State:
     def __init__(self, rows, api_key, account_id, token_ttl):
         # Creation time is when the CDR document was written: at the end of the call leg.
         self.rows = sorted(
-            rows, key=lambda r: (r["timestamp"] + int(r.get("duration_seconds") or 0), r["id"]), reverse=True
+            rows, key=lambda r: (r["timestamp"] + int(r.get("duration_seconds") or 0), str(r.get("id"))), reverse=True
         )
         self.api_key = api_key
         self.account_id = account_id
@@ -49,7 +49,7 @@ class State:
 
 
 def encode_key(row) -> str:
-    raw = json.dumps([row["timestamp"] + int(row.get("duration_seconds") or 0), row["id"]]).encode()
+    raw = json.dumps([row["timestamp"] + int(row.get("duration_seconds") or 0), str(row.get("id"))]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
@@ -106,6 +106,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, "not found")
         control = json.loads(body or b"{}")
         with self.state.lock:
+            if control.pop("reset", False):
+                self.state.control.clear()
             if control.pop("expire_tokens", False):
                 self.state.tokens.clear()
             self.state.control.update(control)

@@ -96,7 +96,7 @@ def send_json(
 
     def wait(retry_state) -> float:
         exc = retry_state.outcome.exception()
-        backoff = wait_exponential_jitter(initial=policy.backoff, max=policy.max_wait)(retry_state)
+        backoff = wait_exponential_jitter(multiplier=policy.backoff, max=policy.max_wait, jitter=policy.backoff)(retry_state)
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return min(exc.retry_after, policy.max_wait)
         return backoff

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "include" / "simulators"))
+KAZOO_DATA = ROOT / "include" / "demo_data" / "kazoo_cdrs.json"
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+
+# Before anything imports Airflow: the suite's own Airflow home, never the developer's .airflow/.
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="cdr-test-airflow-"))
+os.environ.update({
+    "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+})
+os.environ.pop("CDR_PULL_SCHEDULE", None)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """A private CDR_DATA_DIR for one test."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("CDR_DATA_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def kazoo_rows() -> list[dict]:
+    return json.loads(KAZOO_DATA.read_text())

@@ -1,0 +1,117 @@
+"""End to end with the real Airflow CLI and dbt: KAZOO simulator -> kazoo_cdrs -> cdr_warehouse -> warehouse.duckdb."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+from launch import start
+
+from tests.conftest import ARTIFACTS
+from tests.helpers import kazoo_ids_created_in
+
+pytestmark = pytest.mark.e2e
+UTC = timezone.utc
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+# With a daily schedule, a run at logical date D covers the day before D (Airflow 3 infers the last full interval).
+RUN_NOV_20, RUN_NOV_19 = "2026-11-21T00:00:00+00:00", "2026-11-20T00:00:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    data = tmp_path_factory.mktemp("e2e") / "data"
+    with start("kazoo_sim.py") as kazoo:
+        environment = {
+            **os.environ,
+            "CDR_DATA_DIR": str(data),
+            "CDR_PULL_SCHEDULE": "@daily",
+            "AIRFLOW_CONN_KAZOO_DEFAULT": json.dumps({
+                "conn_type": "http", "host": kazoo.url, "password": "demo-kazoo-api-key",
+                "extra": {"account_id": "demo-account", "page_size": 40, "default_region": "US"}}),
+        }
+        airflow(environment, "db", "migrate", log="db-migrate")
+        yield environment
+
+
+def airflow(env: dict, *args: str, log: str) -> str:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=600)
+    output = result.stdout + result.stderr
+    (ARTIFACTS / f"e2e-kazoo-{log}.log").write_text(output)
+    assert result.returncode == 0, f"airflow {' '.join(args)} failed:\n" + "\n".join(output.splitlines()[-40:])
+    if args[:2] == ("dags", "test"):
+        assert "state=success" in output, output[-3000:]
+    return output
+
+
+def warehouse(env: dict) -> Path:
+    return Path(env["CDR_DATA_DIR"]) / "warehouse.duckdb"
+
+
+def fact_rows(path: Path) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            "select * exclude (extracted_at) from marts.fct_cdr order by cdr_key"
+        ).fetchall()
+
+
+def test_one_day_reaches_the_warehouse_exactly(env, kazoo_rows):
+    airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_20, log="pull-1")
+    airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_20, log="build-1")
+    expected = kazoo_ids_created_in(kazoo_rows, datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+    with duckdb.connect(str(warehouse(env)), read_only=True) as con:
+        ids = [r[0] for r in con.execute("select source_cdr_id from marts.fct_cdr").fetchall()]
+        assert sorted(ids) == sorted(expected)
+        # Every contract column is there, and the keys resolve in their dimensions.
+        columns = {r[0] for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = 'fct_cdr'").fetchall()}
+        assert {"cdr_key", "source", "source_cdr_id", "call_key", "started_at", "ended_at", "direction",
+                "caller_number", "callee_number", "remote_country_code", "status", "source_status", "ring_seconds",
+                "talk_seconds", "queue_wait_seconds", "agent_key", "queue_key", "recording_url"} <= columns
+        assert con.execute("select count(*) from marts.fct_cdr f left join marts.dim_agent a using (agent_key) "
+                           "where f.agent_key is not null and a.agent_key is null").fetchone()[0] == 0
+        assert con.execute("select count(distinct call_key) * 2 = count(*) from marts.fct_cdr").fetchone()[0]
+        types = dict(con.execute("select column_name, data_type from duckdb_columns() "
+                                 "where table_name = 'fct_cdr'").fetchall())
+        assert types["started_at"] == "TIMESTAMP WITH TIME ZONE" and types["talk_seconds"] == "INTEGER"
+
+
+def test_the_same_interval_twice_gives_the_same_rows(env):
+    before = fact_rows(warehouse(env))
+    airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_20, log="pull-2")
+    airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_20, log="build-2")
+    assert fact_rows(warehouse(env)) == before and len(before) > 0
+
+
+def test_a_build_with_an_analyst_holding_the_warehouse_open(env, kazoo_rows):
+    analyst = duckdb.connect(str(warehouse(env)), read_only=True)
+    try:
+        before = analyst.execute("select count(*) from marts.fct_cdr").fetchone()[0]
+        airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_19, log="pull-3")
+        airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_19, log="build-3")
+        # The analyst's session still reads the complete earlier build ...
+        assert analyst.execute("select count(*) from marts.fct_cdr").fetchone()[0] == before
+    finally:
+        analyst.close()
+    # ... and a new session sees the new one, with both days.
+    expected = kazoo_ids_created_in(kazoo_rows, datetime(2026, 11, 19, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+    with duckdb.connect(str(warehouse(env)), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_cdr").fetchone()[0] == len(expected) > before
+    leftovers = [p.name for p in warehouse(env).parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_a_cli_backfill_plans_one_run_per_day(env):
+    airflow(env, "dags", "reserialize", log="reserialize")
+    output = airflow(env, "backfill", "create", "--dag-id", "kazoo_cdrs", "--from-date", "2026-11-18",
+                     "--to-date", "2026-11-20", "--dry-run", log="backfill-dry-run")
+    planned = sorted(set(re.findall(r"\| (2026-11-\d\d 00:00:00\+00:00) \|", output)))
+    # One run per daily interval; each run's logical date is its interval's start.
+    assert planned == [f"2026-11-{d} 00:00:00+00:00" for d in (18, 19, 20)]

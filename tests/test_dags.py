@@ -1,0 +1,72 @@
+"""DAG integrity: every DAG file imports cleanly, with the contract's ids, schedules and Assets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pendulum
+import pytest
+
+from tests.conftest import ROOT
+
+
+def load_dags(monkeypatch, schedule: str | None = None):
+    from airflow.dag_processing.dagbag import DagBag
+
+    if schedule:
+        monkeypatch.setenv("CDR_PULL_SCHEDULE", schedule)
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+def core_timetable(dag):
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    return coerce_to_core_timetable(dag.timetable)
+
+
+def test_dag_ids(monkeypatch):
+    assert {"kazoo_cdrs", "cdr_warehouse"} <= set(load_dags(monkeypatch))
+
+
+@pytest.mark.parametrize("schedule,span", [(None, timedelta(hours=1)), ("@daily", timedelta(days=1)),
+                                           ("*/15 * * * *", timedelta(minutes=15))])
+def test_pull_runs_cover_a_whole_period_of_the_schedule(monkeypatch, schedule, span):
+    dag = load_dags(monkeypatch, schedule)["kazoo_cdrs"]
+    timetable = core_timetable(dag)
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 20, 10, 37, tz="UTC"))
+    assert interval.end - interval.start == span  # not the empty interval of a CronTriggerTimetable
+    assert interval.end <= pendulum.datetime(2026, 11, 20, 10, 37, tz="UTC")
+    # Consecutive scheduled runs tile time: each starts where the previous ended.
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=True)
+    first = timetable.next_dagrun_info(last_automated_data_interval=interval, restriction=restriction)
+    assert first.data_interval.start == interval.end and first.data_interval.end - first.data_interval.start == span
+    second = timetable.next_dagrun_info(
+        last_automated_data_interval=DataInterval(first.data_interval.start, first.data_interval.end),
+        restriction=restriction)
+    assert second.data_interval.start == first.data_interval.end
+
+
+def test_pull_updates_the_asset_the_warehouse_waits_for(monkeypatch):
+    dags = load_dags(monkeypatch)
+    outlets = {o.uri for t in dags["kazoo_cdrs"].tasks for o in t.outlets}
+    assert outlets == {"cdr://lake/kazoo"}
+    condition = dags["cdr_warehouse"].timetable.asset_condition
+    assert outlets <= {asset.uri for asset in condition.objects}
+    assert dags["cdr_warehouse"].max_active_runs == 1
+
+
+def test_dag_files_do_no_io_and_import_no_heavy_modules_at_parse_time():
+    code = (
+        "import sys, runpy, glob\n"
+        f"for f in sorted(glob.glob({str(ROOT / 'dags')!r} + '/*.py')): runpy.run_path(f)\n"
+        "heavy = [m for m in ('duckdb', 'pyarrow', 'requests', 'dbt', 'cdr.warehouse', 'cdr.kazoo.client') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
