@@ -58,7 +58,7 @@ def build_lock(timeout: float = 3600.0):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"another warehouse build held {path} for {timeout:.0f}s") from None
                 log.info("waiting for another warehouse build to finish")
-                time.sleep(5)
+                time.sleep(min(5.0, max(0.05, deadline - time.monotonic())))
         try:
             yield
         finally:

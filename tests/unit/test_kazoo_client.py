@@ -35,13 +35,19 @@ def page(rows, next_key=None):
 
 
 @pytest.fixture
+def tokens(httpserver) -> list[str]:
+    """The tokens the auth endpoint handed out, in order."""
+    issued: list[str] = []
+    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_handler(auth_handler(issued))
+    return issued
+
+
+@pytest.fixture
 def client(httpserver):
     return KazooClient(httpserver.url_for(""), "secret-key", "acc", page_size=2, policy=FAST)
 
 
-def test_pages_follow_next_start_key_with_the_token_and_window(httpserver, client):
-    tokens: list[str] = []
-    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_handler(auth_handler(tokens))
+def test_pages_follow_next_start_key_with_the_token_and_window(httpserver, client, tokens):
     seen = []
 
     def cdrs(request):
@@ -59,9 +65,7 @@ def test_pages_follow_next_start_key_with_the_token_and_window(httpserver, clien
     assert client.auth_count == 1
 
 
-def test_expired_token_mid_paging_re_authenticates_and_resumes(httpserver, client):
-    tokens: list[str] = []
-    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_handler(auth_handler(tokens))
+def test_expired_token_mid_paging_re_authenticates_and_resumes(httpserver, client, tokens):
     calls = []
 
     def cdrs(request):
@@ -77,9 +81,7 @@ def test_expired_token_mid_paging_re_authenticates_and_resumes(httpserver, clien
     assert calls == [("tok1", None), ("tok1", "k2"), ("tok2", "k2")]
 
 
-def test_a_token_refused_twice_is_a_clear_error(httpserver, client):
-    tokens: list[str] = []
-    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_handler(auth_handler(tokens))
+def test_a_token_refused_twice_is_a_clear_error(httpserver, client, tokens):
     httpserver.expect_request(CDRS).respond_with_data('{"message":"invalid credentials"}', status=401)
     with pytest.raises(SourceApiError) as info:
         list(client.cdr_pages(START, END))
@@ -94,9 +96,7 @@ def test_wrong_api_key_names_the_request_and_the_answer(httpserver, client):
         list(client.cdr_pages(START, END))
 
 
-def test_429_honours_retry_after_then_succeeds(httpserver, client):
-    tokens: list[str] = []
-    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_handler(auth_handler(tokens))
+def test_429_honours_retry_after_then_succeeds(httpserver, client, tokens):
     answers = [Response("slow down", 429, headers={"Retry-After": "1"}), page([{"id": "a"}])]
     times = []
 
@@ -110,9 +110,7 @@ def test_429_honours_retry_after_then_succeeds(httpserver, client):
     assert times[1] - times[0] >= 0.95  # waited as told, not the policy's 0.01 s backoff
 
 
-def test_5xx_until_attempts_run_out_is_a_clear_error(httpserver, client):
-    tokens: list[str] = []
-    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_handler(auth_handler(tokens))
+def test_5xx_until_attempts_run_out_is_a_clear_error(httpserver, client, tokens):
     httpserver.expect_request(CDRS).respond_with_data("database on fire", status=503)
     with pytest.raises(SourceApiError) as info:
         list(client.cdr_pages(START, END))
@@ -122,18 +120,14 @@ def test_5xx_until_attempts_run_out_is_a_clear_error(httpserver, client):
     assert len([r for r, _ in httpserver.log if r.path == CDRS]) == 4
 
 
-def test_unchanged_next_start_key_is_an_error_not_a_loop(httpserver, client):
-    tokens: list[str] = []
-    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_handler(auth_handler(tokens))
+def test_unchanged_next_start_key_is_an_error_not_a_loop(httpserver, client, tokens):
     httpserver.expect_request(CDRS).respond_with_handler(lambda request: page([{"id": "x"}], "same"))
     with pytest.raises(SourceApiError, match="next_start_key 'same' came back unchanged"):
         list(client.cdr_pages(START, END))
     assert len([r for r, _ in httpserver.log if r.path == CDRS]) == 2
 
 
-def test_timeouts_are_retried(httpserver):
-    tokens: list[str] = []
-    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_handler(auth_handler(tokens))
+def test_timeouts_are_retried(httpserver, tokens):
     answers = ["slow", "fast"]
 
     def cdrs(request):
@@ -155,3 +149,19 @@ def test_retry_after_parses_seconds_and_http_dates():
 
 def test_repr_hides_the_key():
     assert "secret" not in repr(KazooClient("http://x", "secret-key", "acc"))
+
+
+def test_a_token_near_its_lifetime_is_renewed_before_the_server_refuses_it(httpserver, tokens):
+    calls = []
+
+    def cdrs(request):
+        calls.append(request.headers.get("X-Auth-Token"))
+        if len(calls) == 1:
+            time.sleep(0.6)  # a slow first page: the token's lifetime (0.5 s) runs out meanwhile
+            return page([{"id": "a"}], "k2")
+        return page([{"id": "b"}])
+
+    httpserver.expect_request(CDRS).respond_with_handler(cdrs)
+    client = KazooClient(httpserver.url_for(""), "secret-key", "acc", policy=FAST, token_lifetime=0.5)
+    assert [r["id"] for p in client.cdr_pages(START, END) for r in p.rows] == ["a", "b"]
+    assert calls == ["tok1", "tok2"]  # no request was spent on a 401

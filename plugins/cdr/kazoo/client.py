@@ -105,7 +105,8 @@ class KazooClient:
 
     def _token_fresh(self) -> bool:
         # Renew a little before the server's expiry so a long pull does not spend a request on a 401.
-        return self._token is not None and time.monotonic() - self._token_at < self.token_lifetime - 60
+        margin = min(60.0, self.token_lifetime / 10)
+        return self._token is not None and time.monotonic() - self._token_at < self.token_lifetime - margin
 
     def get(self, path: str, params: dict[str, Any]) -> Any:
         if not self._token_fresh():

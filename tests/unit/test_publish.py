@@ -1,0 +1,70 @@
+"""Publishing warehouse.duckdb: complete builds only, never blocked by an analyst's open connection."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from cdr.warehouse import build_lock, publish_warehouse
+
+
+def make_build(path, rows: int) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts; create schema staging")
+        con.execute(f"create table marts.fct_cdr as select range as id from range({rows})")
+        con.execute("comment on table marts.fct_cdr is 'one row per leg'")
+        con.execute("comment on column marts.fct_cdr.id is 'the id'")
+        con.execute("create view staging.v as select 1")
+
+
+def test_publish_copies_marts_with_comments_and_nothing_else(tmp_path):
+    make_build(tmp_path / "build.duckdb", 5)
+    counts = publish_warehouse(tmp_path / "build.duckdb", tmp_path / "warehouse.duckdb")
+    assert counts == {"marts.fct_cdr": 5}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select comment from duckdb_tables() where table_name = 'fct_cdr'").fetchone()[0] \
+            == "one row per leg"
+        assert con.execute("select comment from duckdb_columns() where column_name = 'id'").fetchone()[0] == "the id"
+        assert con.execute("select count(*) from duckdb_views() where schema_name = 'staging'").fetchone()[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build.duckdb", "warehouse.duckdb"]
+
+
+def test_an_open_analyst_session_keeps_its_build_and_new_sessions_see_the_next(tmp_path):
+    make_build(tmp_path / "b1.duckdb", 3)
+    publish_warehouse(tmp_path / "b1.duckdb", tmp_path / "warehouse.duckdb")
+    analyst = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    make_build(tmp_path / "b2.duckdb", 7)
+    publish_warehouse(tmp_path / "b2.duckdb", tmp_path / "warehouse.duckdb")
+    assert analyst.execute("select count(*) from marts.fct_cdr").fetchone()[0] == 3
+    analyst.close()
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_cdr").fetchone()[0] == 7
+
+
+def test_a_failed_publish_leaves_the_old_warehouse_and_no_temporaries(tmp_path):
+    make_build(tmp_path / "b1.duckdb", 3)
+    publish_warehouse(tmp_path / "b1.duckdb", tmp_path / "warehouse.duckdb")
+    with pytest.raises(duckdb.Error):
+        publish_warehouse(tmp_path / "missing" / "build.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_cdr").fetchone()[0] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b1.duckdb", "warehouse.duckdb"]
+
+
+def test_the_build_lock_is_exclusive_and_dies_with_its_holder(data_dir):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time, cdr.warehouse as w\n"
+        "with w.build_lock():\n    print('held', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TimeoutError):
+            with build_lock(timeout=0.2):
+                pass
+    finally:
+        holder.kill()  # a killed build: its lock must free itself at once
+        holder.wait()
+    with build_lock(timeout=2):
+        pass
