@@ -46,6 +46,10 @@ def wait_for_ui(url: str, proc: subprocess.Popen, timeout: float = 240) -> bool:
     return False
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     user, password = login()
     with start("kazoo_sim.py") as kazoo:
@@ -56,17 +60,25 @@ def main() -> None:
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
             "AIRFLOW__API__PORT": str(PORT),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            # standalone starts its components as `airflow ...` found on PATH.
+            "PATH": f"{Path(AIRFLOW).parent}{os.pathsep}{env.get('PATH', '')}",
         })
         print(f"KAZOO simulator: {kazoo.url}", flush=True)
-        proc = subprocess.Popen([AIRFLOW, "standalone"], env=env)
+        # Its own process group, so stopping `make up` stops every component standalone started.
+        proc = subprocess.Popen([AIRFLOW, "standalone"], env=env, start_new_session=True)
+        signal.signal(signal.SIGTERM, _interrupt)
         url = f"http://localhost:{PORT}"
         if wait_for_ui(url, proc):
             print(f"\nAirflow UI: {url}   login: {user} / {password}\n(Ctrl-C stops everything)\n", flush=True)
         try:
             proc.wait()
         except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=60)
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

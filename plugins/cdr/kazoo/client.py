@@ -62,6 +62,14 @@ class Page:
     rows: list[Any]
     start_key: str | None
 
+    @property
+    def label(self) -> str:
+        return f"window {self.window}/{self.windows} page {self.number}"
+
+    @property
+    def batch(self) -> str:
+        return f"w{self.window}p{self.number}"
+
 
 class KazooClient:
     def __init__(

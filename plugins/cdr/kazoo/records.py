@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ import pyarrow as pa
 
 from cdr.kazoo.client import from_gregorian
 from cdr.lake import lake_schema
+from cdr.values import BadRecord, as_int, as_text, raw_json
 
 INT_FIELDS = ("duration_seconds", "billing_seconds", "timestamp", "unix_timestamp")
 STRING_FIELDS = (
@@ -27,33 +27,6 @@ SCHEMA = lake_schema(
 )
 
 
-class BadRecord(ValueError):
-    """A row that cannot be read as a CDR: it goes to quarantine, not to the lake."""
-
-
-def as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def as_int(value: Any) -> int | None:
-    """Integers as KAZOO sends them: numbers, or numeric strings; anything else stays only in ``_raw``."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-    return None
-
-
 def to_lake_row(record: Any, lineage: dict[str, Any]) -> tuple[dict[str, Any], date]:
     """The lake row for one list row, and the date partition it belongs to (the call's start, UTC)."""
     if not isinstance(record, dict):
@@ -63,7 +36,7 @@ def to_lake_row(record: Any, lineage: dict[str, Any]) -> tuple[dict[str, Any], d
     row: dict[str, Any] = {name: as_text(record.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(record.get(name)) for name in INT_FIELDS})
     row.update(lineage)
-    row["_raw"] = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    row["_raw"] = raw_json(record)
     started = row["timestamp"]
     day = from_gregorian(started).date() if started else _interval_day(lineage)
     return row, day
