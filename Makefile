@@ -15,12 +15,14 @@ install:
 	@scripts/install.sh
 
 demo: install
+	@scripts/need.sh redis-server=redis-server
 	@$(PY) include/demo/run_demo.py
 
 test: install
 	@scripts/test.sh
 
 up: install
+	@scripts/need.sh redis-server=redis-server
 	@$(PY) include/demo/run_up.py
 
 clean:

@@ -35,3 +35,11 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def kazoo_rows() -> list[dict]:
     return json.loads(KAZOO_DATA.read_text())
+
+
+PBX_DATA = ROOT / "include" / "demo_data" / "pbx_cdrs.json"
+
+
+@pytest.fixture(scope="session")
+def pbx_rows() -> list[dict]:
+    return json.loads(PBX_DATA.read_text())

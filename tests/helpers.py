@@ -23,3 +23,19 @@ def control(url: str, **settings) -> dict:
 
 def stats(url: str) -> dict:
     return requests.get(f"{url}/__stats", timeout=5).json()
+
+
+def pbx_ids_read_by(rows: list[dict], start: datetime, end: datetime, lookback_hours: float = 4.0,
+                    now: float | None = None) -> set[str]:
+    """Ids a pull of [start, end) gets: call start (uniqueid's Unix time) in [start - lookback, end),
+    and ended by ``now``."""
+    from datetime import timedelta
+
+    low = (start - timedelta(hours=lookback_hours)).timestamp()
+    chosen = set()
+    for row in rows:
+        began = float(row["uniqueid"].split(".")[0])
+        h, m, s = (int(x) for x in row["duration"].split(":"))
+        if low <= began < end.timestamp() and (now is None or began + h * 3600 + m * 60 + s <= now):
+            chosen.add(row["id"])
+    return chosen

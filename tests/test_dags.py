@@ -28,14 +28,27 @@ def core_timetable(dag):
     return coerce_to_core_timetable(dag.timetable)
 
 
+PULL_DAGS = {"kazoo_cdrs": "cdr://lake/kazoo", "pbx_cdrs": "cdr://lake/pbx"}
+
+
 def test_dag_ids(monkeypatch):
-    assert {"kazoo_cdrs", "cdr_warehouse"} <= set(load_dags(monkeypatch))
+    assert {*PULL_DAGS, "enigma_cdrs", "cdr_warehouse"} <= set(load_dags(monkeypatch))
 
 
+def test_the_enigma_drain_runs_every_five_minutes_alone_and_feeds_the_warehouse(monkeypatch):
+    dags = load_dags(monkeypatch)
+    drain = dags["enigma_cdrs"]
+    assert drain.max_active_runs == 1 and "*/5 * * * *" in str(drain.timetable)
+    outlets = {o.uri for t in drain.tasks for o in t.outlets}
+    assert outlets == {"cdr://lake/enigma"}
+    assert outlets <= {asset.uri for asset in dags["cdr_warehouse"].timetable.asset_condition.objects}
+
+
+@pytest.mark.parametrize("dag_id", sorted(PULL_DAGS))
 @pytest.mark.parametrize("schedule,span", [(None, timedelta(hours=1)), ("@daily", timedelta(days=1)),
                                            ("*/15 * * * *", timedelta(minutes=15))])
-def test_pull_runs_cover_a_whole_period_of_the_schedule(monkeypatch, schedule, span):
-    dag = load_dags(monkeypatch, schedule)["kazoo_cdrs"]
+def test_pull_runs_cover_a_whole_period_of_the_schedule(monkeypatch, dag_id, schedule, span):
+    dag = load_dags(monkeypatch, schedule)[dag_id]
     timetable = core_timetable(dag)
     interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 20, 10, 37, tz="UTC"))
     assert interval.end - interval.start == span  # not the empty interval of a CronTriggerTimetable
@@ -52,10 +65,11 @@ def test_pull_runs_cover_a_whole_period_of_the_schedule(monkeypatch, schedule, s
     assert second.data_interval.start == first.data_interval.end
 
 
-def test_pull_updates_the_asset_the_warehouse_waits_for(monkeypatch):
+@pytest.mark.parametrize("dag_id", sorted(PULL_DAGS))
+def test_pull_updates_the_asset_the_warehouse_waits_for(monkeypatch, dag_id):
     dags = load_dags(monkeypatch)
-    outlets = {o.uri for t in dags["kazoo_cdrs"].tasks for o in t.outlets}
-    assert outlets == {"cdr://lake/kazoo"}
+    outlets = {o.uri for t in dags[dag_id].tasks for o in t.outlets}
+    assert outlets == {PULL_DAGS[dag_id]}
     condition = dags["cdr_warehouse"].timetable.asset_condition
     assert outlets <= {asset.uri for asset in condition.objects}
     assert dags["cdr_warehouse"].max_active_runs == 1
@@ -65,7 +79,8 @@ def test_dag_files_do_no_io_and_import_no_heavy_modules_at_parse_time():
     code = (
         "import sys, runpy, glob\n"
         f"for f in sorted(glob.glob({str(ROOT / 'dags')!r} + '/*.py')): runpy.run_path(f)\n"
-        "heavy = [m for m in ('duckdb', 'pyarrow', 'requests', 'dbt', 'cdr.warehouse', 'cdr.kazoo.client') if m in sys.modules]\n"
+        "heavy = [m for m in ('duckdb', 'pyarrow', 'requests', 'dbt', 'cdr.warehouse', 'cdr.kazoo.client',"
+        " 'cdr.pbx.client', 'cdr.enigma.drain', 'redis') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

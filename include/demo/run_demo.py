@@ -1,12 +1,14 @@
 """`make demo`: run the whole pipeline once on the built-in demo sources and show what reached the warehouse.
 
-Starts the KAZOO simulator on a free loopback port, points the kazoo_default Connection at it (through the
-environment, as production would), runs `airflow dags test` for kazoo_cdrs and then cdr_warehouse, and
-queries the published warehouse.duckdb.
+Starts the KAZOO and While1 PBX simulators and a throwaway Redis (as the Enigma dialer's) on free loopback
+ports, has the dialer's demo messages pushed, points the Connections at them (through
+the environment, as production would), runs `airflow dags test` for each pull DAG and then cdr_warehouse,
+and queries the published warehouse.duckdb.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,25 +19,24 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "include" / "simulators"))
 
 import duckdb  # noqa: E402
-from launch import start  # noqa: E402
+from launch import start, start_redis  # noqa: E402
 
 from cdr import config  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+ENIGMA_MESSAGES = ROOT / "include" / "demo_data" / "enigma_messages.jsonl"
 # The demo data covers 2026-11-19..21 (UTC); with a daily schedule the run at 2026-11-21 pulls 2026-11-20.
 DEMO_SCHEDULE = "@daily"
 DEMO_RUN = "2026-11-21T00:00:00+00:00"
 
 EXAMPLE_QUERY = """\
-select a.agent_name, count(*) as answered_inbound_legs, sum(f.talk_seconds) as talk_seconds
+select a.source, a.agent_name, count(*) as answered_inbound_legs, sum(f.talk_seconds) as talk_seconds
 from marts.fct_cdr f join marts.dim_agent a using (agent_key)
 where f.direction = 'inbound' and f.status = 'answered'
 group by all order by answered_inbound_legs desc, a.agent_name"""
 
 
-def demo_environment(kazoo_url: str) -> dict[str, str]:
-    import json
-
+def demo_environment(kazoo_url: str, pbx_url: str, redis_port: int) -> dict[str, str]:
     return {
         **os.environ,
         "CDR_PULL_SCHEDULE": DEMO_SCHEDULE,
@@ -43,7 +44,29 @@ def demo_environment(kazoo_url: str) -> dict[str, str]:
             "conn_type": "http", "host": kazoo_url, "password": "demo-kazoo-api-key",
             "extra": {"account_id": "demo-account", "page_size": 50, "default_region": "US"},
         }),
+        "AIRFLOW_CONN_PBX_DEFAULT": json.dumps({
+            "conn_type": "http", "host": pbx_url, "password": "demo-pbx-token",
+            "extra": {"api_key": "demo-pbx-api-key", "timezone": "Europe/Bucharest"},
+        }),
+        "AIRFLOW_CONN_ENIGMA_DEFAULT": json.dumps({
+            "conn_type": "redis", "host": "127.0.0.1", "port": redis_port,
+            "extra": {"db": 0, "keys": ["enigma:notifications:campaigns", "enigma:notifications:c2d"],
+                      "timezone": "Africa/Johannesburg"},
+        }),
     }
+
+
+def push_enigma_messages(port: int) -> int:
+    """What the dialer would have pushed: the demo messages, oldest first, LPUSHed as the dialer does."""
+    import redis
+
+    client = redis.Redis(port=port)
+    count = 0
+    for line in ENIGMA_MESSAGES.read_bytes().splitlines():
+        key, message = line.split(b"\t", 1)
+        client.lpush(key, message)
+        count += 1
+    return count
 
 
 def run(step: str, command: list[str], env: dict[str, str], log_dir: Path, show: tuple[str, ...] = ()) -> None:
@@ -68,11 +91,14 @@ def main() -> None:
     log_dir = config.data_dir() / "logs" / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"Demo: data under {config.data_dir()}, Airflow state under {os.environ['AIRFLOW_HOME']}")
-    with start("kazoo_sim.py") as kazoo:
-        print(f"==> KAZOO simulator on {kazoo.url}")
-        env = demo_environment(kazoo.url)
+    with start("kazoo_sim.py") as kazoo, start("pbx_sim.py", "--page-size", "25") as pbx, start_redis() as redis:
+        print(f"==> KAZOO simulator on {kazoo.url}, While1 PBX simulator on {pbx.url}, Redis on {redis.url}")
+        print(f"==> the Enigma dialer pushes {push_enigma_messages(redis.port)} messages to Redis")
+        env = demo_environment(kazoo.url, pbx.url, redis.port)
         run("airflow-db-migrate", [AIRFLOW, "db", "migrate"], env, log_dir)
         run("kazoo_cdrs", [AIRFLOW, "dags", "test", "kazoo_cdrs", DEMO_RUN], env, log_dir, ("KAZOO:",))
+        run("pbx_cdrs", [AIRFLOW, "dags", "test", "pbx_cdrs", DEMO_RUN], env, log_dir, ("PBX:",))
+        run("enigma_cdrs", [AIRFLOW, "dags", "test", "enigma_cdrs", DEMO_RUN], env, log_dir, ("Enigma:",))
         run("cdr_warehouse", [AIRFLOW, "dags", "test", "cdr_warehouse", DEMO_RUN], env, log_dir,
             ("published", "Done. PASS", "dbt: Completed"))
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:

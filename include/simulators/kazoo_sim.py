@@ -6,7 +6,8 @@ It serves CDR list rows from a JSON file and behaves as Crossbar does where a cl
   * ``GET /v2/accounts/{id}/cdrs`` filters on ``created_from``/``created_to`` (Gregorian seconds, inclusive,
     on the CDR's creation time = call start + duration), refuses ranges over 31 days + 1 hour with HTTP 400,
     and pages newest first through an opaque ``start_key``/``next_start_key``.
-Tests steer faults through ``POST /__control`` (a JSON object, see ``Control``) and read ``GET /__stats``.
+Tests steer faults through ``POST /__control`` and read ``GET /__stats`` (see simbase.py); KAZOO adds
+``expire_tokens``, ``expire_after`` N (the token dies after N more requests), ``repeat_edge`` and ``stuck_key``.
 
 Run: python include/simulators/kazoo_sim.py --port 8000 [--data FILE] [--api-key KEY] [--account-id ID]
 It prints ``KAZOO simulator listening on http://HOST:PORT`` once it accepts connections.
@@ -18,20 +19,20 @@ import argparse
 import base64
 import json
 import secrets
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from simbase import SimHandler, SimState, make_server, serve_forever
 
 GREGORIAN_UNIX_OFFSET = 62_167_219_200
 MAX_RANGE = 31 * 86400 + 3600
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "demo_data" / "kazoo_cdrs.json"
 
 
-class State:
+class State(SimState):
     def __init__(self, rows, api_key, account_id, token_ttl):
+        super().__init__()
         # Creation time is when the CDR document was written: at the end of the call leg.
         self.rows = sorted(
             rows, key=lambda r: (r["timestamp"] + int(r.get("duration_seconds") or 0), str(r.get("id"))), reverse=True
@@ -40,9 +41,7 @@ class State:
         self.account_id = account_id
         self.token_ttl = token_ttl
         self.tokens: dict[str, float] = {}
-        self.lock = threading.Lock()
-        self.control: dict = {}
-        self.stats = {"auth": 0, "cdr_requests": 0, "unauthorized": 0, "faults": 0}
+        self.stats.update({"auth": 0, "unauthorized": 0})
 
     def created(self, row) -> int:
         return row["timestamp"] + int(row.get("duration_seconds") or 0)
@@ -53,35 +52,13 @@ def encode_key(row) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(SimHandler):
     server_version = "KazooSimulator/1.0"
-    protocol_version = "HTTP/1.1"
-
-    @property
-    def state(self) -> State:
-        return self.server.state  # type: ignore[attr-defined]
-
-    def log_message(self, fmt, *args):  # quiet: tests read stats, not access logs
-        if self.server.verbose:  # type: ignore[attr-defined]
-            sys.stderr.write("kazoo-sim: " + fmt % args + "\n")
-
-    def reply(self, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+    name = "kazoo-sim"
 
     def error(self, status: int, message: str, data: dict | None = None) -> None:
         self.reply(status, {"data": data or {"message": message}, "error": str(status), "message": message,
                             "status": "error", "request_id": secrets.token_hex(8)})
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def do_PUT(self):
         body = self.read_body()
@@ -104,14 +81,11 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         if urlsplit(self.path).path != "/__control":
             return self.error(404, "not found")
-        control = json.loads(body or b"{}")
-        with self.state.lock:
-            if control.pop("reset", False):
-                self.state.control.clear()
-            if control.pop("expire_tokens", False):
-                self.state.tokens.clear()
-            self.state.control.update(control)
-        self.reply(200, {"status": "success", "control": self.state.control})
+        self.handle_control(body)
+
+    def on_control(self, control: dict) -> None:
+        if control.pop("expire_tokens", False):
+            self.state.tokens.clear()
 
     def do_GET(self):
         url = urlsplit(self.path)
@@ -145,26 +119,6 @@ class Handler(BaseHTTPRequestHandler):
             if not ok:
                 self.state.stats["unauthorized"] += 1
         return ok
-
-    def inject_fault(self) -> bool:
-        """``faults``: a list consumed one per listing request: {"status": 429, "retry_after": "1"},
-        {"status": 500}, {"drop": true} (close the connection without an answer), or null (answer normally)."""
-        with self.state.lock:
-            self.state.stats["cdr_requests"] += 1
-            faults = self.state.control.get("faults") or []
-            fault = faults.pop(0) if faults else None
-            if fault:
-                self.state.stats["faults"] += 1
-        if not fault:
-            return False
-        if fault.get("drop"):
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return True
-        headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
-        self.reply(int(fault["status"]), {"status": "error", "message": "injected fault", "error": str(fault["status"])},
-                   headers)
-        return True
 
     def list_cdrs(self, query) -> None:
         def one(name):
@@ -210,11 +164,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def serve(host: str, port: int, data: Path, api_key: str, account_id: str, token_ttl: float, verbose=False):
     rows = json.loads(Path(data).read_text())
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    server.state = State(rows, api_key, account_id, token_ttl)  # type: ignore[attr-defined]
-    server.verbose = verbose  # type: ignore[attr-defined]
-    return server
+    return make_server(host, port, Handler, State(rows, api_key, account_id, token_ttl), verbose)
 
 
 def main(argv=None) -> None:
@@ -228,12 +178,7 @@ def main(argv=None) -> None:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     server = serve(args.host, args.port, args.data, args.api_key, args.account_id, args.token_ttl, args.verbose)
-    host, port = server.server_address[:2]
-    print(f"KAZOO simulator listening on http://{host}:{port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_forever(server, "KAZOO simulator")
 
 
 if __name__ == "__main__":

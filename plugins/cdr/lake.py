@@ -96,17 +96,30 @@ class LakeWriter:
     def file_for(self, day: date) -> Path:
         return self.root / f"date={day.isoformat()}" / f"{self.source}__{self.unit}.parquet"
 
-    def write(self, row: dict[str, Any], day: date) -> None:
+    def _partition(self, day: date) -> _Partition:
         part = self._partitions.get(day)
         if part is None:
             final = self.file_for(day)
             final.parent.mkdir(parents=True, exist_ok=True)
             temp = temp_path_for(final)
-            writer = pq.ParquetWriter(temp, self.schema, compression="zstd")
+            # Dictionary encoding only pays where values repeat; _raw never does.
+            dictionary = [name for name in self.schema.names if name not in ("_raw", "message_md5")]
+            writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
             part = self._partitions[day] = _Partition(final, temp, writer)
+        return part
+
+    def write(self, row: dict[str, Any], day: date) -> None:
+        part = self._partition(day)
         part.buffer.append(row)
         if len(part.buffer) >= self.rows_per_group:
             self._flush(part)
+
+    def write_table(self, table: pa.Table, day: date) -> None:
+        """A whole batch already in columns (the drains' path): written as it is, no row buffering."""
+        part = self._partition(day)
+        self._flush(part)
+        part.writer.write_table(table)
+        part.rows += table.num_rows
 
     def _flush(self, part: _Partition) -> None:
         if part.buffer:
@@ -157,3 +170,15 @@ def ensure_schema_file(source: str, schema: pa.Schema, lake_root: Path | None = 
     pq.write_table(schema.empty_table(), temp)
     publish(temp, path)
     return path
+
+
+def sweep_temporaries(source: str, lake_root: Path | None = None) -> int:
+    """Remove the hidden temporaries a killed writer of ``source`` left. Call only while no other writer of
+    the source can run (the Enigma drain holds its lease)."""
+    removed = 0
+    for temp in ((lake_root or config.lake_dir()) / source).rglob(".*.tmp"):
+        temp.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        log.info("%s: removed %d temporaries left by a killed run", source, removed)
+    return removed

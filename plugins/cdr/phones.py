@@ -11,11 +11,18 @@ from phonenumbers import NumberParseException
 @lru_cache(maxsize=262_144)
 def _parse(number: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     # Call centres see the same numbers again and again: the cache makes a warehouse build cheap.
-    try:
-        parsed = phonenumbers.parse(number, (region or "").upper() or None)
-    except NumberParseException:
-        return None
-    return parsed if phonenumbers.is_possible_number(parsed) else None
+    candidates = [number]
+    if number.isdigit() and len(number) > 10:
+        # Dialers often send the country code without "+" (27820001234): try that reading second.
+        candidates.append("+" + number)
+    for text in candidates:
+        try:
+            parsed = phonenumbers.parse(text, (region or "").upper() or None)
+        except NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed) or (text is number and phonenumbers.is_possible_number(parsed)):
+            return parsed
+    return None
 
 
 def to_e164(number: str | None, region: str | None = None) -> str | None:
@@ -36,5 +43,7 @@ def country_of(number: str | None, region: str | None = None) -> str | None:
     parsed = _parse(number.strip(), region)
     if parsed is None:
         return None
-    code = phonenumbers.region_code_for_number(parsed)
-    return code if code and code != "ZZ" else None
+    # A number outside every known range still has a country code: fall back to that code's main country.
+    code = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+        parsed.country_code)
+    return code if code and code not in ("ZZ", "001") else None

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from cdr.enigma.records import SCHEMA as ENIGMA_SCHEMA
 from cdr.kazoo.records import SCHEMA as KAZOO_SCHEMA
+from cdr.pbx.records import SCHEMA as PBX_SCHEMA
 
 LAKE_SCHEMAS: dict[str, pa.Schema] = {
     "kazoo": KAZOO_SCHEMA,
+    "pbx": PBX_SCHEMA,
+    "enigma": ENIGMA_SCHEMA,
 }

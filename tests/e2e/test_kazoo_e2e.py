@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
-import subprocess
-import sys
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,18 +12,17 @@ import duckdb
 import pytest
 from launch import start
 
-from tests.conftest import ARTIFACTS
+from tests.e2e.airflow_cli import airflow
 from tests.helpers import kazoo_ids_created_in
 
 pytestmark = pytest.mark.e2e
 UTC = timezone.utc
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 # With a daily schedule, a run at logical date D covers the day before D (Airflow 3 infers the last full interval).
 RUN_NOV_20, RUN_NOV_19 = "2026-11-21T00:00:00+00:00", "2026-11-20T00:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, airflow_db):
     data = tmp_path_factory.mktemp("e2e") / "data"
     with start("kazoo_sim.py") as kazoo:
         environment = {
@@ -36,19 +33,7 @@ def env(tmp_path_factory):
                 "conn_type": "http", "host": kazoo.url, "password": "demo-kazoo-api-key",
                 "extra": {"account_id": "demo-account", "page_size": 40, "default_region": "US"}}),
         }
-        airflow(environment, "db", "migrate", log="db-migrate")
         yield environment
-
-
-def airflow(env: dict, *args: str, log: str) -> str:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=600)
-    output = result.stdout + result.stderr
-    (ARTIFACTS / f"e2e-kazoo-{log}.log").write_text(output)
-    assert result.returncode == 0, f"airflow {' '.join(args)} failed:\n" + "\n".join(output.splitlines()[-40:])
-    if args[:2] == ("dags", "test"):
-        assert "state=success" in output, output[-3000:]
-    return output
 
 
 def warehouse(env: dict) -> Path:
@@ -63,8 +48,8 @@ def fact_rows(path: Path) -> list[tuple]:
 
 
 def test_one_day_reaches_the_warehouse_exactly(env, kazoo_rows):
-    airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_20, log="pull-1")
-    airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_20, log="build-1")
+    airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_20, log="kazoo-pull-1")
+    airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_20, log="kazoo-build-1")
     expected = kazoo_ids_created_in(kazoo_rows, datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
     with duckdb.connect(str(warehouse(env)), read_only=True) as con:
         ids = [r[0] for r in con.execute("select source_cdr_id from marts.fct_cdr").fetchall()]
@@ -85,8 +70,8 @@ def test_one_day_reaches_the_warehouse_exactly(env, kazoo_rows):
 
 def test_the_same_interval_twice_gives_the_same_rows(env):
     before = fact_rows(warehouse(env))
-    airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_20, log="pull-2")
-    airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_20, log="build-2")
+    airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_20, log="kazoo-pull-2")
+    airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_20, log="kazoo-build-2")
     assert fact_rows(warehouse(env)) == before and len(before) > 0
 
 
@@ -94,8 +79,8 @@ def test_a_build_with_an_analyst_holding_the_warehouse_open(env, kazoo_rows):
     analyst = duckdb.connect(str(warehouse(env)), read_only=True)
     try:
         before = analyst.execute("select count(*) from marts.fct_cdr").fetchone()[0]
-        airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_19, log="pull-3")
-        airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_19, log="build-3")
+        airflow(env, "dags", "test", "kazoo_cdrs", RUN_NOV_19, log="kazoo-pull-3")
+        airflow(env, "dags", "test", "cdr_warehouse", RUN_NOV_19, log="kazoo-build-3")
         # The analyst's session still reads the complete earlier build ...
         assert analyst.execute("select count(*) from marts.fct_cdr").fetchone()[0] == before
     finally:
@@ -109,10 +94,10 @@ def test_a_build_with_an_analyst_holding_the_warehouse_open(env, kazoo_rows):
 
 
 def test_a_cli_backfill_plans_one_run_per_day(env):
-    airflow(env, "dags", "reserialize", log="reserialize")
+    airflow(env, "dags", "reserialize", log="kazoo-reserialize")
     output = airflow(env, "backfill", "create", "--dag-id", "kazoo_cdrs", "--from-date", "2026-11-18",
                      "--to-date", "2026-11-20", "--reprocess-behavior", "completed", "--dry-run",
-                     log="backfill-dry-run")
+                     log="kazoo-backfill-dry-run")
     planned = sorted(set(re.findall(r"\| (2026-11-\d\d 00:00:00\+00:00) \|", output)))
     # One run per daily interval, re-running the day the tests above already pulled; each run's logical date
     # is its interval's start.

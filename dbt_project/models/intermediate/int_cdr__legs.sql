@@ -7,9 +7,25 @@ kazoo as (
 
 ),
 
+pbx as (
+
+    select * from {{ ref('int_pbx__legs') }}
+
+),
+
+enigma as (
+
+    select * from {{ ref('int_enigma__legs') }}
+
+),
+
 unioned as (
 
     select * from kazoo
+    union all by name
+    select * from pbx
+    union all by name
+    select * from enigma
 
 )
 

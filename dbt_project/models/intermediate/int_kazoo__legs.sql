@@ -17,7 +17,7 @@ deduplicated as (
 
     select *
     from cdrs
-    qualify row_number() over (partition by kazoo_cdr_id order by extracted_at desc, lake_interval_start desc) = 1
+    {{ keep_latest_read('kazoo_cdr_id') }}
 
 ),
 

@@ -1,0 +1,57 @@
+with
+
+source as (
+
+    select * from {{ source('pbx', 'cdrs') }}
+
+),
+
+renamed as (
+
+    select
+        id as pbx_cdr_id,
+        uniqueid,
+        linkedid,
+        time_utc as started_at,
+        time_end_utc as ended_at,
+        cast("time" as timestamp) as started_at_local,
+        _timezone as pbx_timezone,
+        upper(nullif(trim("direction"), '')) as direction_code,
+        nullif(trim(code), '') as call_code,
+        -- caller_id comes as "Name" <number>
+        nullif(regexp_extract(caller_id, '^\s*"([^"]*)"', 1), '') as caller_id_name,
+        nullif(regexp_extract(caller_id, '<([^>]*)>', 1), '') as caller_id_number,
+        nullif(trim("source"), '') as source_number,
+        nullif(trim(destination), '') as destination_number,
+        nullif(trim(channel_formatted), '') as channel,
+        nullif(regexp_extract(channel_formatted, '^[^/]+/(.+)$', 1), '') as channel_peer,
+        nullif(trim(dstchannel_formatted), '') as dst_channel,
+        nullif(regexp_extract(dstchannel_formatted, '^[^/]+/(.+)$', 1), '') as dst_channel_peer,
+        nullif(trim(user_fullname), '') as user_fullname,
+        nullif(trim(qname), '') as queue_name,
+        upper(nullif(trim(call_status), '')) as call_status,
+        call_status_info,
+        -- call_status_info comes as DS:<dial status>|HC:<hangup cause>|HI:<SIP answer>
+        nullif(regexp_extract(call_status_info, 'DS:([^|]*)', 1), '') as dial_status,
+        try_cast(nullif(regexp_extract(call_status_info, 'HC:([0-9]+)', 1), '') as integer) as hangup_cause_code,
+        try_cast(nullif(regexp_extract(call_status_info, 'HI:SIP ([0-9]{3})', 1), '') as integer) as sip_code,
+        nullif(regexp_extract(call_status_info, 'HI:([^|]*)', 1), '') as sip_reason,
+        call_codes,
+        project,
+        inbound_route,
+        nullif(trim(recording_url), '') as recording_url,
+        {{ hms_to_seconds('duration') }} as duration_seconds,
+        {{ hms_to_seconds('bill_duration') }} as bill_seconds,
+        {{ hms_to_seconds('ring_time') }} as ring_seconds,
+        {{ hms_to_seconds('hold_time') }} as hold_seconds,
+        {{ hms_to_seconds('ivr_duration') }} as ivr_seconds,
+        _interval_start as lake_interval_start,
+        _interval_end as lake_interval_end,
+        _extracted_at as extracted_at,
+        _raw as raw_record
+
+    from source
+
+)
+
+select * from renamed

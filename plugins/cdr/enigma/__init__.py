@@ -1,0 +1,1 @@
+"""Enigma dialer CDRs: Redis LIST messages to lake rows, and the crash-safe batch drain."""

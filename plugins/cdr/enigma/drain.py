@@ -1,0 +1,205 @@
+"""Drain the Enigma Redis LISTs into the lake in bounded batches, losing nothing if killed at any instant.
+
+The dialer LPUSHes; the oldest message is at the right end. A batch is read with LRANGE (nothing leaves Redis
+yet), written to the lake (fsync, atomic rename), and only then trimmed off the right end with LTRIM. A kill
+before the trim leaves the batch in Redis, to be read again: the file of an identical batch is replaced (it is
+named by the batch's content) and the warehouse counts each CDR once (call_ref, else the message's hash).
+We are the only consumer; a lease in Redis (SET NX PX, renewed each batch) refuses a second drain, and one left
+by a killed drain expires by itself within its TTL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import socket
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+
+from cdr.enigma.records import SCHEMA, BatchColumns, batch_table
+from cdr.lake import LakeWriter, sweep_temporaries
+from cdr.quarantine import quarantine
+from cdr.values import BadRecord
+
+log = logging.getLogger(__name__)
+
+SOURCE = "enigma"
+DEFAULT_KEYS = ("enigma:notifications:campaigns",)
+DEFAULT_TIMEZONE = "Africa/Johannesburg"
+LEASE_KEY = "cdr:enigma:drain:lease"
+
+# Trim exactly the n oldest messages, and only if they are all still there.
+_TRIM = """
+local n = tonumber(ARGV[1])
+if redis.call('LLEN', KEYS[1]) < n then return -1 end
+redis.call('LTRIM', KEYS[1], 0, -n - 1)
+return n
+"""
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+class LeaseHeld(RuntimeError):
+    """Another drain is running (or died less than a lease TTL ago)."""
+
+
+class Lease:
+    def __init__(self, client: redis.Redis, key: str = LEASE_KEY, ttl_seconds: float = 60.0):
+        self.client, self.key, self.ttl_ms = client, key, int(ttl_seconds * 1000)
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> Lease:
+        if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+            holder = self.client.get(self.key)
+            left = self.client.pttl(self.key)
+            raise LeaseHeld(
+                f"Enigma drain refused: another consumer holds the lease {self.key!r} "
+                f"({holder.decode() if holder else 'unknown'}); Enigma allows one consumer only. If that consumer "
+                f"was killed, the lease frees itself in {max(left, 0) / 1000:.0f}s."
+            )
+        return self
+
+    def renew(self) -> None:
+        if not self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms):
+            raise LeaseHeld(f"Enigma drain lost its lease {self.key!r} (expired and taken); stopping before trimming")
+
+    def __exit__(self, *exc) -> None:
+        self.client.eval(_RELEASE, 1, self.key, self.token)
+
+
+@dataclass
+class KeySummary:
+    batches: int = 0
+    messages: int = 0
+    rows: int = 0
+    cdr_rows: int = 0
+    other_rows: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class DrainSummary:
+    keys: dict[str, KeySummary] = field(default_factory=dict)
+    seconds: float = 0.0
+    stopped_by_budget: bool = False
+
+
+def batch_id(items: list[bytes]) -> str:
+    """Names a batch by content. A batch is the n oldest messages of a list nobody else pops, so its oldest
+    message, its newest and its size identify it: the same batch read again after a crash gets the same name."""
+    digest = hashlib.md5(len(items).to_bytes(8, "big"))
+    for item in (items[0], items[-1]):
+        digest.update(len(item).to_bytes(8, "big"))
+        digest.update(item)
+    return digest.hexdigest()[:24]
+
+
+def write_batch(key: str, items: list[bytes], tz_name: str) -> tuple[int, int, int]:
+    """Lake file(s) for one batch (oldest first); returns (rows, cdr rows, quarantined)."""
+    now = datetime.now(timezone.utc)
+    ident = batch_id(items)
+    lineage = {"_source": SOURCE, "_interval_start": None, "_interval_end": None, "_extracted_at": now,
+               "_batch": ident}
+    fast, rest = batch_table(items, key, tz_name, lineage)
+    columns = BatchColumns(key, tz_name, lineage)
+    bad = 0
+    for item in rest:
+        try:
+            columns.add(item)
+        except BadRecord as exc:
+            bad += 1
+            quarantine(SOURCE, item, str(exc), {"key": key, "batch": ident})
+    table = pa.concat_tables([fast, columns.table()]) if rest else fast
+    days = pc.fill_null(pc.cast(table["dialed_at_utc"], pa.date32()), now.date())
+    with LakeWriter(SOURCE, SCHEMA, f"{key.replace(':', '-')}__{ident}") as writer:
+        for day in pc.unique(days).to_pylist():
+            writer.write_table(table.filter(pc.equal(days, day)), day)
+    cdrs = pc.sum(pc.is_in(table["message_type"], pa.array(["cdr", "c2d"]))).as_py() or 0
+    return table.num_rows, cdrs, bad
+
+
+def _drain_key(client, key, lease, counts, summary, started, timezone_name, batch_size, budget_seconds) -> bool:
+    """Drain one key; False when the time budget ran out.
+
+    While a batch is parsed and written (DuckDB and Parquet run outside the GIL), a second thread already reads
+    the next older batch from Redis: indexes from the right end are stable, since only we remove from it.
+    The read completes before the trim that shifts them.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enigma-prefetch") as pool:
+        items = client.lrange(key, -batch_size, -1)
+        while items:
+            if time.monotonic() - started > budget_seconds:
+                summary.stopped_by_budget = True
+                return False
+            n = len(items)
+            following = pool.submit(client.lrange, key, -(n + batch_size), -(n + 1)) if n == batch_size else None
+            items.reverse()
+            rows, cdrs, bad = write_batch(key, items, timezone_name)
+            next_items = following.result() if following else []
+            lease.renew()
+            if client.eval(_TRIM, 1, key, n) < 0:
+                raise RuntimeError(f"Enigma list {key!r} lost messages we had not trimmed: another consumer?")
+            counts.batches += 1
+            counts.messages += n
+            counts.rows += rows
+            counts.cdr_rows += cdrs
+            counts.other_rows += rows - cdrs
+            counts.quarantined += bad
+            log.info("Enigma: %s batch %d: %d messages -> %d rows (%d CDRs, %d other, %d quarantined); "
+                     "%d left in the list", key, counts.batches, n, rows, cdrs, rows - cdrs, bad, client.llen(key))
+            # Messages pushed meanwhile are at the left end: read the right end afresh once the prefetch runs dry.
+            items = next_items or client.lrange(key, -batch_size, -1)
+    return True
+
+
+def drain(
+    client: redis.Redis,
+    keys: list[str] | tuple[str, ...] = DEFAULT_KEYS,
+    *,
+    timezone_name: str = DEFAULT_TIMEZONE,
+    batch_size: int = 20_000,
+    budget_seconds: float = 240.0,
+    lease_ttl_seconds: float = 60.0,
+) -> dict:
+    """Drain every key, oldest first, until each is empty or the time budget is spent."""
+    started = time.monotonic()
+    summary = DrainSummary()
+    with Lease(client, ttl_seconds=lease_ttl_seconds) as lease:
+        sweep_temporaries(SOURCE)
+        for key in keys:
+            counts = summary.keys.setdefault(key, KeySummary())
+            if not _drain_key(client, key, lease, counts, summary, started, timezone_name, batch_size,
+                              budget_seconds):
+                break
+    summary.seconds = round(time.monotonic() - started, 3)
+    result = asdict(summary)
+    log.info("Enigma: drain done: %s", result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m cdr.enigma.drain --url redis://...`: one drain outside Airflow (benchmarks, crash tests)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--key", action="append", dest="keys")
+    parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument("--budget", type=float, default=240.0)
+    parser.add_argument("--lease-ttl", type=float, default=60.0)
+    parser.add_argument("--timezone", default=DEFAULT_TIMEZONE)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    drain(redis.Redis.from_url(args.url), args.keys or list(DEFAULT_KEYS), timezone_name=args.timezone,
+          batch_size=args.batch_size, budget_seconds=args.budget, lease_ttl_seconds=args.lease_ttl)
+
+
+if __name__ == "__main__":
+    main()

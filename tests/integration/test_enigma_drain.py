@@ -1,0 +1,134 @@
+"""The Enigma drain against a real, throwaway redis-server on loopback."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pyarrow.dataset as ds
+import pytest
+import redis
+from launch import start_redis
+
+from cdr.enigma.drain import Lease, LeaseHeld, drain
+from cdr.lake import LakeWriter
+
+KEY, C2D = "enigma:notifications:campaigns", "enigma:notifications:c2d"
+UTC = timezone.utc
+
+
+@pytest.fixture(scope="module")
+def server():
+    with start_redis() as srv:
+        yield srv
+
+
+@pytest.fixture
+def r(server):
+    client = redis.Redis(port=server.port)
+    client.flushdb()
+    return client
+
+
+def cdr(ref: str, **payload) -> bytes:
+    return json.dumps({"type": "cdr", "payload": {"call_ref": ref, "extension": "3001", "end_reason": "ANSWERED",
+                                                  "dialed_at": "2026-11-20T10:00:00+02:00", **payload}}).encode()
+
+
+def lake_rows(data_dir) -> list[dict]:
+    files = [p for p in (data_dir / "lake" / "enigma").rglob("*.parquet") if p.name != "_schema.parquet"]
+    return ds.dataset(files, format="parquet").to_table().to_pylist() if files else []
+
+
+def test_batches_leave_oldest_first_and_empty_the_list(r, data_dir):
+    for n in range(1, 26):
+        r.lpush(KEY, cdr(f"ENG-{n}"))  # the dialer pushes on the left
+    summary = drain(r, [KEY], batch_size=10)
+    assert summary["keys"][KEY]["batches"] == 3 and summary["keys"][KEY]["messages"] == 25
+    assert r.llen(KEY) == 0
+    batches: dict[str, list[int]] = {}
+    for row in lake_rows(data_dir):
+        batches.setdefault(row["_batch"], []).append(int(row["call_ref"].split("-")[1]))
+    assert sorted(sorted(refs) for refs in batches.values()) == [list(range(1, 11)), list(range(11, 21)),
+                                                                  list(range(21, 26))]
+
+
+def test_the_deprecated_c2d_key_is_flattened_one_row_per_notification(r, data_dir):
+    r.lpush(C2D, json.dumps({"notifications": [
+        {"extension": "3001", "disposition": "ANSWERED", "call_ref": "a", "end_code": "16", "recording_url": "x"},
+        {"extension": "3002", "disposition": "NO ANSWER", "call_ref": "b", "end_code": "19", "recording_url": None},
+    ]}))
+    summary = drain(r, [KEY, C2D])
+    rows = sorted(lake_rows(data_dir), key=lambda row: row["notification_index"])
+    assert [(x["call_ref"], x["disposition"], x["message_type"], x["notification_index"]) for x in rows] == [
+        ("a", "ANSWERED", "c2d", 0), ("b", "NO ANSWER", "c2d", 1)]
+    assert summary["keys"][C2D]["cdr_rows"] == 2 and r.llen(C2D) == 0
+
+
+def test_poison_goes_to_quarantine_byte_for_byte_and_never_blocks(r, data_dir):
+    poison = b'\xff\x00{"type": "cdr", "payload": '
+    for message in (cdr("first"), poison, b"[1, 2]", cdr("last")):
+        r.lpush(KEY, message)
+    summary = drain(r, [KEY])
+    assert summary["keys"][KEY]["quarantined"] == 2 and r.llen(KEY) == 0
+    assert sorted(row["call_ref"] for row in lake_rows(data_dir)) == ["first", "last"]
+    kept = sorted(p.read_bytes() for p in (data_dir / "quarantine" / "enigma").rglob("*.bin"))
+    assert kept == sorted([poison, b"[1, 2]"])
+
+
+def test_other_message_types_are_kept_but_not_counted(r, data_dir):
+    r.lpush(KEY, cdr("one"))
+    r.lpush(KEY, json.dumps({"type": "campaign_status", "payload": {"ref": "X", "status": "paused"}}))
+    summary = drain(r, [KEY])["keys"][KEY]
+    assert (summary["cdr_rows"], summary["other_rows"]) == (1, 1)
+    assert sorted(row["message_type"] for row in lake_rows(data_dir)) == ["campaign_status", "cdr"]
+
+
+def test_dialed_at_in_every_shape(r, data_dir):
+    r.lpush(KEY, cdr("iso-offset", dialed_at="2026-11-20T10:00:00+02:00"))
+    r.lpush(KEY, cdr("iso-local", dialed_at="2026-11-20 10:00:00"))  # no offset: the dialer's timezone (SAST)
+    r.lpush(KEY, cdr("epoch", dialed_at=int(datetime(2026, 11, 20, 8, tzinfo=UTC).timestamp())))
+    r.lpush(KEY, cdr("zulu", dialed_at="2026-11-20T08:00:00Z"))
+    drain(r, [KEY], timezone_name="Africa/Johannesburg")
+    assert {row["call_ref"]: row["dialed_at_utc"] for row in lake_rows(data_dir)} == dict.fromkeys(
+        ["iso-offset", "iso-local", "epoch", "zulu"], datetime(2026, 11, 20, 8, tzinfo=UTC))
+
+
+def test_a_second_consumer_is_refused_and_a_dead_ones_lease_expires(r, data_dir):
+    r.lpush(KEY, cdr("x"))
+    with Lease(r, ttl_seconds=30):
+        with pytest.raises(LeaseHeld, match="one consumer only"):
+            drain(r, [KEY])
+    assert r.llen(KEY) == 1
+    # A drain killed while holding the lease: nobody releases it, the TTL does.
+    Lease(r, ttl_seconds=0.3).__enter__()
+    with pytest.raises(LeaseHeld):
+        drain(r, [KEY])
+    import time
+
+    time.sleep(0.4)
+    drain(r, [KEY])
+    assert r.llen(KEY) == 0
+
+
+def test_a_failed_write_leaves_every_message_in_redis(r, data_dir, monkeypatch):
+    for n in range(5):
+        r.lpush(KEY, cdr(f"keep-{n}"))
+
+    def disk_full(self):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LakeWriter, "commit", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            drain(r, [KEY])
+    assert r.llen(KEY) == 5 and lake_rows(data_dir) == []
+    drain(r, [KEY])
+    assert r.llen(KEY) == 0 and len(lake_rows(data_dir)) == 5
+
+
+def test_the_time_budget_stops_between_batches(r, data_dir):
+    for n in range(30):
+        r.lpush(KEY, cdr(f"b-{n}"))
+    summary = drain(r, [KEY], batch_size=10, budget_seconds=0)
+    assert summary["stopped_by_budget"] and r.llen(KEY) == 30
