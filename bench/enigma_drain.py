@@ -3,7 +3,7 @@
 Pushes N CDRs (default 1,000,000) onto a throwaway redis-server, then, in the same run:
   floor: the same list read and trimmed with redis-py alone (LRANGE + LTRIM, same batch size), nothing parsed
          or written: the most any drain can do over this Redis and this client;
-  drain: cdr.enigma.drain: parse, Parquet (fsync, rename), trim.
+  drain: cdr.enigma.drain: check each message is JSON, Parquet (fsync, rename), trim.
 Each runs in its own process, which reports its own peak RSS.
 Targets: drain >= 100,000 CDRs/s, >= half the floor's rate, peak RSS < 400 MB whatever the backlog.
 
@@ -49,7 +49,7 @@ logging.basicConfig(level=logging.WARNING)
 r = redis.Redis(port=int(sys.argv[1]))
 started = time.perf_counter()
 summary = drain(r, [sys.argv[2]], batch_size=int(sys.argv[3]), budget_seconds=3600)
-count = summary["keys"][sys.argv[2]]["cdr_rows"]
+count = summary["keys"][sys.argv[2]]["stored"]
 print(count, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 

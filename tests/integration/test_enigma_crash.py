@@ -62,7 +62,8 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(data_dir):
     assert kills >= 5, "the drains finished before they could be killed: the test proved nothing"
 
     files = [p for p in (data_dir / "lake" / "enigma").rglob("*.parquet") if p.name != "_schema.parquet"]
-    lake_refs = ds.dataset(files, format="parquet").to_table(columns=["call_ref"]).column("call_ref").to_pylist()
+    raws = ds.dataset(files, format="parquet").to_table(columns=["_raw"]).column("_raw").to_pylist()
+    lake_refs = [json.loads(raw)["payload"]["call_ref"] for raw in raws]
     assert set(lake_refs) == {f"K-{n:05d}" for n in range(PUSHED)}  # nothing lost (some read twice is fine)
     # A kill mid-write leaves a hidden temporary; the next drain sweeps them, and no glob ever reads them.
     leftovers = [p for p in data_dir.rglob(".*.tmp")]
@@ -99,7 +100,8 @@ def test_a_batch_read_again_after_a_crash_counts_once(data_dir, monkeypatch):
         drain_module.drain(client, [KEY], batch_size=10)
         assert client.llen(KEY) == 0
     files = [p for p in (data_dir / "lake" / "enigma").rglob("*.parquet") if p.name != "_schema.parquet"]
-    refs = ds.dataset(files, format="parquet").to_table(columns=["call_ref"]).column("call_ref").to_pylist()
+    raws = ds.dataset(files, format="parquet").to_table(columns=["_raw"]).column("_raw").to_pylist()
+    refs = [json.loads(raw)["payload"]["call_ref"] for raw in raws]
     assert sorted(refs) == sorted([f"R-{n}" for n in range(5)] * 2 + [f"R-{n}" for n in range(5, 8)])
     build_and_publish()
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:

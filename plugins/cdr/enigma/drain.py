@@ -21,14 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import redis
 
-from cdr.enigma.records import SCHEMA, BatchColumns, batch_table
+from cdr.enigma.records import SCHEMA, batch_table
 from cdr.lake import LakeWriter, sweep_temporaries
 from cdr.quarantine import quarantine
-from cdr.values import BadRecord
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +77,7 @@ class Lease:
 class KeySummary:
     batches: int = 0
     messages: int = 0
-    rows: int = 0
-    cdr_rows: int = 0
-    other_rows: int = 0
+    stored: int = 0
     quarantined: int = 0
 
 
@@ -103,28 +98,20 @@ def batch_id(items: list[bytes]) -> str:
     return digest.hexdigest()[:24]
 
 
-def write_batch(key: str, items: list[bytes], tz_name: str) -> tuple[int, int, int]:
-    """Lake file(s) for one batch (oldest first); returns (rows, cdr rows, quarantined)."""
+def write_batch(key: str, items: list[bytes], tz_name: str) -> tuple[int, int]:
+    """Lake file for one batch (oldest first) and quarantine for what is not JSON; returns (rows, quarantined).
+
+    The file lands in the partition of the day it was drained: the dialer's times are read at build time.
+    """
     now = datetime.now(timezone.utc)
     ident = batch_id(items)
-    lineage = {"_source": SOURCE, "_interval_start": None, "_interval_end": None, "_extracted_at": now,
-               "_batch": ident}
-    fast, rest = batch_table(items, key, tz_name, lineage)
-    columns = BatchColumns(key, tz_name, lineage)
-    bad = 0
-    for item in rest:
-        try:
-            columns.add(item)
-        except BadRecord as exc:
-            bad += 1
-            quarantine(SOURCE, item, str(exc), {"key": key, "batch": ident})
-    table = pa.concat_tables([fast, columns.table()]) if rest else fast
-    days = pc.fill_null(pc.cast(table["dialed_at_utc"], pa.date32()), now.date())
+    lineage = {"_source": SOURCE, "_extracted_at": now, "_batch": ident}
+    table, bad = batch_table(items, key, tz_name, lineage)
+    for index in bad:
+        quarantine(SOURCE, items[index], "not a JSON object", {"key": key, "batch": ident})
     with LakeWriter(SOURCE, SCHEMA, f"{key.replace(':', '-')}__{ident}") as writer:
-        for day in pc.unique(days).to_pylist():
-            writer.write_table(table.filter(pc.equal(days, day)), day)
-    cdrs = pc.sum(pc.is_in(table["message_type"], pa.array(["cdr", "c2d"]))).as_py() or 0
-    return table.num_rows, cdrs, bad
+        writer.write_table(table, now.date())
+    return table.num_rows, len(bad)
 
 
 def _drain_key(client, key, lease, counts, summary, started, timezone_name, batch_size, budget_seconds) -> bool:
@@ -143,19 +130,17 @@ def _drain_key(client, key, lease, counts, summary, started, timezone_name, batc
             n = len(items)
             following = pool.submit(client.lrange, key, -(n + batch_size), -(n + 1)) if n == batch_size else None
             items.reverse()
-            rows, cdrs, bad = write_batch(key, items, timezone_name)
+            rows, bad = write_batch(key, items, timezone_name)
             next_items = following.result() if following else []
             lease.renew()
             if client.eval(_TRIM, 1, key, n) < 0:
                 raise RuntimeError(f"Enigma list {key!r} lost messages we had not trimmed: another consumer?")
             counts.batches += 1
             counts.messages += n
-            counts.rows += rows
-            counts.cdr_rows += cdrs
-            counts.other_rows += rows - cdrs
+            counts.stored += rows
             counts.quarantined += bad
-            log.info("Enigma: %s batch %d: %d messages -> %d rows (%d CDRs, %d other, %d quarantined); "
-                     "%d left in the list", key, counts.batches, n, rows, cdrs, rows - cdrs, bad, client.llen(key))
+            log.info("Enigma: %s batch %d: %d messages, %d stored, %d quarantined; %d left in the list",
+                     key, counts.batches, n, rows, bad, client.llen(key))
             # Messages pushed meanwhile are at the left end: read the right end afresh once the prefetch runs dry.
             items = next_items or client.lrange(key, -batch_size, -1)
     return True

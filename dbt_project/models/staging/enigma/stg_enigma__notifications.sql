@@ -1,3 +1,4 @@
+{#- The lake keeps each Redis message whole; this is where its fields are read. -#}
 with
 
 source as (
@@ -6,34 +7,75 @@ source as (
 
 ),
 
+parsed as (
+
+    select
+        *,
+        try(json_transform(_raw, '{"type": "VARCHAR", "notifications": "JSON[]", "payload": {"extension": "VARCHAR", "number": "VARCHAR", "call_ref": "VARCHAR", "contact_ref": "VARCHAR", "dialed_at": "VARCHAR", "end_reason": "VARCHAR", "end_code": "VARCHAR", "call_time": "VARCHAR", "call_dir": "VARCHAR", "recording_url": "VARCHAR", "ref": "VARCHAR", "disposition": "VARCHAR"}}')) as message
+    from source
+
+),
+
+-- The deprecated c2d message holds a list of notifications: one row each.
+exploded as (
+
+    select
+        parsed.*,
+        unnest(
+            case
+                when len(message.notifications) > 0
+                    then list_transform(message.notifications, lambda item, i: {'item': item, 'position': i - 1})
+                else [{'item': null::json, 'position': null::integer}]
+            end
+        ) as notification
+    from parsed
+
+),
+
+fields as (
+
+    select
+        *,
+        case when message.notifications is not null then 'c2d' else message.type end as message_type,
+        coalesce(try(json_transform(notification.item, '{"extension": "VARCHAR", "number": "VARCHAR", "call_ref": "VARCHAR", "contact_ref": "VARCHAR", "dialed_at": "VARCHAR", "end_reason": "VARCHAR", "end_code": "VARCHAR", "call_time": "VARCHAR", "call_dir": "VARCHAR", "recording_url": "VARCHAR", "ref": "VARCHAR", "disposition": "VARCHAR"}')), message.payload) as p
+    from exploded
+
+),
+
 renamed as (
 
     select
         message_type,
-        nullif(trim(call_ref), '') as call_ref,
-        message_md5,
-        notification_index,
-        nullif(trim(extension), '') as extension,
-        nullif(trim(number), '') as dialed_number,
-        nullif(trim(contact_ref), '') as contact_ref,
-        dialed_at as dialed_at_as_sent,
-        dialed_at_utc as dialed_at,
+        nullif(trim(p.call_ref), '') as call_ref,
+        md5(_raw) as message_md5,
+        notification.position as notification_index,
+        nullif(trim(p.extension), '') as extension,
+        nullif(trim(p.number), '') as dialed_number,
+        nullif(trim(p.contact_ref), '') as contact_ref,
+        p.dialed_at as dialed_at_as_sent,
+        -- dialed_at comes as epoch seconds, ISO 8601 with an offset, or ISO 8601 in the dialer's time zone.
+        case
+            when regexp_full_match(trim(p.dialed_at), '-?[0-9]+(\.[0-9]+)?')
+                then to_timestamp(cast(trim(p.dialed_at) as double))
+            when regexp_matches(trim(p.dialed_at), '([+-][0-9]{2}(:?[0-9]{2})?|Z)$')
+                then try_cast(replace(trim(p.dialed_at), 'Z', '+00:00') as timestamptz)
+            else timezone(_timezone, try_cast(trim(p.dialed_at) as timestamp))
+        end as dialed_at,
         -- The c2d key calls it disposition; the campaigns key end_reason.
-        coalesce(end_reason, disposition) as end_reason,
-        upper(replace(trim(coalesce(end_reason, disposition)), ' ', '_')) as end_reason_code,
-        try_cast(end_code as integer) as end_code,
-        try_cast(call_time as integer) as call_time_seconds,
-        lower(nullif(trim(call_dir), '')) as call_dir,
-        nullif(trim(recording_url), '') as recording_url,
-        nullif(trim(ref), '') as campaign_ref,
+        coalesce(p.end_reason, p.disposition) as end_reason,
+        upper(replace(trim(coalesce(p.end_reason, p.disposition)), ' ', '_')) as end_reason_code,
+        try_cast(p.end_code as integer) as end_code,
+        try_cast(p.call_time as integer) as call_time_seconds,
+        lower(nullif(trim(p.call_dir), '')) as call_dir,
+        nullif(trim(p.recording_url), '') as recording_url,
+        nullif(trim(p.ref), '') as campaign_ref,
         _key as redis_key,
         _timezone as dialer_timezone,
         _batch as drain_batch,
         _interval_start as lake_interval_start,
         _extracted_at as extracted_at,
         _raw as raw_message
-
-    from source
+    from fields
 
 )
 
