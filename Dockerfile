@@ -1,4 +1,4 @@
-# Production image of the CDR warehouse: one image for every Airflow component
+# Production image of the CDR warehouse: one image for every Airflow component and the Voicenter receiver
 # (see docker-compose.yaml). Build from the repository root: docker build -t cdr-warehouse .
 FROM python:3.11-slim-bookworm
 
@@ -62,4 +62,4 @@ RUN groupadd --gid 50000 airflow \
 
 USER airflow
 
-EXPOSE 8080
+EXPOSE 8080 8088

@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include" / "simulators"))
+sys.path.insert(0, str(ROOT / "include" / "demo"))
 KAZOO_DATA = ROOT / "include" / "demo_data" / "kazoo_cdrs.json"
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 

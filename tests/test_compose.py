@@ -21,7 +21,8 @@ AIRFLOW_COMMANDS = {
     "airflow-triggerer": ["triggerer"],
 }
 AIRFLOW_SERVICES = sorted(AIRFLOW_COMMANDS)
-ALL_SERVICES = ["postgres", "redis", *AIRFLOW_SERVICES]
+RECEIVER = "cdr-receiver"
+ALL_SERVICES = ["postgres", "redis", *AIRFLOW_SERVICES, RECEIVER]
 CONNECTIONS = ["AIRFLOW_CONN_KAZOO_DEFAULT", "AIRFLOW_CONN_PBX_DEFAULT", "AIRFLOW_CONN_ENIGMA_DEFAULT"]
 SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "FERNET", "JWT", "API_KEY")
 # A whole value that is one compose interpolation: ${VAR}, ${VAR:-default}, ${VAR:?message}, ...
@@ -189,3 +190,15 @@ def test_dockerfile_builds_the_locked_venv():
     assert "/opt/cdr/.venv/bin" in logical
     for copied in ("pyproject.toml", "uv.lock", "README.md", "plugins/", "dags/", "dbt_project/", "include/"):
         assert re.search(rf"^COPY .*\b{re.escape(copied)}", text, re.M), f"Dockerfile does not copy {copied}"
+
+
+def test_the_voicenter_receiver_runs_behind_the_proxy_with_its_token_from_the_environment(services):
+    receiver = services[RECEIVER]
+    assert command_of(receiver) == ["cdr-receiver"]
+    env = env_of(receiver)
+    assert env["CDR_RECEIVER_HOST"] == "0.0.0.0" and env["CDR_RECEIVER_PORT"] == "8088"
+    assert SECRET_REFERENCE.match(env["CDR_VOICENTER_TOKEN"]) and env["CDR_VOICENTER_TOKEN"].startswith("${")
+    assert env["CDR_DATA_DIR"] == "/opt/cdr/data"
+    assert [str(p) for p in receiver["ports"]] == ["127.0.0.1:8088:8088"]
+    assert "/healthz" in " ".join(receiver["healthcheck"]["test"])
+    assert any(str(v).startswith("cdr-data:") for v in receiver["volumes"])

@@ -32,7 +32,16 @@ PULL_DAGS = {"kazoo_cdrs": "cdr://lake/kazoo", "pbx_cdrs": "cdr://lake/pbx"}
 
 
 def test_dag_ids(monkeypatch):
-    assert {*PULL_DAGS, "enigma_cdrs", "cdr_warehouse"} <= set(load_dags(monkeypatch))
+    assert {*PULL_DAGS, "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse"} <= set(load_dags(monkeypatch))
+
+
+def test_the_voicenter_loader_runs_every_five_minutes_alone_and_feeds_the_warehouse(monkeypatch):
+    dags = load_dags(monkeypatch)
+    loader = dags["voicenter_cdrs"]
+    assert loader.max_active_runs == 1 and "*/5 * * * *" in str(loader.timetable)
+    outlets = {o.uri for t in loader.tasks for o in t.outlets}
+    assert outlets == {"cdr://lake/voicenter"}
+    assert outlets <= {asset.uri for asset in dags["cdr_warehouse"].timetable.asset_condition.objects}
 
 
 def test_the_enigma_drain_runs_every_five_minutes_alone_and_feeds_the_warehouse(monkeypatch):

@@ -17,23 +17,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "include" / "simulators"))
+sys.path.insert(0, str(ROOT / "include" / "demo"))
 
 import duckdb  # noqa: E402
-from launch import start, start_redis  # noqa: E402
+from launch import start, start_receiver, start_redis  # noqa: E402
+from post_voicenter import post_all  # noqa: E402
 
 from cdr import config  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 ENIGMA_MESSAGES = ROOT / "include" / "demo_data" / "enigma_messages.jsonl"
+VOICENTER_CDRS = ROOT / "include" / "demo_data" / "voicenter_cdrs.json"
+DEMO_TOKEN = "demo-voicenter-token"
 # The demo data covers 2026-11-19..21 (UTC); with a daily schedule the run at 2026-11-21 pulls 2026-11-20.
 DEMO_SCHEDULE = "@daily"
 DEMO_RUN = "2026-11-21T00:00:00+00:00"
 
 EXAMPLE_QUERY = """\
-select a.source, a.agent_name, count(*) as answered_inbound_legs, sum(f.talk_seconds) as talk_seconds
+select a.source, coalesce(a.agent_name, a.agent_id) as agent, count(*) as answered_inbound_legs,
+       sum(f.talk_seconds) as talk_seconds
 from marts.fct_cdr f join marts.dim_agent a using (agent_key)
 where f.direction = 'inbound' and f.status = 'answered'
-group by all order by answered_inbound_legs desc, a.agent_name"""
+group by all order by answered_inbound_legs desc, agent"""
 
 
 def demo_environment(kazoo_url: str, pbx_url: str, redis_port: int) -> dict[str, str]:
@@ -99,6 +104,12 @@ def main() -> None:
         run("kazoo_cdrs", [AIRFLOW, "dags", "test", "kazoo_cdrs", DEMO_RUN], env, log_dir, ("KAZOO:",))
         run("pbx_cdrs", [AIRFLOW, "dags", "test", "pbx_cdrs", DEMO_RUN], env, log_dir, ("PBX:",))
         run("enigma_cdrs", [AIRFLOW, "dags", "test", "enigma_cdrs", DEMO_RUN], env, log_dir, ("Enigma:",))
+        with start_receiver(str(config.data_dir()), DEMO_TOKEN) as receiver:
+            cdrs = json.loads(VOICENTER_CDRS.read_text())
+            posts = post_all(receiver.url, DEMO_TOKEN, cdrs)
+            print(f"==> Voicenter posted {posts} requests ({len(cdrs)} CDRs, some re-sent) to cdr-receiver on "
+                  f"{receiver.url} as JSON, XML-RPC and form; every one acknowledged")
+        run("voicenter_cdrs", [AIRFLOW, "dags", "test", "voicenter_cdrs", DEMO_RUN], env, log_dir, ("Voicenter:",))
         run("cdr_warehouse", [AIRFLOW, "dags", "test", "cdr_warehouse", DEMO_RUN], env, log_dir,
             ("published", "Done. PASS", "dbt: Completed"))
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:

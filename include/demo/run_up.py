@@ -19,8 +19,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "simulators"))
 
-from launch import start, start_redis  # noqa: E402
-from run_demo import AIRFLOW, demo_environment, push_enigma_messages  # noqa: E402
+from launch import start, start_receiver, start_redis  # noqa: E402
+from post_voicenter import post_all  # noqa: E402
+from run_demo import AIRFLOW, DEMO_TOKEN, VOICENTER_CDRS, demo_environment, push_enigma_messages  # noqa: E402
 
 PORT = int(os.environ.get("AIRFLOW__API__PORT", "8080"))
 
@@ -52,8 +53,13 @@ def _interrupt(signum, frame):
 
 def main() -> None:
     user, password = login()
-    with start("kazoo_sim.py") as kazoo, start("pbx_sim.py") as pbx, start_redis() as redis:
+    from cdr import config
+
+    with (start("kazoo_sim.py") as kazoo, start("pbx_sim.py") as pbx, start_redis() as redis,
+          start_receiver(str(config.data_dir()), DEMO_TOKEN,
+                         port=int(os.environ.get("CDR_RECEIVER_PORT", "8088"))) as receiver):
         push_enigma_messages(redis.port)
+        post_all(receiver.url, DEMO_TOKEN, json.loads(VOICENTER_CDRS.read_text()))
         env = demo_environment(kazoo.url, pbx.url, redis.port)
         env.pop("CDR_PULL_SCHEDULE")  # the UI runs the real schedule (CDR_PULL_SCHEDULE or @hourly)
         env.update({
@@ -65,8 +71,8 @@ def main() -> None:
             # standalone starts its components as `airflow ...` found on PATH.
             "PATH": f"{Path(AIRFLOW).parent}{os.pathsep}{env.get('PATH', '')}",
         })
-        print(f"KAZOO simulator: {kazoo.url}   While1 PBX simulator: {pbx.url}   Enigma Redis: {redis.url}",
-              flush=True)
+        print(f"KAZOO simulator: {kazoo.url}   While1 PBX simulator: {pbx.url}   Enigma Redis: {redis.url}\n"
+              f"Voicenter receiver: {receiver.url}/voicenter/cdr?token={DEMO_TOKEN} (demo token)", flush=True)
         # Its own process group, so stopping `make up` stops every component standalone started.
         proc = subprocess.Popen([AIRFLOW, "standalone"], env=env, start_new_session=True)
         signal.signal(signal.SIGTERM, _interrupt)

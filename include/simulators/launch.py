@@ -101,3 +101,33 @@ def start_redis(timeout: float = 20.0) -> RedisServer:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"redis-server on port {port} did not answer within {timeout:.0f}s")
+
+
+def start_receiver(data_dir: str, token: str, *, store: bool = True, port: int = 0,
+                   timeout: float = 30.0) -> Simulator:
+    """`cdr-receiver` on loopback (``port`` 0: a free one), staging under ``data_dir``; returns once /healthz answers."""
+    import os
+    import sys
+
+    import requests
+
+    port = port or free_port()
+    env = {**os.environ, "CDR_DATA_DIR": str(data_dir), "CDR_VOICENTER_TOKEN": token,
+           "CDR_RECEIVER_HOST": "127.0.0.1", "CDR_RECEIVER_PORT": str(port), "CDR_RECEIVER_STORE": "1" if store else "0"}
+    binary = os.path.join(os.path.dirname(sys.executable), "cdr-receiver")
+    log_path = os.path.join(str(data_dir), "logs", "receiver.log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([binary], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code in (200, 503):
+                return Simulator(process, url)
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.kill()
+    with open(log_path, "rb") as log:
+        tail = log.read().decode(errors="replace")[-500:]
+    raise RuntimeError(f"cdr-receiver did not answer on {url} within {timeout:.0f}s: {tail}")

@@ -8,6 +8,7 @@ from airflow.sdk import Asset
 KAZOO_LAKE = Asset(name="cdr_lake_kazoo", uri="cdr://lake/kazoo", group="cdr_lake")
 PBX_LAKE = Asset(name="cdr_lake_pbx", uri="cdr://lake/pbx", group="cdr_lake")
 ENIGMA_LAKE = Asset(name="cdr_lake_enigma", uri="cdr://lake/enigma", group="cdr_lake")
+VOICENTER_LAKE = Asset(name="cdr_lake_voicenter", uri="cdr://lake/voicenter", group="cdr_lake")
 WAREHOUSE = Asset(name="cdr_warehouse", uri="cdr://warehouse", group="cdr_warehouse")
 
-LAKE_ASSETS = [KAZOO_LAKE, PBX_LAKE, ENIGMA_LAKE]
+LAKE_ASSETS = [KAZOO_LAKE, PBX_LAKE, ENIGMA_LAKE, VOICENTER_LAKE]

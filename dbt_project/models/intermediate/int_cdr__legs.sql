@@ -19,6 +19,12 @@ enigma as (
 
 ),
 
+voicenter as (
+
+    select * from {{ ref('int_voicenter__legs') }}
+
+),
+
 unioned as (
 
     select * from kazoo
@@ -26,6 +32,8 @@ unioned as (
     select * from pbx
     union all by name
     select * from enigma
+    union all by name
+    select * from voicenter
 
 )
 

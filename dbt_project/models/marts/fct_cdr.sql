@@ -27,6 +27,8 @@ final as (
         case when agent_id is not null then md5(source || ':' || agent_id) end as agent_key,
         case when queue_id is not null then md5(source || ':' || queue_id) end as queue_key,
         recording_url,
+        price_minor_units,
+        price_currency,
         extracted_at
     from legs
 

@@ -1,0 +1,52 @@
+with
+
+source as (
+
+    select * from {{ source('voicenter', 'cdrs') }}
+
+),
+
+renamed as (
+
+    select
+        ivruniqueid,
+        nullif(trim("OriginalIvrUniqueID"), '') as original_ivruniqueid,
+        "type" as call_type,
+        lower(regexp_replace("type", '[^A-Za-z0-9]', '', 'g')) as call_type_key,
+        upper(nullif(trim(status), '')) as call_status,
+        upper(nullif(trim("leg1DialStatusName"), '')) as leg1_status,
+        nullif(trim(caller), '') as caller,
+        nullif(trim(target), '') as target,
+        nullif(trim(did), '') as did,
+        nullif(trim(targetextension), '') as target_extension,
+        nullif(trim(targetextension_name), '') as target_extension_name,
+        nullif(trim(callerextension), '') as caller_extension,
+        nullif(trim(callerextension_name), '') as caller_extension_name,
+        -- queueid 0 means no queue
+        nullif(nullif(trim(queueid), ''), '0') as queue_id,
+        nullif(trim(queuename), '') as queue_name,
+        nullif(trim(record), '') as recording_url,
+        nullif(trim(representative_code), '') as representative_code,
+        nullif(trim(representative_name), '') as representative_name,
+        nullif(trim(target_country), '') as target_country,
+        nullif(trim(caller_country), '') as caller_country,
+        "DepartmentID" as department_id,
+        "DepartmentName" as department_name,
+        to_timestamp("time") as started_at,
+        duration as duration_seconds,
+        dialtime as dial_seconds,
+        seconds_waiting_in_queue as queue_wait_seconds,
+        price as price_agorot,
+        -- IVR arrives as an array or as a JSON string holding one: kept as a JSON list either way
+        case when json_valid("IVR") and json_type("IVR") = 'ARRAY' then cast("IVR" as json) end as ivr_path,
+        received_at,
+        received_format,
+        _interval_start as lake_interval_start,
+        _extracted_at as extracted_at,
+        _raw as raw_record
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,159 @@
+"""Durable staging of received CDRs: an append-only segment with group commit.
+
+Records are appended to ``<landing>/<segment>.jsonl.open`` and fsynced before their senders are answered;
+requests arriving during an fsync are written and synced together, so throughput grows with load instead of
+being one fsync per request. A segment is sealed (renamed to ``.jsonl``, directory fsynced) when it is old or
+full; the loader takes sealed segments only. A receiver killed mid-write leaves an ``.open`` segment: at start
+its unacknowledged partial last line is cut off and it is sealed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+from cdr.fsutil import fsync_dir
+
+log = logging.getLogger(__name__)
+
+OPEN_SUFFIX = ".jsonl.open"
+
+
+def seal_leftovers(folder: Path) -> list[Path]:
+    sealed = []
+    for path in sorted(folder.glob(f"*{OPEN_SUFFIX}")):
+        data = path.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        if cut != len(data):
+            with open(path, "r+b") as fh:
+                fh.truncate(cut)
+                os.fsync(fh.fileno())
+            log.warning("Voicenter staging: cut %d bytes of an unacknowledged write off %s", len(data) - cut, path)
+        final = path.with_name(path.name[: -len(".open")])
+        os.replace(path, final)
+        sealed.append(final)
+    if sealed:
+        fsync_dir(folder)
+        log.info("Voicenter staging: sealed %d segment(s) left by an earlier receiver", len(sealed))
+    return sealed
+
+
+class SegmentWriter:
+    def __init__(self, folder: Path, *, max_records: int = 50_000, max_age: float = 5.0, max_batch: int = 2_000):
+        self.folder = folder
+        self.max_records, self.max_age, self.max_batch = max_records, max_age, max_batch
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._opened = 0.0
+        self._records = 0
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self.healthy = True
+
+    async def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        seal_leftovers(self.folder)
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="voicenter-staging")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await asyncio.get_running_loop().run_in_executor(None, self._seal)
+
+    async def append(self, line: bytes) -> None:
+        """Return once ``line`` is on disk (written and fsynced); raise OSError if it cannot be stored."""
+        assert self._queue is not None, "start() first"
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put((line, future))
+        await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._queue is not None
+        while True:
+            try:
+                first = await asyncio.wait_for(self._queue.get(), timeout=self.max_age)
+            except TimeoutError:
+                await loop.run_in_executor(None, self._seal_if_old)
+                continue
+            batch = [first]
+            while not self._queue.empty() and len(batch) < self.max_batch:
+                batch.append(self._queue.get_nowait())
+            try:
+                await loop.run_in_executor(None, self._write, b"".join(line for line, _ in batch))
+                self.healthy = True
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+            except OSError as exc:
+                self.healthy = False
+                log.error("Voicenter staging: cannot store %d CDR(s) in %s: %s", len(batch), self.folder, exc)
+                self._abandon()
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}{OPEN_SUFFIX}"
+            self._path = self.folder / name
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+            fsync_dir(self.folder)
+            self._opened, self._records = time.monotonic(), 0
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self._records += data.count(b"\n")
+        if self._records >= self.max_records or time.monotonic() - self._opened >= self.max_age:
+            self._seal()
+
+    def _seal_if_old(self) -> None:
+        if self._fd is not None and time.monotonic() - self._opened >= self.max_age:
+            self._seal()
+
+    def _seal(self) -> None:
+        if self._fd is None or self._path is None:
+            return
+        os.close(self._fd)
+        final = self._path.with_name(self._path.name[: -len(".open")])
+        os.replace(self._path, final)
+        fsync_dir(self.folder)
+        log.info("Voicenter staging: sealed %s (%d CDRs)", final.name, self._records)
+        self._fd, self._path = None, None
+
+    def _abandon(self) -> None:
+        """After a failed write the open segment may end in a partial line: cut it off and seal what was
+        acknowledged, or leave it for the next start to do so."""
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        try:
+            seal_leftovers(self.folder)
+        except OSError as exc:
+            log.warning("Voicenter staging: could not seal after the failure (%s); the next start will", exc)
+        self._fd, self._path = None, None
+
+    def writable(self) -> bool:
+        probe = self.folder / f".probe-{uuid.uuid4().hex[:8]}"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(probe, "wb") as fh:
+                fh.write(b"ok")
+            probe.unlink()
+            return True
+        except OSError:
+            return False
