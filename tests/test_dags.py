@@ -35,22 +35,15 @@ def test_dag_ids(monkeypatch):
     assert {*PULL_DAGS, "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse"} <= set(load_dags(monkeypatch))
 
 
-def test_the_voicenter_loader_runs_every_five_minutes_alone_and_feeds_the_warehouse(monkeypatch):
+@pytest.mark.parametrize("dag_id,asset", [("enigma_cdrs", "cdr://lake/enigma"),
+                                           ("voicenter_cdrs", "cdr://lake/voicenter")])
+def test_the_5_minute_loaders_run_alone_and_feed_the_warehouse(monkeypatch, dag_id, asset):
     dags = load_dags(monkeypatch)
-    loader = dags["voicenter_cdrs"]
+    loader = dags[dag_id]
     assert loader.max_active_runs == 1 and "*/5 * * * *" in str(loader.timetable)
     outlets = {o.uri for t in loader.tasks for o in t.outlets}
-    assert outlets == {"cdr://lake/voicenter"}
-    assert outlets <= {asset.uri for asset in dags["cdr_warehouse"].timetable.asset_condition.objects}
-
-
-def test_the_enigma_drain_runs_every_five_minutes_alone_and_feeds_the_warehouse(monkeypatch):
-    dags = load_dags(monkeypatch)
-    drain = dags["enigma_cdrs"]
-    assert drain.max_active_runs == 1 and "*/5 * * * *" in str(drain.timetable)
-    outlets = {o.uri for t in drain.tasks for o in t.outlets}
-    assert outlets == {"cdr://lake/enigma"}
-    assert outlets <= {asset.uri for asset in dags["cdr_warehouse"].timetable.asset_condition.objects}
+    assert outlets == {asset}
+    assert outlets <= {a.uri for a in dags["cdr_warehouse"].timetable.asset_condition.objects}
 
 
 @pytest.mark.parametrize("dag_id", sorted(PULL_DAGS))
