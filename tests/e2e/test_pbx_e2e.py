@@ -58,6 +58,14 @@ def test_one_day_of_pbx_cdrs_reaches_the_warehouse_exactly(env, pbx_rows):
         assert con.execute("select max(n) from (select count(*) n from marts.fct_cdr group by call_key)").fetchone()[0] == 2
         assert con.execute("select count(*) from marts.fct_cdr f left join marts.dim_queue q using (queue_key) "
                            "where f.queue_key is not null and q.queue_key is null").fetchone()[0] == 0
+        # fct_call: one row per call; a transferred call's legs follow one another, so their talk adds up.
+        calls, keys = con.execute("select (select count(*) from marts.fct_call), "
+                                  "(select count(distinct call_key) from marts.fct_cdr)").fetchone()
+        assert calls == keys < len(rows)
+        legs, talk, leg_talk = con.execute(
+            "select c.legs, c.talk_seconds, (select sum(talk_seconds) from marts.fct_cdr f where f.call_key = c.call_key) "
+            "from marts.fct_call c where c.legs = 2 limit 1").fetchone()
+        assert legs == 2 and talk == leg_talk > 0
 
 
 def test_re_running_the_interval_changes_nothing(env):

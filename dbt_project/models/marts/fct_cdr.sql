@@ -15,6 +15,8 @@ final as (
         call_key,
         started_at,
         ended_at,
+        cast(started_at at time zone 'UTC' as date) as date_key,
+        hour(started_at at time zone 'UTC') as started_hour_utc,
         direction,
         caller_number,
         callee_number,

@@ -1,0 +1,62 @@
+with
+
+legs as (
+
+    select * from {{ ref('fct_cdr') }}
+
+),
+
+calls as (
+
+    select
+        call_key,
+        min(source) as source,
+        count(*) as legs,
+        min(started_at) as started_at,
+        max(ended_at) as ended_at,
+        arg_min(direction, started_at) as direction,
+        arg_min(remote_country_code, started_at) filter (where remote_country_code is not null)
+            as remote_country_code,
+        bool_or(status = 'answered') as was_answered,
+        bool_or(status = 'abandoned') as was_abandoned,
+        arg_max(status, started_at) as last_leg_status,
+        -- who answered: the agent on the first answered leg
+        arg_min(agent_key, started_at) filter (where status = 'answered' and agent_key is not null)
+            as answered_by_agent_key,
+        arg_min(queue_key, started_at) filter (where queue_key is not null) as queue_key,
+        -- KAZOO reports both halves of a bridged call (A and B legs), which overlap: the longest counts.
+        -- Other sources' legs follow one another (transfers, second legs): they add up.
+        case when min(source) = 'kazoo' then max(ring_seconds) else sum(ring_seconds) end as ring_seconds,
+        case when min(source) = 'kazoo' then max(talk_seconds) else sum(talk_seconds) end as talk_seconds,
+        sum(queue_wait_seconds) as queue_wait_seconds
+    from legs
+    group by call_key
+
+),
+
+final as (
+
+    select
+        call_key,
+        source,
+        legs,
+        started_at,
+        ended_at,
+        cast(started_at at time zone 'UTC' as date) as date_key,
+        direction,
+        case
+            when was_answered then 'answered'
+            when was_abandoned then 'abandoned'
+            else last_leg_status
+        end as outcome,
+        answered_by_agent_key,
+        queue_key,
+        remote_country_code,
+        cast(ring_seconds as integer) as ring_seconds,
+        cast(queue_wait_seconds as integer) as queue_wait_seconds,
+        cast(talk_seconds as integer) as talk_seconds
+    from calls
+
+)
+
+select * from final
