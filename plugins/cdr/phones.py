@@ -11,16 +11,17 @@ from phonenumbers import NumberParseException
 @lru_cache(maxsize=262_144)
 def _parse(number: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     # Call centres see the same numbers again and again: the cache makes a warehouse build cheap.
-    candidates = [number]
+    candidates = [(number, False)]
     if number.isdigit() and len(number) > 10:
-        # Dialers often send the country code without "+" (27820001234): try that reading second.
-        candidates.append("+" + number)
-    for text in candidates:
+        # Long digit strings are usually international numbers sent without "+" (27820001234, 972722776772):
+        # that reading wins when it is a valid number.
+        candidates.insert(0, ("+" + number, True))
+    for text, must_be_valid in candidates:
         try:
             parsed = phonenumbers.parse(text, (region or "").upper() or None)
         except NumberParseException:
             continue
-        if phonenumbers.is_valid_number(parsed) or (text is number and phonenumbers.is_possible_number(parsed)):
+        if phonenumbers.is_valid_number(parsed) or (not must_be_valid and phonenumbers.is_possible_number(parsed)):
             return parsed
     return None
 

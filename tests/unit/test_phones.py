@@ -9,6 +9,8 @@ from cdr.phones import country_of, to_e164
     ("27820001234", "ZA", "+27820001234", "ZA"),      # country code without "+"
     ("0027820001234", "ZA", "+27820001234", "ZA"),    # international prefix
     ("2125550187", "US", "+12125550187", "US"),
+    ("442079460321", "IL", "+442079460321", "GB"),    # Voicenter sends the country prefix without "+"
+    ("972722776772", "IL", "+972722776772", "IL"),
     ("0722123456", "RO", "+40722123456", "RO"),
     ("+447700900123", "ZA", "+447700900123", "GB"),   # outside assigned ranges: the code's country
     ("1001", "US", "1001", None),                     # an extension stays as sent

@@ -1,0 +1,117 @@
+"""All four demo sources in one warehouse: totals against the demo data, and every example query of
+docs/analysts.md run and checked."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+
+import duckdb
+import pytest
+import redis
+from launch import start, start_receiver, start_redis
+from post_voicenter import post_all
+
+from cdr import config
+from cdr.enigma.drain import drain
+from cdr.kazoo.client import KazooClient
+from cdr.kazoo.extract import pull_interval as pull_kazoo
+from cdr.pbx.client import PbxClient
+from cdr.pbx.extract import pull_interval as pull_pbx
+from cdr.voicenter.load import load_staged
+from cdr.warehouse import build_and_publish
+from tests.conftest import ROOT
+from tests.e2e.test_enigma_e2e import KEYS, MESSAGES, expected_call_refs
+from tests.helpers import kazoo_ids_created_in, pbx_ids_read_by
+
+pytestmark = pytest.mark.e2e
+UTC = timezone.utc
+DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+VOICENTER = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())
+QUERIES = dict(re.findall(r"### (\d+)\..*?\n\n```sql\n(.*?)```", (ROOT / "docs" / "analysts.md").read_text(), re.S))
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    data = tmp_path_factory.mktemp("demo") / "data"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDR_DATA_DIR", str(data))
+        with start("kazoo_sim.py") as kazoo, start("pbx_sim.py") as pbx:
+            pull_kazoo(KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account"), *DAY, default_region="US")
+            pull_pbx(PbxClient(pbx.url, "demo-pbx-token", "demo-pbx-api-key"), *DAY)
+        with start_redis() as server:
+            client = redis.Redis(port=server.port)
+            for line in MESSAGES.read_bytes().splitlines():
+                key, raw = line.split(b"\t", 1)
+                client.lpush(key, raw)
+            drain(client, KEYS)
+        with start_receiver(str(data), "demo") as receiver:
+            post_all(receiver.url, "demo", VOICENTER)
+        load_staged()
+        build_and_publish()
+        con = duckdb.connect(str(config.warehouse_path()), read_only=True)
+    yield con
+    con.close()
+
+
+def voicenter_calls() -> dict[str, list[dict]]:
+    calls = defaultdict(list)
+    for cdr in VOICENTER:
+        calls[cdr.get("OriginalIvrUniqueID", cdr["ivruniqueid"])].append(cdr)
+    return calls
+
+
+def test_totals_per_source_match_the_demo_data(warehouse, kazoo_rows, pbx_rows):
+    legs = dict(warehouse.execute("select source, count(*) from marts.fct_cdr group by all").fetchall())
+    assert legs == {
+        "kazoo": len(kazoo_ids_created_in(kazoo_rows, *DAY)),
+        "pbx": len(pbx_ids_read_by(pbx_rows, *DAY)),
+        "enigma": len(expected_call_refs()[0]),
+        "voicenter": len(VOICENTER),
+    }
+    kazoo_calls = {r["interaction_id"] for r in kazoo_rows if r["id"] in kazoo_ids_created_in(kazoo_rows, *DAY)}
+    pbx_calls = {r["linkedid"] for r in pbx_rows if r["id"] in pbx_ids_read_by(pbx_rows, *DAY)}
+    calls = dict(warehouse.execute("select source, count(*) from marts.fct_call group by all").fetchall())
+    assert calls == {"kazoo": len(kazoo_calls), "pbx": len(pbx_calls), "enigma": len(expected_call_refs()[0]),
+                     "voicenter": len(voicenter_calls())}
+
+
+def test_every_example_query_runs_and_answers(warehouse):
+    assert len(QUERIES) >= 10
+    for number, sql in QUERIES.items():
+        assert warehouse.execute(sql).fetchall(), f"query {number} answered nothing on the demo warehouse"
+
+
+def test_the_answers_agree_with_the_demo_data(warehouse):
+    # 7: calls and answer-seizure ratio per source, Voicenter's counted from what Voicenter sent.
+    by_source = {row[0]: row for row in warehouse.execute(QUERIES["7"]).fetchall()}
+    calls = voicenter_calls()
+    answered = sum(any(c["status"] == "ANSWER" for c in legs) for legs in calls.values())
+    assert by_source["voicenter"][1] == len(calls)
+    assert by_source["voicenter"][2] == round(100.0 * answered / len(calls), 1)
+    # 8: calls per day add up to the calls of each source.
+    per_day = Counter()
+    for _, _, source, count in warehouse.execute(QUERIES["8"]).fetchall():
+        per_day[source] += count
+    assert dict(per_day) == {source: row[1] for source, row in by_source.items()}
+    # 6: Voicenter queues offered and abandoned as sent.
+    queues = {(row[0], row[1]): row for row in warehouse.execute(QUERIES["6"]).fetchall()}
+    for name in {c["queuename"] for c in VOICENTER if c["queuename"]}:
+        sent = [c for c in VOICENTER if c["queuename"] == name]
+        offered, _, abandoned = queues[("voicenter", name)][3:6]
+        assert (offered, abandoned) == (len(sent), sum(c["status"] == "ABANDONE" for c in sent))
+    # 1: the Voicenter agent who answered most incoming calls, counted from the CDRs.
+    import csv
+
+    with open(ROOT / "dbt_project" / "seeds" / "voicenter_call_types.csv") as fh:
+        inbound = {row["type_name"] for row in csv.DictReader(fh) if row["direction"] == "inbound"}
+    answered_in = Counter()
+    for legs in calls.values():
+        first = min(legs, key=lambda c: c["time"])
+        answering = [c for c in sorted(legs, key=lambda c: c["time"]) if c["status"] == "ANSWER"]
+        if first["type"] in inbound and answering:
+            answered_in[answering[0]["representative_name"]] += 1
+    top = [row for row in warehouse.execute(QUERIES["1"]).fetchall() if row[0] == "voicenter"][0]
+    assert top[2] == max(answered_in.values()) and answered_in[top[1]] == top[2]
