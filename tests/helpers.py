@@ -39,3 +39,11 @@ def pbx_ids_read_by(rows: list[dict], start: datetime, end: datetime, lookback_h
         if low <= began < end.timestamp() and (now is None or began + h * 3600 + m * 60 + s <= now):
             chosen.add(row["id"])
     return chosen
+
+
+def lake_rows(data_dir, source: str, columns: list[str] | None = None) -> list[dict]:
+    """Every row a source has in the lake (the zero-row schema file aside)."""
+    import pyarrow.dataset as ds
+
+    files = [p for p in (data_dir / "lake" / source).rglob("*.parquet") if p.name != "_schema.parquet"]
+    return ds.dataset(files, format="parquet").to_table(columns=columns).to_pylist() if files else []

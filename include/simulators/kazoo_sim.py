@@ -15,7 +15,6 @@ It prints ``KAZOO simulator listening on http://HOST:PORT`` once it accepts conn
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import secrets
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from simbase import SimHandler, SimState, make_server, serve_forever
+from simbase import SimHandler, SimState, arg_parser, make_server, serve_forever
 
 GREGORIAN_UNIX_OFFSET = 62_167_219_200
 MAX_RANGE = 31 * 86400 + 3600
@@ -168,14 +167,10 @@ def serve(host: str, port: int, data: Path, api_key: str, account_id: str, token
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = arg_parser(__doc__, 8000, DEFAULT_DATA)
     parser.add_argument("--api-key", default="demo-kazoo-api-key")
     parser.add_argument("--account-id", default="demo-account")
     parser.add_argument("--token-ttl", type=float, default=3600.0)
-    parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     server = serve(args.host, args.port, args.data, args.api_key, args.account_id, args.token_ttl, args.verbose)
     serve_forever(server, "KAZOO simulator")

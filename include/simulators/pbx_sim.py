@@ -12,13 +12,12 @@ Run: python include/simulators/pbx_sim.py --port 8001 [--data FILE] [--token T] 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from simbase import SimHandler, SimState, make_server, serve_forever
+from simbase import SimHandler, SimState, arg_parser, make_server, serve_forever
 
 from cdr.pbx.phpquery import api_hash, parse_str
 
@@ -107,14 +106,10 @@ class Handler(SimHandler):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = arg_parser(__doc__, 8001, DEFAULT_DATA)
     parser.add_argument("--token", default="demo-pbx-token")
     parser.add_argument("--api-key", default="demo-pbx-api-key")
     parser.add_argument("--page-size", type=int, default=100)
-    parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     state = State(json.loads(args.data.read_text()), args.token, args.api_key, args.page_size)
     serve_forever(make_server(args.host, args.port, Handler, state, args.verbose), "PBX simulator")

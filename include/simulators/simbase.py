@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import threading
@@ -78,6 +79,16 @@ class SimHandler(BaseHTTPRequestHandler):
         headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
         self.reply(int(fault["status"]), {"status": "error", "message": "injected fault"}, headers)
         return True
+
+
+def arg_parser(doc: str, port: int, data) -> argparse.ArgumentParser:
+    """The options every simulator takes; each adds its own credentials."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port, help="0 picks a free port")
+    parser.add_argument("--data", type=type(data), default=data)
+    parser.add_argument("--verbose", action="store_true")
+    return parser
 
 
 def make_server(host: str, port: int, handler: type[SimHandler], state, verbose: bool = False):

@@ -11,13 +11,13 @@ import sys
 import time
 
 import duckdb
-import pyarrow.dataset as ds
 import pytest
 import redis
 from launch import start_redis
 
 from cdr import config
 from cdr.warehouse import build_and_publish
+from tests.helpers import lake_rows
 
 KEY = "enigma:notifications:campaigns"
 PUSHED = 3000
@@ -61,8 +61,7 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(data_dir):
         assert client.llen(KEY) == 0
     assert kills >= 5, "the drains finished before they could be killed: the test proved nothing"
 
-    files = [p for p in (data_dir / "lake" / "enigma").rglob("*.parquet") if p.name != "_schema.parquet"]
-    raws = ds.dataset(files, format="parquet").to_table(columns=["_raw"]).column("_raw").to_pylist()
+    raws = [row["_raw"] for row in lake_rows(data_dir, "enigma", ["_raw"])]
     lake_refs = [json.loads(raw)["payload"]["call_ref"] for raw in raws]
     assert set(lake_refs) == {f"K-{n:05d}" for n in range(PUSHED)}  # nothing lost (some read twice is fine)
     # A kill mid-write leaves a hidden temporary; the next drain sweeps them, and no glob ever reads them.
@@ -99,8 +98,7 @@ def test_a_batch_read_again_after_a_crash_counts_once(data_dir, monkeypatch):
             client.lpush(KEY, json.dumps({"type": "cdr", "payload": {"call_ref": f"R-{n}", "extension": "3001"}}))
         drain_module.drain(client, [KEY], batch_size=10)
         assert client.llen(KEY) == 0
-    files = [p for p in (data_dir / "lake" / "enigma").rglob("*.parquet") if p.name != "_schema.parquet"]
-    raws = ds.dataset(files, format="parquet").to_table(columns=["_raw"]).column("_raw").to_pylist()
+    raws = [row["_raw"] for row in lake_rows(data_dir, "enigma", ["_raw"])]
     refs = [json.loads(raw)["payload"]["call_ref"] for raw in raws]
     assert sorted(refs) == sorted([f"R-{n}" for n in range(5)] * 2 + [f"R-{n}" for n in range(5, 8)])
     build_and_publish()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-import pyarrow.dataset as ds
 import pytest
 import redis
 from launch import start_redis
 
 from cdr.enigma.drain import Lease, LeaseHeld, drain
 from cdr.lake import LakeWriter
+from tests.helpers import lake_rows as lake_source_rows
 
 KEY, C2D = "enigma:notifications:campaigns", "enigma:notifications:c2d"
 UTC = timezone.utc
@@ -37,8 +37,7 @@ def cdr(ref: str, **payload) -> bytes:
 
 def lake_rows(data_dir) -> list[dict]:
     """Lake rows, with the message they keep parsed back (the lake stores it whole, as pushed)."""
-    files = [p for p in (data_dir / "lake" / "enigma").rglob("*.parquet") if p.name != "_schema.parquet"]
-    rows = ds.dataset(files, format="parquet").to_table().to_pylist() if files else []
+    rows = lake_source_rows(data_dir, "enigma")
     for row in rows:
         row["message"] = json.loads(row["_raw"])
         row["call_ref"] = (row["message"].get("payload") or {}).get("call_ref")

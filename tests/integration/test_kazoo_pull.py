@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pyarrow.dataset as ds
 import pytest
 from launch import start
 
 from cdr.http import RetryPolicy, SourceApiError
 from cdr.kazoo.client import KazooClient
 from cdr.kazoo.extract import pull_interval
-from tests.helpers import control, kazoo_ids_created_in, stats
+from tests.helpers import lake_rows, control, kazoo_ids_created_in, stats
 
 UTC = timezone.utc
 DAY_START, DAY_END = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
@@ -30,14 +29,9 @@ def client(sim):
     return KazooClient(sim, "demo-kazoo-api-key", "demo-account", page_size=25, policy=FAST)
 
 
-def lake_rows(data_dir):
-    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
-    return ds.dataset(files, format="parquet").to_table().to_pylist() if files else []
-
-
 def test_a_day_arrives_whole_and_exactly(sim, client, data_dir, kazoo_rows):
     summary = pull_interval(client, DAY_START, DAY_END, default_region="US")
-    rows = lake_rows(data_dir)
+    rows = lake_rows(data_dir, "kazoo")
     expected = kazoo_ids_created_in(kazoo_rows, DAY_START, DAY_END)
     assert {r["id"] for r in rows} == expected and len(rows) == len(expected)
     assert summary["rows_written"] == len(expected) and summary["pages"] == -(-len(expected) // 25)
@@ -56,13 +50,13 @@ def test_429s_500s_a_dropped_connection_and_an_expired_token_lose_nothing(sim, c
     after = stats(sim)
     assert after["faults"] - before["faults"] == 4
     assert after["auth"] - before["auth"] == 1  # re-authenticated once, mid-paging
-    assert {r["id"] for r in lake_rows(data_dir)} == kazoo_ids_created_in(kazoo_rows, DAY_START, DAY_END)
+    assert {r["id"] for r in lake_rows(data_dir, "kazoo")} == kazoo_ids_created_in(kazoo_rows, DAY_START, DAY_END)
 
 
 def test_a_row_repeated_at_page_edges_is_counted_once(sim, client, data_dir, kazoo_rows):
     control(sim, repeat_edge=True)
     summary = pull_interval(client, DAY_START, DAY_END)
-    rows = lake_rows(data_dir)
+    rows = lake_rows(data_dir, "kazoo")
     assert summary["repeated_at_page_edge"] == summary["pages"] - 1 > 0
     assert len(rows) == len({r["id"] for r in rows}) == len(kazoo_ids_created_in(kazoo_rows, DAY_START, DAY_END))
 
@@ -70,7 +64,7 @@ def test_a_row_repeated_at_page_edges_is_counted_once(sim, client, data_dir, kaz
 def test_an_interval_longer_than_31_days_is_split_into_accepted_windows(sim, client, data_dir, kazoo_rows):
     start = DAY_START - timedelta(days=60)
     summary = pull_interval(client, start, DAY_END)
-    assert {r["id"] for r in lake_rows(data_dir)} == kazoo_ids_created_in(kazoo_rows, start, DAY_END)
+    assert {r["id"] for r in lake_rows(data_dir, "kazoo")} == kazoo_ids_created_in(kazoo_rows, start, DAY_END)
     assert summary["pages"] >= 3  # one page at least per window, and the server refused none
 
 
@@ -84,15 +78,15 @@ def test_a_stuck_next_start_key_fails_clearly(sim, client, data_dir):
     control(sim, stuck_key=True)
     with pytest.raises(SourceApiError, match="came back unchanged"):
         pull_interval(client, DAY_START, DAY_END)
-    assert lake_rows(data_dir) == []  # nothing half-written is published
+    assert lake_rows(data_dir, "kazoo") == []  # nothing half-written is published
 
 
 def test_rerunning_an_interval_replaces_its_files(sim, client, data_dir):
     pull_interval(client, DAY_START, DAY_END)
-    first = sorted(r["id"] for r in lake_rows(data_dir))
+    first = sorted(r["id"] for r in lake_rows(data_dir, "kazoo"))
     files = sorted((data_dir / "lake").rglob("*.parquet"))
     pull_interval(client, DAY_START, DAY_END)
-    assert sorted(r["id"] for r in lake_rows(data_dir)) == first
+    assert sorted(r["id"] for r in lake_rows(data_dir, "kazoo")) == first
     assert sorted((data_dir / "lake").rglob("*.parquet")) == files
 
 

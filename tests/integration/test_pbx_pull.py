@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import pyarrow.dataset as ds
 import pytest
 from launch import start
 
 from cdr.http import RetryPolicy, SourceApiError
 from cdr.pbx.client import PbxClient
 from cdr.pbx.extract import pull_interval
-from tests.helpers import control, pbx_ids_read_by, stats
+from tests.helpers import lake_rows, control, pbx_ids_read_by, stats
 
 UTC = timezone.utc
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
@@ -31,15 +30,10 @@ def client(sim):
     return PbxClient(sim, "demo-pbx-token", "demo-pbx-api-key", policy=FAST)
 
 
-def lake_rows(data_dir):
-    files = [p for p in (data_dir / "lake" / "pbx").rglob("*.parquet") if p.name != "_schema.parquet"]
-    return ds.dataset(files, format="parquet").to_table().to_pylist() if files else []
-
-
 def test_every_page_of_a_day_arrives(sim, client, data_dir, pbx_rows):
     summary = pull_interval(client, *DAY)
     expected = pbx_ids_read_by(pbx_rows, *DAY)
-    assert {r["id"] for r in lake_rows(data_dir)} == expected
+    assert {r["id"] for r in lake_rows(data_dir, "pbx")} == expected
     assert summary["pages"] == -(-len(expected) // 7) > 3 and summary["rows_written"] == len(expected)
 
 
@@ -48,14 +42,14 @@ def test_server_errors_and_a_dropped_connection_are_retried(sim, client, data_di
     before = stats(sim)["faults"]
     pull_interval(client, *DAY)
     assert stats(sim)["faults"] - before == 4
-    assert {r["id"] for r in lake_rows(data_dir)} == pbx_ids_read_by(pbx_rows, *DAY)
+    assert {r["id"] for r in lake_rows(data_dir, "pbx")} == pbx_ids_read_by(pbx_rows, *DAY)
 
 
 def test_a_wrong_api_key_is_a_clear_error(sim, data_dir):
     client = PbxClient(sim, "demo-pbx-token", "not-the-key", policy=FAST)
     with pytest.raises(SourceApiError, match="has_error: Invalid api_hash"):
         pull_interval(client, *DAY)
-    assert lake_rows(data_dir) == []
+    assert lake_rows(data_dir, "pbx") == []
 
 
 def test_a_wrong_token_is_a_clear_error(sim, data_dir):
@@ -102,13 +96,13 @@ def test_calls_around_local_midnight_and_daylight_saving_land_in_their_utc_inter
         for start in (datetime(2026, 11, 19, 22, tzinfo=UTC), datetime(2026, 10, 25, 0, tzinfo=UTC),
                       datetime(2026, 10, 25, 1, tzinfo=UTC), datetime(2026, 3, 29, 1, tzinfo=UTC)):
             pull_interval(client, start, start + timedelta(hours=1), lookback_hours=0)
-    got = {r["id"]: r for r in lake_rows(data_dir)}
+    got = {r["id"]: r for r in lake_rows(data_dir, "pbx")}
     assert {i: got[i]["time_utc"] for i in got} == {
         "1": datetime(2026, 11, 19, 22, 30, tzinfo=UTC), "3": datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
         "4": datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "5": datetime(2026, 3, 29, 1, 10, tzinfo=UTC)}
     # The wall-clock filter reads the repeated hour twice; both readings carry the right UTC time, and the
     # warehouse counts each id once.
-    assert sorted(r["_interval_start"].hour for r in lake_rows(data_dir) if r["id"] in ("3", "4")) == [0, 0, 1, 1]
+    assert sorted(r["_interval_start"].hour for r in lake_rows(data_dir, "pbx") if r["id"] in ("3", "4")) == [0, 0, 1, 1]
     assert got["1"]["_interval_start"] == datetime(2026, 11, 19, 22, tzinfo=UTC)
 
 
@@ -119,8 +113,8 @@ def test_a_call_still_going_on_at_its_pull_is_loaded_by_the_next(custom_sim, dat
         client = PbxClient(sim.url, "demo-pbx-token", "demo-pbx-api-key", policy=FAST)
         control(sim.url, now=datetime(2026, 11, 20, 10, 0, 5, tzinfo=UTC).timestamp())
         pull_interval(client, datetime(2026, 11, 20, 9, tzinfo=UTC), datetime(2026, 11, 20, 10, tzinfo=UTC))
-        assert {r["id"] for r in lake_rows(data_dir)} == {"8"}  # the PBX has not written the long call yet
+        assert {r["id"] for r in lake_rows(data_dir, "pbx")} == {"8"}  # the PBX has not written the long call yet
         control(sim.url, now=datetime(2026, 11, 20, 11, 0, 5, tzinfo=UTC).timestamp())
         pull_interval(client, datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC))
-    by_unit = {(r["id"], r["_interval_start"].hour) for r in lake_rows(data_dir)}
+    by_unit = {(r["id"], r["_interval_start"].hour) for r in lake_rows(data_dir, "pbx")}
     assert ("9", 10) in by_unit  # read back by the 10:00 run's look-back

@@ -11,13 +11,13 @@ import threading
 import xmlrpc.client
 from contextlib import contextmanager
 
-import pyarrow.dataset as ds
 import pytest
 import requests
 from launch import start_receiver
 from post_voicenter import acknowledged, encode, post
 
 from cdr.voicenter.load import load_staged
+from tests.helpers import lake_rows
 
 TOKEN = "t0ken-for-tests"
 
@@ -175,9 +175,7 @@ def test_kill_9_mid_burst_loses_no_acknowledged_cdr(data_dir):
     # Restart: the open segment is sealed (an unacknowledged half line cut off), then load everything.
     start_receiver(str(data_dir), TOKEN).stop()
     summary = load_staged()
-    files = [p for p in (data_dir / "lake" / "voicenter").rglob("*.parquet") if p.name != "_schema.parquet"]
-    lake_ids = set(ds.dataset(files, format="parquet").to_table(columns=["ivruniqueid"]).column("ivruniqueid")
-                   .to_pylist())
+    lake_ids = {row["ivruniqueid"] for row in lake_rows(data_dir, "voicenter", ["ivruniqueid"])}
     assert set(acked) <= lake_ids and len(acked) >= 1500
     assert summary["quarantined"] == 0
     assert list((data_dir / "landing" / "voicenter").glob("*.jsonl*")) == []  # all loaded and set aside
@@ -190,5 +188,4 @@ def test_the_loader_takes_sealed_segments_only_and_a_rerun_changes_nothing(recei
     receiver.stop()  # sealing it
     assert load_staged() == {"segments": 1, "cdrs": 5, "quarantined": 0}
     assert load_staged() == {"segments": 0, "cdrs": 0, "quarantined": 0}
-    files = [p for p in (data_dir / "lake" / "voicenter").rglob("*.parquet") if p.name != "_schema.parquet"]
-    assert sorted(ds.dataset(files).to_table().column("ivruniqueid").to_pylist()) == [f"VC-{n}" for n in range(5)]
+    assert sorted(row["ivruniqueid"] for row in lake_rows(data_dir, "voicenter")) == [f"VC-{n}" for n in range(5)]
