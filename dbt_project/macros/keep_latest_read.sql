@@ -1,4 +1,5 @@
-{#- A record read more than once (re-runs, overlapping or look-back reads) counts once: the latest read wins. -#}
+{#- A record read more than once (re-runs, look-back reads, re-drained batches, re-sent webhooks) counts once:
+    the latest read wins; read_order breaks ties within one read (the interval, or when a re-send arrived). -#}
 {% macro keep_latest_read(key) -%}
-    qualify row_number() over (partition by {{ key }} order by extracted_at desc, lake_interval_start desc) = 1
+    qualify row_number() over (partition by {{ key }} order by extracted_at desc, read_order desc nulls last) = 1
 {%- endmacro %}

@@ -38,6 +38,11 @@ def build_dir() -> Path:
     return data_dir() / "build"
 
 
+def docs_dir() -> Path:
+    """The model's documentation (dbt docs), published beside the warehouse."""
+    return data_dir() / "docs"
+
+
 def warehouse_path() -> Path:
     return data_dir() / "warehouse.duckdb"
 

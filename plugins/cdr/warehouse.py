@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from cdr import config
-from cdr.fsutil import publish, temp_path_for
+from cdr.fsutil import atomic_write_bytes, publish, temp_path_for
 from cdr.lake import ensure_schema_file
 from cdr.sources import LAKE_SCHEMAS
 
@@ -143,12 +143,35 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def build_and_publish() -> dict:
-    """``dbt build`` (models and tests), a freshness check that only warns, then publish."""
+DOCS_FILES = {"static_index.html": "index.html", "manifest.json": "manifest.json", "catalog.json": "catalog.json"}
+
+
+def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -> Path:
+    """``dbt docs generate`` output beside the warehouse: ``docs/index.html`` is the self-contained site
+    (manifest and catalog inlined), so it opens from disk with no server; the JSON files are there for tools."""
+    target_dir = target_dir or config.build_dir() / "target"
+    docs_dir = docs_dir or config.docs_dir()
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    for produced, published in DOCS_FILES.items():
+        atomic_write_bytes(docs_dir / published, (target_dir / produced).read_bytes())
+    log.info("published the model's documentation: %s", docs_dir / "index.html")
+    return docs_dir / "index.html"
+
+
+def build_and_publish(full_refresh: bool = False) -> dict:
+    """``dbt build`` (models and tests), a freshness check that only warns, publish, then the docs.
+
+    Builds are incremental (only what reached the lake since the last build is read); ``full_refresh``
+    rebuilds every model from the whole lake, for when a model's logic changed.
+    """
     with build_lock():
         for source, schema in LAKE_SCHEMAS.items():
             ensure_schema_file(source, schema)
-        run_dbt("build")
+        run_dbt("build", *(["--full-refresh"] if full_refresh else []))
         if run_dbt("source", "freshness", check=False) != 0:
             log.warning("dbt source freshness reports a stale source (see above); the build is published anyway")
-        return publish_warehouse()
+        counts = publish_warehouse()
+        # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
+        run_dbt("docs", "generate", "--static")
+        publish_docs()
+        return counts

@@ -1,13 +1,57 @@
 from __future__ import annotations
 
+import json
 import os
+from datetime import datetime, timezone
 
+import duckdb
 import pytest
+import redis
+from launch import start, start_receiver, start_redis
+from post_voicenter import post_all
 
+from cdr import config
+from cdr.enigma.drain import drain
+from cdr.kazoo.client import KazooClient
+from cdr.kazoo.extract import pull_interval as pull_kazoo
+from cdr.pbx.client import PbxClient
+from cdr.pbx.extract import pull_interval as pull_pbx
+from cdr.voicenter.load import load_staged
+from cdr.warehouse import build_and_publish
+from tests.conftest import ROOT
 from tests.e2e.airflow_cli import airflow
+from tests.e2e.test_enigma_e2e import KEYS, MESSAGES
+
+UTC = timezone.utc
+DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+VOICENTER = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """The suite's Airflow metadata database (SQLite in the suite's AIRFLOW_HOME), migrated once."""
     airflow(dict(os.environ), "db", "migrate", log="db-migrate")
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory):
+    """All four demo sources pulled, drained, posted and loaded into one published warehouse (read-only)."""
+    data = tmp_path_factory.mktemp("demo") / "data"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDR_DATA_DIR", str(data))
+        with start("kazoo_sim.py") as kazoo, start("pbx_sim.py") as pbx:
+            pull_kazoo(KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account"), *DAY, default_region="US")
+            pull_pbx(PbxClient(pbx.url, "demo-pbx-token", "demo-pbx-api-key"), *DAY)
+        with start_redis() as server:
+            client = redis.Redis(port=server.port)
+            for line in MESSAGES.read_bytes().splitlines():
+                key, raw = line.split(b"\t", 1)
+                client.lpush(key, raw)
+            drain(client, KEYS)
+        with start_receiver(str(data), "demo") as receiver:
+            post_all(receiver.url, "demo", VOICENTER)
+        load_staged()
+        build_and_publish()
+        con = duckdb.connect(str(config.warehouse_path()), read_only=True)
+    yield con
+    con.close()

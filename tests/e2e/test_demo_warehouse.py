@@ -6,54 +6,17 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from pathlib import Path
 
-import duckdb
 import pytest
-import redis
-from launch import start, start_receiver, start_redis
-from post_voicenter import post_all
 
-from cdr import config
-from cdr.enigma.drain import drain
-from cdr.kazoo.client import KazooClient
-from cdr.kazoo.extract import pull_interval as pull_kazoo
-from cdr.pbx.client import PbxClient
-from cdr.pbx.extract import pull_interval as pull_pbx
-from cdr.voicenter.load import load_staged
-from cdr.warehouse import build_and_publish
 from tests.conftest import ROOT
-from tests.e2e.test_enigma_e2e import KEYS, MESSAGES, expected_call_refs
+from tests.e2e.conftest import DAY, VOICENTER
+from tests.e2e.test_enigma_e2e import expected_call_refs
 from tests.helpers import kazoo_ids_created_in, pbx_ids_read_by
 
 pytestmark = pytest.mark.e2e
-UTC = timezone.utc
-DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
-VOICENTER = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())
 QUERIES = dict(re.findall(r"### (\d+)\..*?\n\n```sql\n(.*?)```", (ROOT / "docs" / "analysts.md").read_text(), re.S))
-
-
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    data = tmp_path_factory.mktemp("demo") / "data"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDR_DATA_DIR", str(data))
-        with start("kazoo_sim.py") as kazoo, start("pbx_sim.py") as pbx:
-            pull_kazoo(KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account"), *DAY, default_region="US")
-            pull_pbx(PbxClient(pbx.url, "demo-pbx-token", "demo-pbx-api-key"), *DAY)
-        with start_redis() as server:
-            client = redis.Redis(port=server.port)
-            for line in MESSAGES.read_bytes().splitlines():
-                key, raw = line.split(b"\t", 1)
-                client.lpush(key, raw)
-            drain(client, KEYS)
-        with start_receiver(str(data), "demo") as receiver:
-            post_all(receiver.url, "demo", VOICENTER)
-        load_staged()
-        build_and_publish()
-        con = duckdb.connect(str(config.warehouse_path()), read_only=True)
-    yield con
-    con.close()
 
 
 def voicenter_calls() -> dict[str, list[dict]]:
@@ -115,3 +78,17 @@ def test_the_answers_agree_with_the_demo_data(warehouse):
             answered_in[answering[0]["representative_name"]] += 1
     top = [row for row in warehouse.execute(QUERIES["1"]).fetchall() if row[0] == "voicenter"][0]
     assert top[2] == max(answered_in.values()) and answered_in[top[1]] == top[2]
+
+
+def test_the_model_documentation_is_published_beside_the_warehouse(warehouse):
+    path = Path(warehouse.execute("select path from duckdb_databases() where database_name = current_database()")
+                .fetchone()[0])
+    docs = path.parent / "docs"
+    manifest = json.loads((docs / "manifest.json").read_text())
+    fct = manifest["nodes"]["model.cdr_warehouse.fct_cdr"]
+    assert "E.164" in fct["columns"]["caller_number"]["description"]
+    catalog = json.loads((docs / "catalog.json").read_text())
+    assert "remote_country_code" in catalog["nodes"]["model.cdr_warehouse.fct_cdr"]["columns"]
+    # the site itself carries the manifest and catalog, so it opens from disk without a server
+    page = (docs / "index.html").read_text()
+    assert "fct_cdr" in page and "remote_country_code" in page

@@ -22,18 +22,10 @@ cdrs as (
 
 ),
 
--- A batch drained again after a crash counts once.
-deduplicated as (
-
-    select * from cdrs
-    {{ keep_latest_read('enigma_cdr_key') }}
-
-),
-
 classified as (
 
     select
-        deduplicated.*,
+        cdrs.*,
         case
             when call_dir in ('inbound', 'outbound') then call_dir
             -- click-to-dial: an agent's call out
@@ -44,8 +36,8 @@ classified as (
             when message_type = 'cdr' and extension is null then 'abandoned'
             else coalesce(end_reasons.status, 'other')
         end as status
-    from deduplicated
-    left join end_reasons on deduplicated.end_reason_code = end_reasons.end_reason
+    from cdrs
+    left join end_reasons on cdrs.end_reason_code = end_reasons.end_reason
 
 ),
 
@@ -59,10 +51,9 @@ final as (
         coalesce(dialed_at, extracted_at) as started_at,
         coalesce(dialed_at, extracted_at) + to_seconds(coalesce(call_time_seconds, 0)) as ended_at,
         direction,
-        case when direction = 'inbound' then cdr_e164(dialed_number, 'ZA') else extension end as caller_number,
-        case when direction = 'inbound' then extension else cdr_e164(dialed_number, 'ZA') end as callee_number,
-        case when direction in ('inbound', 'outbound') then cdr_country(dialed_number, 'ZA') end
-            as remote_country_code,
+        case when direction = 'inbound' then dialed_number else extension end as caller_number_as_sent,
+        case when direction = 'inbound' then extension else dialed_number end as callee_number_as_sent,
+        'ZA' as phone_region,
         status,
         end_reason as source_status,
         cast(null as integer) as ring_seconds,
@@ -74,7 +65,8 @@ final as (
         campaign_ref as queue_name,
         end_code as sip_code,
         recording_url,
-        extracted_at
+        extracted_at,
+        lake_interval_start as read_order
     from classified
 
 )

@@ -12,19 +12,10 @@ hangup_causes as (
 
 ),
 
--- A CDR pulled more than once (a re-run, an overlapping window) counts once: the latest pull wins.
-deduplicated as (
-
-    select *
-    from cdrs
-    {{ keep_latest_read('kazoo_cdr_id') }}
-
-),
-
 classified as (
 
     select
-        deduplicated.*,
+        cdrs.*,
         regexp_full_match(coalesce(caller_id_number, ''), '[0-9]{2,6}') as caller_is_extension,
         regexp_full_match(coalesce(callee_id_number, ''), '[0-9]{2,6}') as callee_is_extension,
         case
@@ -42,8 +33,8 @@ classified as (
             when coalesce(billing_seconds, 0) > 0 then 'answered'
             else coalesce(hangup_causes.status, 'other')
         end as status
-    from deduplicated
-    left join hangup_causes on deduplicated.hangup_cause = hangup_causes.hangup_cause
+    from cdrs
+    left join hangup_causes on cdrs.hangup_cause = hangup_causes.hangup_cause
 
 ),
 
@@ -56,12 +47,10 @@ final as (
         started_at,
         started_at + to_seconds(coalesce(duration_seconds, 0)) as ended_at,
         direction,
-        cdr_e164(caller_id_number, default_region) as caller_number,
-        cdr_e164(callee_id_number, default_region) as callee_number,
-        case direction
-            when 'inbound' then cdr_country(caller_id_number, default_region)
-            when 'outbound' then cdr_country(callee_id_number, default_region)
-        end as remote_country_code,
+        caller_id_number as caller_number_as_sent,
+        callee_id_number as callee_number_as_sent,
+        -- numbers without a country code belong to the connection's default_region
+        default_region as phone_region,
         status,
         hangup_cause as source_status,
         greatest(coalesce(duration_seconds, 0) - coalesce(billing_seconds, 0), 0) as ring_seconds,
@@ -73,7 +62,8 @@ final as (
         cast(null as varchar) as queue_id,
         cast(null as varchar) as queue_name,
         recording_url,
-        extracted_at
+        extracted_at,
+        lake_interval_start as read_order
     from classified
 
 )

@@ -12,19 +12,10 @@ call_statuses as (
 
 ),
 
--- Runs re-read the hours before their interval (late calls): each CDR id counts once, the latest read wins.
-deduplicated as (
-
-    select *
-    from cdrs
-    {{ keep_latest_read('pbx_cdr_id') }}
-
-),
-
 classified as (
 
     select
-        deduplicated.*,
+        cdrs.*,
         case
             when direction_code = 'IN' then 'inbound'
             when direction_code = 'OUT' then 'outbound'
@@ -32,15 +23,15 @@ classified as (
             else 'unknown'
         end as direction,
         case
-            when deduplicated.call_status = 'NO ANSWER' and direction_code = 'IN' and queue_name is not null
+            when cdrs.call_status = 'NO ANSWER' and direction_code = 'IN' and queue_name is not null
                 then 'abandoned'
             else coalesce(call_statuses.status, 'other')
         end as status,
         -- The agent's phone is the destination of an inbound call and the origin of an outbound one.
         case when direction_code = 'IN' then dst_channel_peer else channel_peer end as agent_peer,
         coalesce(caller_id_number, source_number) as caller_raw
-    from deduplicated
-    left join call_statuses on deduplicated.call_status = call_statuses.call_status
+    from cdrs
+    left join call_statuses on cdrs.call_status = call_statuses.call_status
 
 ),
 
@@ -53,12 +44,9 @@ final as (
         started_at,
         ended_at,
         direction,
-        cdr_e164(caller_raw, 'RO') as caller_number,
-        cdr_e164(destination_number, 'RO') as callee_number,
-        case direction
-            when 'inbound' then cdr_country(caller_raw, 'RO')
-            when 'outbound' then cdr_country(destination_number, 'RO')
-        end as remote_country_code,
+        caller_raw as caller_number_as_sent,
+        destination_number as callee_number_as_sent,
+        'RO' as phone_region,
         status,
         call_status as source_status,
         ring_seconds,
@@ -69,7 +57,9 @@ final as (
         queue_name as queue_id,
         queue_name,
         recording_url,
-        extracted_at
+        extracted_at,
+        -- runs re-read the hours before their interval (late calls)
+        lake_interval_start as read_order
     from classified
 
 )

@@ -18,26 +18,16 @@ statuses as (
 
 ),
 
--- Voicenter re-sends a CDR until it is acknowledged: each ivruniqueid counts once, the latest received wins.
-deduplicated as (
-
-    select * from cdrs
-    qualify row_number() over (partition by ivruniqueid order by received_at desc, extracted_at desc) = 1
-
-),
-
 classified as (
 
     select
-        deduplicated.*,
+        cdrs.*,
         coalesce(call_types.direction, 'unknown') as direction,
         call_types.leg,
-        coalesce(statuses.status, 'other') as status,
-        -- the outside party: the caller of an inbound call, the target of an outbound one
-        case when call_types.direction = 'inbound' then caller else target end as remote_raw
-    from deduplicated
-    left join call_types on deduplicated.call_type_key = call_types.type_key
-    left join statuses on deduplicated.call_status = statuses.source_status
+        coalesce(statuses.status, 'other') as status
+    from cdrs
+    left join call_types on cdrs.call_type_key = call_types.type_key
+    left join statuses on cdrs.call_status = statuses.source_status
 
 ),
 
@@ -53,9 +43,9 @@ final as (
         coalesce(started_at, received_at) + to_seconds(coalesce(dial_seconds, 0) + coalesce(duration_seconds, 0))
             as ended_at,
         direction,
-        cdr_e164(caller, 'IL') as caller_number,
-        cdr_e164(case when direction = 'inbound' then coalesce(did, target) else target end, 'IL') as callee_number,
-        case when direction in ('inbound', 'outbound') then cdr_country(remote_raw, 'IL') end as remote_country_code,
+        caller as caller_number_as_sent,
+        case when direction = 'inbound' then coalesce(did, target) else target end as callee_number_as_sent,
+        'IL' as phone_region,
         status,
         call_status as source_status,
         dial_seconds as ring_seconds,
@@ -73,7 +63,9 @@ final as (
         case when price_agorot is not null then 'ILS' end as price_currency,
         ivr_path,
         recording_url,
-        extracted_at
+        extracted_at,
+        -- Voicenter re-sends a CDR until it is acknowledged: the copy received last is the latest read
+        received_at as read_order
     from classified
 
 )

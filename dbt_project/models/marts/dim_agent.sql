@@ -2,14 +2,14 @@ with
 
 legs as (
 
-    select * from {{ ref('int_cdr__legs') }}
+    select * from {{ ref('fct_cdr') }}
 
 ),
 
 agents as (
 
     select
-        md5(source || ':' || agent_id) as agent_key,
+        agent_key,
         source,
         agent_id,
         -- The name an agent had on their latest leg: names change, the id does not.
@@ -17,8 +17,8 @@ agents as (
         min(started_at) as first_seen_at,
         max(started_at) as last_seen_at
     from legs
-    where agent_id is not null
-    group by source, agent_id
+    where agent_key is not null
+    group by agent_key, source, agent_id
 
 ),
 

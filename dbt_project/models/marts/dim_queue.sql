@@ -2,22 +2,22 @@ with
 
 legs as (
 
-    select * from {{ ref('int_cdr__legs') }}
+    select * from {{ ref('fct_cdr') }}
 
 ),
 
 queues as (
 
     select
-        md5(source || ':' || queue_id) as queue_key,
+        queue_key,
         source,
         queue_id,
         arg_max(queue_name, started_at) filter (where queue_name is not null) as queue_name,
         -- the Enigma dialer's campaigns play the part of queues
         case when source = 'enigma' then 'campaign' else 'queue' end as queue_type
     from legs
-    where queue_id is not null
-    group by source, queue_id
+    where queue_key is not null
+    group by queue_key, source, queue_id
 
 ),
 

@@ -1,8 +1,32 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='call_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 legs as (
 
     select * from {{ ref('fct_cdr') }}
+
+),
+
+-- An incremental build recomputes, from all their legs, only the calls that gained or changed a leg.
+changed_calls as (
+
+    select distinct call_key from legs
+    {{ lake_watermark_filter() }}
+
+),
+
+legs_of_changed_calls as (
+
+    select legs.* from legs
+    semi join changed_calls using (call_key)
 
 ),
 
@@ -28,8 +52,9 @@ calls as (
         -- Other sources' legs follow one another (transfers, second legs): they add up.
         case when min(source) = 'kazoo' then max(ring_seconds) else sum(ring_seconds) end as ring_seconds,
         case when min(source) = 'kazoo' then max(talk_seconds) else sum(talk_seconds) end as talk_seconds,
-        sum(queue_wait_seconds) as queue_wait_seconds
-    from legs
+        sum(queue_wait_seconds) as queue_wait_seconds,
+        max(extracted_at) as extracted_at
+    from legs_of_changed_calls
     group by call_key
 
 ),
@@ -54,7 +79,8 @@ final as (
         remote_country_code,
         cast(ring_seconds as integer) as ring_seconds,
         cast(queue_wait_seconds as integer) as queue_wait_seconds,
-        cast(talk_seconds as integer) as talk_seconds
+        cast(talk_seconds as integer) as talk_seconds,
+        extracted_at
     from calls
 
 )

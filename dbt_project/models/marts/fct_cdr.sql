@@ -1,8 +1,77 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='cdr_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 legs as (
 
     select * from {{ ref('int_cdr__legs') }}
+    {{ lake_watermark_filter() }}
+
+),
+
+countries as (
+
+    select * from {{ ref('dim_country') }}
+
+),
+
+-- A CDR re-read, re-drained or re-sent counts once. In an incremental build every read newer than what the
+-- warehouse holds is here, so the latest read still wins, and replaces the warehouse's row by its key.
+latest_reads as (
+
+    select * from legs
+    {{ keep_latest_read('source, source_cdr_id') }}
+
+),
+
+-- Numbers repeat across legs: each distinct number of the build is parsed once (cdr_e164, cdr_country:
+-- libphonenumber, registered by cdr.dbt_plugin), whatever the number of legs.
+numbers as (
+
+    select distinct number, phone_region
+    from (
+        select caller_number_as_sent as number, phone_region from latest_reads
+        union all
+        select callee_number_as_sent as number, phone_region from latest_reads
+    )
+    where number is not null
+
+),
+
+parsed_numbers as (
+
+    select
+        number,
+        phone_region,
+        cdr_e164(number, phone_region) as e164,
+        cdr_country(number, phone_region) as country_code
+    from numbers
+
+),
+
+conformed as (
+
+    select
+        latest_reads.*,
+        caller.e164 as caller_number,
+        callee.e164 as callee_number,
+        -- the party outside the call centre: the caller of an inbound call, the callee of an outbound one
+        case latest_reads.direction
+            when 'inbound' then caller.country_code
+            when 'outbound' then callee.country_code
+        end as remote_country_code
+    from latest_reads
+    left join parsed_numbers as caller
+        on latest_reads.caller_number_as_sent = caller.number and latest_reads.phone_region = caller.phone_region
+    left join parsed_numbers as callee
+        on latest_reads.callee_number_as_sent = callee.number and latest_reads.phone_region = callee.phone_region
 
 ),
 
@@ -20,19 +89,28 @@ final as (
         direction,
         caller_number,
         callee_number,
-        remote_country_code,
+        -- libphonenumber knows a few territories ISO 3166 does not (XK, AC, TA): no country rather than a
+        -- key that does not resolve
+        case when remote_country_code in (select country_code from countries) then remote_country_code end
+            as remote_country_code,
         status,
         source_status,
         cast(ring_seconds as integer) as ring_seconds,
         cast(talk_seconds as integer) as talk_seconds,
         cast(queue_wait_seconds as integer) as queue_wait_seconds,
         case when agent_id is not null then md5(source || ':' || agent_id) end as agent_key,
+        agent_id,
+        agent_name,
         case when queue_id is not null then md5(source || ':' || queue_id) end as queue_key,
+        queue_id,
+        queue_name,
         recording_url,
         price_minor_units,
         price_currency,
+        caller_number_as_sent,
+        callee_number_as_sent,
         extracted_at
-    from legs
+    from conformed
 
 )
 
