@@ -92,3 +92,33 @@ def test_the_model_documentation_is_published_beside_the_warehouse(warehouse):
     # the site itself carries the manifest and catalog, so it opens from disk without a server
     page = (docs / "index.html").read_text()
     assert "fct_cdr" in page and "remote_country_code" in page
+
+
+def test_remote_country_is_the_country_of_every_remote_number_that_parses(warehouse):
+    import phonenumbers
+
+    legs = warehouse.execute(
+        "select source, direction, case direction when 'inbound' then caller_number else callee_number end, "
+        "remote_country_code from marts.fct_cdr where direction in ('inbound', 'outbound')").fetchall()
+    checked = 0
+    for source, direction, number, country in legs:
+        if number and number.startswith("+"):
+            parsed = phonenumbers.parse(number)
+            assert phonenumbers.is_possible_number(parsed), (source, number)
+            # a number in no known range (drama numbers, new ranges) still has its calling code's main country
+            expected = (phonenumbers.region_code_for_number(parsed)
+                        or phonenumbers.region_code_for_country_code(parsed.country_code))
+            assert country == expected, (source, direction, number, country)
+            checked += 1
+        else:
+            assert country is None, (source, direction, number, country)
+    assert checked > 0.8 * len(legs)
+
+
+def test_freshness_is_checked_for_every_source(warehouse):
+    path = Path(warehouse.execute("select path from duckdb_databases() where database_name = current_database()")
+                .fetchone()[0])
+    results = json.loads((path.parent / "build" / "target" / "sources.json").read_text())["results"]
+    assert {r["unique_id"].split(".")[-2] for r in results} == {"kazoo", "pbx", "enigma", "voicenter"}
+    # the demo data was just read: every source is fresh
+    assert {r["status"] for r in results} == {"pass"}

@@ -68,6 +68,7 @@ final as (
         started_at,
         ended_at,
         cast(started_at at time zone 'UTC' as date) as date_key,
+        hour(started_at at time zone 'UTC') as started_hour_utc,
         direction,
         case
             when was_answered then 'answered'
