@@ -87,3 +87,8 @@ def test_dag_files_do_no_io_and_import_no_heavy_modules_at_parse_time():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_the_warehouse_build_can_be_asked_to_rebuild_everything(monkeypatch):
+    dag = load_dags(monkeypatch)["cdr_warehouse"]
+    assert dag.params["full_refresh"] is False  # incremental unless the person triggering it says so

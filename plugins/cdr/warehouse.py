@@ -29,6 +29,9 @@ from cdr.sources import LAKE_SCHEMAS
 log = logging.getLogger(__name__)
 
 PUBLISHED_SCHEMAS = ("marts",)
+# Analysts open the warehouse with whatever DuckDB their tool bundles (the PyPI duckdb-cli, DBeaver's driver):
+# written in the v1.0 storage format, every DuckDB from 1.0 on reads it, not only the release that built it.
+PUBLISHED_STORAGE_VERSION = "v1.0.0"
 
 
 class DbtError(RuntimeError):
@@ -103,7 +106,7 @@ def publish_warehouse(build_db: Path | None = None, target: Path | None = None) 
     temp = temp_path_for(target)
     counts: dict[str, int] = {}
     try:
-        con = duckdb.connect(str(temp))
+        con = duckdb.connect(str(temp), config={"storage_compatibility_version": PUBLISHED_STORAGE_VERSION})
         try:
             con.execute("attach ? as build (read_only)", [str(build_db)])
             tables = con.execute(

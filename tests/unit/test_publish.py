@@ -68,3 +68,20 @@ def test_the_build_lock_is_exclusive_and_dies_with_its_holder(data_dir):
         holder.wait()
     with build_lock(timeout=2):
         pass
+
+
+def test_an_older_duckdb_opens_the_published_warehouse(tmp_path):
+    """Analysts' tools bundle older DuckDBs: the 1.x CLI (duckdb-cli, .venv/bin/duckdb) reads the warehouse."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    make_build(tmp_path / "build.duckdb", 4)
+    publish_warehouse(tmp_path / "build.duckdb", tmp_path / "warehouse.duckdb")
+    cli = Path(sys.executable).with_name("duckdb")
+    version = subprocess.run([cli, "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.startswith("v1."), version  # an older release than the one that built the file
+    answer = subprocess.run([cli, "-readonly", "-csv", "-noheader", tmp_path / "warehouse.duckdb", "-c",
+                             "select count(*) from marts.fct_cdr"], capture_output=True, text=True)
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip() == "4"
