@@ -142,6 +142,7 @@ def write_legs(lake: Path, total: int, start: datetime, days: float, *, first: i
     Returns the number of distinct legs per source (what the warehouse must hold for them).
     """
     con = con or duckdb.connect()
+    con.execute("set enable_progress_bar = false")  # the benchmark prints its own progress
     t0 = int(start.replace(tzinfo=timezone.utc).timestamp())
     span = int(days * 86400)
     distinct: dict[str, int] = {}

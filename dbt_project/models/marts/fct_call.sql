@@ -25,7 +25,11 @@ changed_calls as (
 
 legs_of_changed_calls as (
 
-    select legs.* from legs
+    select
+        legs.*,
+        -- legs in time order; the key breaks ties, so that every build picks the same leg
+        {'started_at': started_at, 'cdr_key': cdr_key} as leg_order
+    from legs
     semi join changed_calls using (call_key)
 
 ),
@@ -38,16 +42,16 @@ calls as (
         count(*) as legs,
         min(started_at) as started_at,
         max(ended_at) as ended_at,
-        arg_min(direction, started_at) as direction,
-        arg_min(remote_country_code, started_at) filter (where remote_country_code is not null)
+        arg_min(direction, leg_order) as direction,
+        arg_min(remote_country_code, leg_order) filter (where remote_country_code is not null)
             as remote_country_code,
         bool_or(status = 'answered') as was_answered,
         bool_or(status = 'abandoned') as was_abandoned,
-        arg_max(status, started_at) as last_leg_status,
+        arg_max(status, leg_order) as last_leg_status,
         -- who answered: the agent on the first answered leg
-        arg_min(agent_key, started_at) filter (where status = 'answered' and agent_key is not null)
+        arg_min(agent_key, leg_order) filter (where status = 'answered' and agent_key is not null)
             as answered_by_agent_key,
-        arg_min(queue_key, started_at) filter (where queue_key is not null) as queue_key,
+        arg_min(queue_key, leg_order) filter (where queue_key is not null) as queue_key,
         -- KAZOO reports both halves of a bridged call (A and B legs), which overlap: the longest counts.
         -- Other sources' legs follow one another (transfers, second legs): they add up.
         case when min(source) = 'kazoo' then max(ring_seconds) else sum(ring_seconds) end as ring_seconds,
