@@ -84,9 +84,11 @@ def history() -> dict[str, str]:
         tables[table] = f"""
             select * from demo.marts.{table} where source not in ('kazoo', 'pbx')
             union all
-            select * from demo.marts.{table} where source = 'kazoo' and hour(started_at at time zone 'UTC') not in (10, 11)
+            select * from demo.marts.{table}
+            where source = 'kazoo' and hour(started_at at time zone 'UTC') not in (10, 11)
             union all
-            select f.* replace ({keys}, {moved}) from demo.marts.{table} f, (values (1), (2)) v(w) where f.source = 'kazoo'
+            select f.* replace ({keys}, {moved}) from demo.marts.{table} f, (values (1), (2)) v(w)
+            where f.source = 'kazoo'
             union all
             select f.* replace ({moved}) from demo.marts.{table} f, (values (1)) v(w) where f.source = 'pbx'
         """
@@ -284,7 +286,8 @@ def same(text: str, expected, kind: str, what: str, slack: float = 0.0501) -> No
     elif kind == COUNT:
         assert text != "" and int(text) == expected, f"{what}: expected {expected}, the report says {text!r}"
     else:
-        assert text != "" and abs(float(text) - expected) <= slack, f"{what}: expected {expected}, the report says {text!r}"
+        assert text != "" and abs(float(text) - expected) <= slack, \
+            f"{what}: expected {expected}, the report says {text!r}"
 
 
 def check_compared(directory: Path, name: str, con, day: date) -> list[dict]:
@@ -324,7 +327,7 @@ def check_report(directory: Path, warehouse_path: Path, day: date) -> None:
                                                       key=lambda r: int(r["peak_rank"]))] == peaks
         agents = [r for r in read_csv(directory / "agents.csv") if r["rank"]]
         assert [int(r["rank"]) for r in agents] == list(range(1, len(agents) + 1))
-        order = [(-(int(r["answered_incoming"]) + int(r["answered_outgoing"])), -int(r["talk_seconds"])) for r in agents]
+        order = [(-int(r["answered_incoming"]) - int(r["answered_outgoing"]), -int(r["talk_seconds"])) for r in agents]
         assert order == sorted(order)
         callbacks = [(r["caller_number"], r["abandoned_calls"], r["last_abandoned_at_utc"], r["longest_wait_seconds"])
                      for r in read_csv(directory / "callbacks.csv")]
@@ -457,7 +460,8 @@ def test_every_kpi_is_defined_in_the_footer_and_in_the_analysts_guide(base, repo
     flat = " ".join(section.split())
     for kpi in kpis:
         assert f"<dt>{kpi['term']}</dt><dd>{kpi['definition']}</dd>" in page
-        assert f"**{kpi['term']}**: {kpi['definition']}" in flat, f"docs/analysts.md lacks {kpi['term']!r} as in kpis.yml"
+        assert f"**{kpi['term']}**: {kpi['definition']}" in flat, \
+            f"docs/analysts.md lacks {kpi['term']!r} as kpis.yml has it"
 
 
 @pytest.fixture(scope="module")
@@ -485,12 +489,9 @@ def test_the_page_in_a_real_browser(base, reports_root, chromium):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         try:
-            for name, viewport in (("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1280, "height": 900})):
-                page = browser.new_page(viewport=viewport)
-                problems, requests = [], []
-                page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-                page.on("request", lambda r: requests.append(r.url))
+            for name, viewport in (("phone", {"width": 390, "height": 844}),
+                                   ("desktop", {"width": 1280, "height": 900})):
+                page, problems, requests = watched_page(browser, viewport)
                 page.goto(url, wait_until="load")
                 page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"), full_page=True)
                 assert problems == [] and requests == [url]
@@ -502,6 +503,16 @@ def test_the_page_in_a_real_browser(base, reports_root, chromium):
                 page.close()
         finally:
             browser.close()
+
+
+def watched_page(browser, viewport: dict):
+    """A new page, with the console errors, page errors and requests it will see."""
+    page = browser.new_page(viewport=viewport)
+    problems, requests = [], []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", lambda r: requests.append(r.url))
+    return page, problems, requests
 
 
 def _card_text(row: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime, timedelta, timezone
 
@@ -89,8 +90,9 @@ def test_without_the_smtp_connection_the_report_is_only_written(monkeypatch, cap
 
 
 def test_with_the_connection_but_nobody_to_send_to_it_warns(monkeypatch, caplog, capsys):
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", '{"conn_type": "smtp", "host": "127.0.0.1", "port": 9, '
-                                                    '"password": "s3cret-pass", "extra": {"from_email": "r@example.com"}}')
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": 9, "password": "s3cret-pass",
+        "extra": {"from_email": "r@example.com"}}))
     monkeypatch.delenv("AIRFLOW_VAR_CDR_REPORT_RECIPIENTS", raising=False)
     with caplog.at_level(logging.INFO, logger="cdr.reporting.delivery"):
         assert deliver(SUMMARY)["mailed"] is False

@@ -23,7 +23,7 @@ import yaml
 
 from cdr import config
 from cdr.fsutil import publish_dir
-from cdr.reporting import charts, readiness
+from cdr.reporting import charts, readiness, render
 from cdr.reporting.figures import (
     FIGURES, PERIODS, SQL_DIR, TOTAL, Measure, Table, change, compared_table, day_table, prepare, source_label,
 )
@@ -121,15 +121,16 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
     if not warehouse.exists():
         raise ReportError(f"no warehouse at {warehouse}: run cdr_warehouse first")
     started = time.monotonic()
-    published = readiness.published_at(warehouse)
+    # One connection for everything: a build published meanwhile replaces the file, not what this one reads.
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        published = readiness.published_at_of(con, warehouse)
         prepare(con)
         sources = report_sources(con)
         tables = {name: compared_table(con, figure, day, sources) for name, figure in FIGURES.items()}
         callbacks_before = {period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
                             for period, back in PERIODS.items()}
     day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    complete = published is not None and published >= day_end + readiness.SETTLE
+    complete = published >= day_end + readiness.SETTLE
     peaks = mark_peak_hours(tables["incoming_by_hour"])
     tables["health"] = health_table(tables["health"], tables["gaps"], day_end)
     tables["headline"] = headline_table(tables, callbacks_before)
@@ -145,8 +146,6 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
         "hangups": charts.hangup_chart(tables["hangup_causes"], sources),
         "health": charts.health_chart(tables["cdrs_by_hour"], tables["gaps"], sources),
     }
-    from cdr.reporting import render
-
     html = render.report_html(
         day=day, sources=sources, tables=tables, charts=chart_svgs, peaks=peaks, alerts=alerts,
         kpis=kpi_definitions(), published=published, complete=complete,
@@ -154,14 +153,14 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
     )
     directory = reports_root / day.isoformat()
     csvs = {f"{name}.csv": table for name, table in tables.items()}
+    rows = {name: len(table) for name, table in csvs.items()}
     write_directory(directory, {name: to_csv(table) for name, table in csvs.items()} | {HTML_NAME: html.encode()},
-                    rows={name: len(table) for name, table in csvs.items()})
+                    rows=rows)
     log.info("report for %s written to %s in %.1fs (warehouse published %s%s)", day, directory,
              time.monotonic() - started, _when(published), "" if complete else "; INCOMPLETE")
     for alert in alerts:
         log.warning("report %s: %s", day, alert)
-    return Report(day, directory, {name: len(table) for name, table in csvs.items()}, tables["headline"].rows,
-                  alerts, complete)
+    return Report(day, directory, rows, tables["headline"].rows, alerts, complete)
 
 
 def report_sources(con) -> list[str]:

@@ -36,7 +36,8 @@ def parse_recipients(raw: str | None) -> list[str]:
         try:
             values = json.loads(text)
         except ValueError as exc:
-            raise DeliveryError(f"Variable {RECIPIENTS_VARIABLE} starts with '[' but is not a JSON list: {exc}") from None
+            raise DeliveryError(
+                f"Variable {RECIPIENTS_VARIABLE} starts with '[' but is not a JSON list: {exc}") from None
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise DeliveryError(f"Variable {RECIPIENTS_VARIABLE} must be a JSON list of strings")
     else:

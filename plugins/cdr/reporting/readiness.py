@@ -26,10 +26,17 @@ def published_at(warehouse: Path | None = None) -> datetime | None:
     if not warehouse.exists():
         return None
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        try:
-            value = con.execute("select max(published_at) from main.build_info").fetchone()[0]
-        except duckdb.CatalogException:
-            value = None
+        return published_at_of(con, warehouse)
+
+
+def published_at_of(con, warehouse: Path) -> datetime:
+    """The build_info of the warehouse ``con`` has open (the report reads its figures on the same connection)."""
+    import duckdb
+
+    try:
+        value = con.execute("select max(published_at) from main.build_info").fetchone()[0]
+    except duckdb.CatalogException:
+        value = None
     # A warehouse published before build_info existed: its file's time is when it was renamed into place.
     return value or datetime.fromtimestamp(warehouse.stat().st_mtime, timezone.utc)
 
