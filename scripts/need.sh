@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/need.sh COMMAND=DEBIAN_PACKAGE ...: install from Debian's packages what this machine lacks.
-# Used by `make demo`, `make up` (redis-server for the Enigma demo) and `make test` (also php-cli).
+# Used by `make demo`, `make up` (redis-server for the Enigma demo) and `make test` (also php-cli and chromium).
 set -euo pipefail
 
 apt_updated=""

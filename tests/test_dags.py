@@ -32,7 +32,32 @@ PULL_DAGS = {"kazoo_cdrs": "cdr://lake/kazoo", "pbx_cdrs": "cdr://lake/pbx"}
 
 
 def test_dag_ids(monkeypatch):
-    assert {*PULL_DAGS, "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse"} <= set(load_dags(monkeypatch))
+    assert {*PULL_DAGS, "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse", "cdr_reports"} <= set(load_dags(monkeypatch))
+
+
+def test_the_report_covers_whole_utc_days_whatever_the_pull_schedule(monkeypatch):
+    # The reports' schedule is its own: a pull schedule in the environment must not change its interval.
+    dag = load_dags(monkeypatch, "*/15 * * * *")["cdr_reports"]
+    timetable = core_timetable(dag)
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 21, tz="UTC"))
+    assert (interval.start, interval.end) == (pendulum.datetime(2026, 11, 20, tz="UTC"),
+                                              pendulum.datetime(2026, 11, 21, tz="UTC"))
+    from airflow.timetables.base import TimeRestriction
+
+    restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=True)
+    following = timetable.next_dagrun_info(last_automated_data_interval=interval, restriction=restriction)
+    assert following.data_interval.start == interval.end
+    assert following.data_interval.end - following.data_interval.start == timedelta(days=1)
+
+
+def test_the_report_reads_the_warehouse_waits_for_it_and_mails_after_writing(monkeypatch):
+    dag = load_dags(monkeypatch)["cdr_reports"]
+    tasks = dag.task_dict
+    assert set(tasks) == {"wait_for_warehouse", "write_report", "mail_report"}
+    wait, write, mail = tasks["wait_for_warehouse"], tasks["write_report"], tasks["mail_report"]
+    assert wait.mode == "reschedule" and wait.soft_fail and write.trigger_rule == "none_failed"
+    assert write.upstream_task_ids == {"wait_for_warehouse"} and mail.upstream_task_ids == {"write_report"}
+    assert {a.name for a in write.inlets} == {"cdr_warehouse"} and {a.name for a in write.outlets} == {"cdr_reports"}
 
 
 @pytest.mark.parametrize("dag_id,asset", [("enigma_cdrs", "cdr://lake/enigma"),
@@ -82,7 +107,7 @@ def test_dag_files_do_no_io_and_import_no_heavy_modules_at_parse_time():
         "import sys, runpy, glob\n"
         f"for f in sorted(glob.glob({str(ROOT / 'dags')!r} + '/*.py')): runpy.run_path(f)\n"
         "heavy = [m for m in ('duckdb', 'pyarrow', 'requests', 'dbt', 'cdr.warehouse', 'cdr.kazoo.client',"
-        " 'cdr.pbx.client', 'cdr.enigma.drain', 'redis') if m in sys.modules]\n"
+        " 'cdr.pbx.client', 'cdr.enigma.drain', 'redis', 'matplotlib', 'cdr.reporting.build') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -2,8 +2,9 @@
 
 Starts the KAZOO and While1 PBX simulators and a throwaway Redis (as the Enigma dialer's) on free loopback
 ports, has the dialer's demo messages pushed, points the Connections at them (through
-the environment, as production would), runs `airflow dags test` for each pull DAG and then cdr_warehouse,
-and queries the published warehouse.duckdb.
+the environment, as production would), runs `airflow dags test` for each pull DAG, then cdr_warehouse and
+cdr_reports (the daily report of the demo day), queries the published warehouse.duckdb and ends with the
+report's path.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DEMO_TOKEN = "demo-voicenter-token"
 # The demo data covers 2026-11-19..21 (UTC); with a daily schedule the run at 2026-11-21 pulls 2026-11-20.
 DEMO_SCHEDULE = "@daily"
 DEMO_RUN = "2026-11-21T00:00:00+00:00"
+REPORT_DAY = "2026-11-20"
 
 EXAMPLE_QUERY = """\
 select a.source, coalesce(a.agent_name, a.agent_id) as agent, count(*) as answered_inbound_legs,
@@ -112,6 +114,9 @@ def main() -> None:
         run("voicenter_cdrs", [AIRFLOW, "dags", "test", "voicenter_cdrs", DEMO_RUN], env, log_dir, ("Voicenter:",))
         run("cdr_warehouse", [AIRFLOW, "dags", "test", "cdr_warehouse", DEMO_RUN], env, log_dir,
             ("published", "Done. PASS", "dbt: Completed"))
+        # The run at 2026-11-21 reports the day before: its data interval is the demo day, 2026-11-20 (UTC).
+        run("cdr_reports", [AIRFLOW, "dags", "test", "cdr_reports", DEMO_RUN], env, log_dir,
+            ("report for", "not mailed", "mailed the report"))
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
         print(f"\nWarehouse: {config.warehouse_path()}")
         print("CDRs (call legs) in marts.fct_cdr by source:")
@@ -123,6 +128,10 @@ def main() -> None:
         print(con.sql(EXAMPLE_QUERY))
     print(f"Open it yourself: .venv/bin/python -c \"import duckdb; duckdb.connect('{config.warehouse_path()}', "
           "read_only=True).sql('from marts.fct_cdr limit 5').show()\"")
+    report = config.reports_dir() / REPORT_DAY / "report.html"
+    if not report.exists():
+        sys.exit(f"cdr_reports ran but {report} is missing")
+    print(f"\nDaily report of {REPORT_DAY} (open it in a browser; its CSVs are beside it):\n{report}")
 
 
 if __name__ == "__main__":

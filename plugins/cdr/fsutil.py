@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -42,3 +43,23 @@ def atomic_write_bytes(final: Path, data: bytes) -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return final
+
+
+def publish_dir(temp: Path, final: Path) -> None:
+    """Put a fully written directory in place of ``final`` (a report day): its files are fsynced first, then
+    the old directory is renamed aside, the new one renamed in, and the old one deleted. A reader never sees a
+    half-written directory; for the instant between the two renames it sees none."""
+    for path in temp.iterdir():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    fsync_dir(temp)
+    old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old") if final.exists() else None
+    if old is not None:
+        os.replace(final, old)
+    os.replace(temp, final)
+    fsync_dir(final.parent)
+    if old is not None:
+        shutil.rmtree(old)

@@ -17,5 +17,10 @@ def pull_timetable() -> CronDataIntervalTimetable:
     return CronDataIntervalTimetable(config.pull_schedule(), timezone="UTC")
 
 
+def daily_timetable() -> CronDataIntervalTimetable:
+    """One run per UTC day whose data interval is that day, [00:00, 24:00) UTC, due when the day ends."""
+    return CronDataIntervalTimetable("@daily", timezone="UTC")
+
+
 # Back-fills may reach back to here; nothing runs for the past on its own (catchup is off).
 PULL_START_DATE = pendulum.datetime(2020, 1, 1, tz="UTC")

@@ -1,0 +1,294 @@
+"""One day's report: every figure from the published warehouse (opened read-only), the CSV behind each table and
+chart, and report.html, written together under reports/<YYYY-MM-DD>/ and swapped in whole.
+
+A re-run or a back-fill of a day regenerates its directory from scratch: nothing of an earlier run survives,
+and a reader sees the old report or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from cdr import config
+from cdr.fsutil import publish_dir
+from cdr.reporting import charts, readiness, render
+from cdr.reporting.figures import (
+    FIGURES, PERIODS, SQL_DIR, TOTAL, Measure, Table, change, compared_table, day_table, prepare, source_label,
+)
+
+log = logging.getLogger(__name__)
+
+UTC = timezone.utc
+HTML_NAME = "report.html"
+PEAK_HOURS = 3
+# Leftovers of a killed run (dot-named, so nobody mistakes them for a report) older than this are removed.
+STALE_TEMP = timedelta(hours=1)
+
+
+class ReportError(RuntimeError):
+    """The report cannot be made as asked (no warehouse, an interval that is not one UTC day)."""
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    figure: str
+    match: dict[str, Any]
+    measure: str
+    kind: str = "count"
+    better: str | None = None
+
+
+# The cards at the top, each one cell of a figure's table (call-backs: the length of the list).
+HEADLINE = (
+    Kpi("incoming_calls", "Incoming calls", "calls_by_direction", {"source": TOTAL, "direction": "inbound"},
+        "offered"),
+    Kpi("incoming_answer_ratio_pct", "Incoming answered", "calls_by_direction",
+        {"source": TOTAL, "direction": "inbound"}, "answer_ratio_pct", "pct", "up"),
+    Kpi("incoming_abandoned", "Incoming abandoned", "calls_by_direction", {"source": TOTAL, "direction": "inbound"},
+        "abandoned", "count", "down"),
+    Kpi("callbacks_due", "Call-backs due", "callbacks", {}, "rows", "count", "down"),
+    Kpi("service_level_20s_pct", "Service level 20 s", "queues", {"source": TOTAL, "queue_id": TOTAL},
+        "service_level_20s_pct", "pct", "up"),
+    Kpi("avg_speed_of_answer_seconds", "Avg speed of answer", "queues", {"source": TOTAL, "queue_id": TOTAL},
+        "avg_speed_of_answer_seconds", "seconds", "down"),
+    Kpi("outgoing_calls", "Outgoing calls", "calls_by_direction", {"source": TOTAL, "direction": "outbound"},
+        "offered"),
+    Kpi("outgoing_answer_ratio_pct", "Outgoing answered", "calls_by_direction",
+        {"source": TOTAL, "direction": "outbound"}, "answer_ratio_pct", "pct", "up"),
+)
+
+
+@dataclass
+class Report:
+    day: date
+    directory: Path
+    files: dict[str, int]
+    headline: list[dict[str, Any]]
+    alerts: list[str]
+    complete: bool
+
+    @property
+    def html(self) -> Path:
+        return self.directory / HTML_NAME
+
+    def summary(self) -> dict[str, Any]:
+        """What the run returns (XCom) and the mail is made of: plain JSON values only."""
+        return {
+            "day": self.day.isoformat(),
+            "directory": str(self.directory),
+            "html": str(self.html),
+            "files": self.files,
+            "headline": self.headline,
+            "alerts": self.alerts,
+            "complete": self.complete,
+        }
+
+
+def report_day(start: datetime | None, end: datetime | None) -> date:
+    """The UTC day a data interval covers; anything but exactly one UTC day is refused."""
+    if start is None or end is None:
+        raise ReportError("cdr_reports needs a data interval (an asset-triggered run has none): trigger it for a "
+                          "date, e.g. `airflow dags test cdr_reports 2026-11-21` for 2026-11-20")
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0) or end - start != timedelta(days=1):
+        raise ReportError(f"cdr_reports reports whole UTC days; the run's data interval is {start} .. {end}")
+    return start.date()
+
+
+def write_report(start: datetime | None, end: datetime | None, **kwargs) -> dict[str, Any]:
+    """The DAG's entry point: the report of the run's data interval; returns its summary."""
+    return build_report(report_day(start, end), **kwargs).summary()
+
+
+def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path | None = None,
+                 now: datetime | None = None) -> Report:
+    warehouse = warehouse or config.warehouse_path()
+    reports_root = reports_root or config.reports_dir()
+    if not warehouse.exists():
+        raise ReportError(f"no warehouse at {warehouse}: run cdr_warehouse first")
+    started = time.monotonic()
+    # One connection for everything: a build published meanwhile replaces the file, not what this one reads.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        published = readiness.published_at_of(con, warehouse)
+        prepare(con)
+        sources = report_sources(con)
+        tables = {name: compared_table(con, figure, day, sources) for name, figure in FIGURES.items()}
+        callbacks_before = {period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
+                            for period, back in PERIODS.items()}
+    day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    complete = published >= day_end + readiness.SETTLE
+    peaks = mark_peak_hours(tables["incoming_by_hour"])
+    tables["health"] = health_table(tables["health"], tables["gaps"], day_end)
+    tables["headline"] = headline_table(tables, callbacks_before)
+    alerts = health_alerts(tables["health"], day)
+    if not complete:
+        alerts.insert(0, f"The warehouse was published {_when(published)}, less than {_hours(readiness.SETTLE)} "
+                         f"after this day ended: late calls may be missing. Re-run this day to complete it.")
+
+    chart_svgs = {
+        "calls": charts.calls_chart(tables["calls_by_direction"], sources),
+        "hourly": charts.hourly_chart(tables["incoming_by_hour"], sources, peaks),
+        "countries": charts.country_chart(tables["answer_ratio_by_country"]),
+        "hangups": charts.hangup_chart(tables["hangup_causes"], sources),
+        "health": charts.health_chart(tables["cdrs_by_hour"], tables["gaps"], sources),
+    }
+    html = render.report_html(
+        day=day, sources=sources, tables=tables, charts=chart_svgs, peaks=peaks, alerts=alerts,
+        kpis=kpi_definitions(), published=published, complete=complete,
+        generated=(now or datetime.now(UTC)), files=sorted(f"{name}.csv" for name in tables),
+    )
+    directory = reports_root / day.isoformat()
+    csvs = {f"{name}.csv": table for name, table in tables.items()}
+    rows = {name: len(table) for name, table in csvs.items()}
+    write_directory(directory, {name: to_csv(table) for name, table in csvs.items()} | {HTML_NAME: html.encode()},
+                    rows=rows)
+    log.info("report for %s written to %s in %.1fs (warehouse published %s%s)", day, directory,
+             time.monotonic() - started, _when(published), "" if complete else "; INCOMPLETE")
+    for alert in alerts:
+        log.warning("report %s: %s", day, alert)
+    return Report(day, directory, rows, tables["headline"].rows, alerts, complete)
+
+
+def report_sources(con) -> list[str]:
+    """The contract's sources in their usual order, then any other source the warehouse holds."""
+    from cdr.sources import LAKE_SCHEMAS
+
+    known = list(LAKE_SCHEMAS)
+    seen = [r[0] for r in con.execute("select distinct source from marts.fct_cdr order by 1").fetchall()]
+    return known + [s for s in seen if s not in known]
+
+
+def mark_peak_hours(table: Table) -> list[int]:
+    """Adds ``peak_rank`` (1 = busiest) to the all-sources rows of the peak hours; returns those hours."""
+    totals = [r for r in table.rows if r["source"] == TOTAL and r["incoming_calls"] > 0]
+    busiest = sorted(totals, key=lambda r: (-r["incoming_calls"], r["hour_utc"]))[:PEAK_HOURS]
+    ranks = {r["hour_utc"]: rank for rank, r in enumerate(busiest, 1)}
+    for row in table.rows:
+        row["peak_rank"] = ranks.get(row["hour_utc"]) if row["source"] == TOTAL else None
+    table.columns.append("peak_rank")
+    return [r["hour_utc"] for r in busiest]
+
+
+def health_table(health: Table, gaps: Table, day_end: datetime) -> Table:
+    """Per source: the query's counts and newest CDR, its gap hours, and one state a manager can read."""
+    for row in health.rows:
+        hours = [g["hour_utc"] for g in gaps.rows if g["source"] == row["source"]]
+        newest = row["newest_cdr_at_utc"]
+        row["gap_hours_utc"] = " ".join(f"{h:02d}" for h in hours)
+        row["hours_since_newest_at_day_end"] = (
+            None if newest is None else round((day_end.replace(tzinfo=None) - newest).total_seconds() / 3600, 1))
+        if newest is None:
+            row["state"] = "never"
+        elif row["cdrs"] == 0:
+            row["state"] = "silent" if row["cdrs_week_before"] > 0 else "quiet"
+        else:
+            row["state"] = "gaps" if hours else "ok"
+    order = ["source", "state", "cdrs", "active_hours", "gap_hours_utc", "first_cdr_at_utc", "newest_cdr_at_utc",
+             "hours_since_newest_at_day_end"]
+    return Table(order + [c for c in health.columns if c not in order], health.rows)
+
+
+def health_alerts(health: Table, day: date) -> list[str]:
+    alerts = []
+    for row in health.rows:
+        name = source_label(row["source"])
+        if row["state"] == "silent":
+            alerts.append(f"{name} sent no CDRs on {day:%a %d %b} (it sent {row['cdrs_week_before']} a week "
+                          f"before); newest CDR {_when(row['newest_cdr_at_utc'])}.")
+        elif row["state"] == "gaps":
+            alerts.append(f"{name} sent no CDRs in hour(s) {row['gap_hours_utc']} UTC, when it usually does.")
+    return alerts
+
+
+def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int]) -> Table:
+    rows = []
+    for kpi in HEADLINE:
+        if kpi.figure == "callbacks":
+            values = {"": len(tables["callbacks"]), **{f"_{p}": n for p, n in callbacks_before.items()}}
+        else:
+            source = tables[kpi.figure].one(**kpi.match) or {}
+            values = {suffix: source.get(f"{kpi.measure}{suffix}") for suffix in ("", *(f"_{p}" for p in PERIODS))}
+        row = {"kpi": kpi.key, "label": kpi.label, "kind": kpi.kind, "better": kpi.better,
+               "value": values[""]}
+        for period in PERIODS:
+            row[f"value_{period}"] = values[f"_{period}"]
+            row[f"value_vs_{period}"] = change(Measure(kpi.measure, kpi.kind), values[""], values[f"_{period}"])
+        rows.append(row)
+    columns = ["kpi", "label", "kind", "better", "value", *(f"value_{p}" for p in PERIODS),
+               *(f"value_vs_{p}" for p in PERIODS)]
+    return Table(columns, rows)
+
+
+def kpi_definitions() -> list[dict[str, str]]:
+    return yaml.safe_load((SQL_DIR / "kpis.yml").read_text())
+
+
+def to_csv(table: Table) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow([_csv_value(row.get(c)) for c in table.columns])
+    return buffer.getvalue().encode()
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def write_directory(directory: Path, files: dict[str, bytes], rows: dict[str, int]) -> None:
+    """Write every file into a hidden sibling directory, then swap it in for ``directory`` (fsutil.publish_dir)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(directory)
+    temp = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}.tmp")
+    temp.mkdir()
+    try:
+        for name, data in files.items():
+            (temp / name).write_bytes(data)
+            log.info("wrote %s: %s, %d bytes", directory / name,
+                     f"{rows[name]} rows" if name in rows else "the report page", len(data))
+        publish_dir(temp, directory)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp)
+
+
+def _remove_stale_temps(directory: Path) -> None:
+    cutoff = time.time() - STALE_TEMP.total_seconds()
+    for leftover in directory.parent.glob(f".{directory.name}.*"):
+        if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
+            log.info("removing %s, left by an earlier run that did not finish", leftover)
+            shutil.rmtree(leftover)
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:g} hour" + ("" if hours == 1 else "s")
