@@ -103,7 +103,7 @@ latest as (
     qualify row_number() over (partition by source, source_cdr_id order by extracted_at desc, read_order desc nulls last) = 1
 ),
 
-numbers as (
+numbers as materialized (
     select number, region, cdr_e164(number, region) as e164, cdr_country(number, region) as country
     from (select distinct number, region from (
         select caller_raw as number, region from latest union all select callee_raw, region from latest)

@@ -69,6 +69,8 @@ def test_incremental_builds_equal_a_full_rebuild(data_dir):
 
     # That build was incremental: it read the lake from a watermark, and replaced legs and calls by key.
     assert "delete from" in compiled("fct_cdr") and "delete from" in compiled("fct_call")
+    # and fct_call looked for the legs of the changed calls only from a day before the earliest changed leg
+    assert "where started_at >= timestamptz" in next((config.build_dir() / "target" / "compiled").rglob("fct_call.sql")).read_text()
     incremental = snapshot()
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_cdr where source_cdr_id = ?", [late_id]).fetchone()[0] == 1

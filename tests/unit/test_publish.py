@@ -85,3 +85,41 @@ def test_an_older_duckdb_opens_the_published_warehouse(tmp_path):
                              "select count(*) from marts.fct_cdr"], capture_output=True, text=True)
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip() == "4"
+
+
+def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(data_dir, monkeypatch, tmp_path):
+    from cdr import config
+    from cdr.warehouse import DATA_SELECTION, dbt_build_arguments, project_fingerprint
+
+    assert dbt_build_arguments() == ["build"]  # no build yet
+    config.build_dir().mkdir(parents=True)
+    (config.build_dir() / "build.duckdb").touch()
+    (config.build_dir() / "project.fingerprint").write_text(project_fingerprint())
+    assert dbt_build_arguments() == ["build", "--select", *DATA_SELECTION]
+    assert dbt_build_arguments(full_refresh=True) == ["build", "--full-refresh"]
+    # The views read the lake by path: another data directory is another project.
+    (config.build_dir() / "project.fingerprint").write_text(project_fingerprint())
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("CDR_DATA_DIR", str(elsewhere))
+    (elsewhere / "build").mkdir(parents=True)
+    (elsewhere / "build" / "build.duckdb").touch()
+    (elsewhere / "build" / "project.fingerprint").write_text((data_dir / "build" / "project.fingerprint").read_text())
+    assert dbt_build_arguments() == ["build"]
+
+
+def test_the_fingerprint_follows_the_dbt_project(monkeypatch, tmp_path):
+    import shutil
+
+    from cdr import config
+    from cdr.warehouse import project_fingerprint
+
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(config.DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setattr(config, "DBT_PROJECT_DIR", copy)
+    before = project_fingerprint()
+    (copy / "target").mkdir(exist_ok=True)
+    (copy / "target" / "manifest.json").write_text("{}")  # dbt's output is not the project
+    assert project_fingerprint() == before
+    model = copy / "models" / "marts" / "dim_hour.sql"
+    model.write_text(model.read_text() + "\n-- changed\n")
+    assert project_fingerprint() != before

@@ -13,8 +13,7 @@ agents as (
         source,
         agent_id,
         -- The name an agent had on their latest leg: names change, the id does not.
-        arg_max(agent_name, {'started_at': started_at, 'cdr_key': cdr_key}) filter (where agent_name is not null)
-            as agent_name,
+        arg_max(agent_name, {{ leg_order() }}) filter (where agent_name is not null) as agent_name,
         min(started_at) as first_seen_at,
         max(started_at) as last_seen_at
     from legs

@@ -12,8 +12,7 @@ queues as (
         queue_key,
         source,
         queue_id,
-        arg_max(queue_name, {'started_at': started_at, 'cdr_key': cdr_key}) filter (where queue_name is not null)
-            as queue_name,
+        arg_max(queue_name, {{ leg_order() }}) filter (where queue_name is not null) as queue_name,
         -- the Enigma dialer's campaigns play the part of queues
         case when source = 'enigma' then 'campaign' else 'queue' end as queue_type
     from legs

@@ -7,11 +7,25 @@
     )
 }}
 
+{#- The legs of one call start within call_span_hours of each other: an incremental build looks for the legs
+    of the calls it recomputes only that far before the earliest changed leg, and skips the rest of the table. -#}
+{%- set watermark = lake_watermark() -%}
+{%- set legs_since = none -%}
+{%- if watermark is not none -%}
+    {%- set legs_since = run_query(
+        "select min(started_at) - interval '" ~ var('call_span_hours') ~ " hours' from " ~ ref('fct_cdr')
+        ~ " where extracted_at > " ~ watermark
+    ).columns[0].values()[0] -%}
+{%- endif %}
+
 with
 
 legs as (
 
     select * from {{ ref('fct_cdr') }}
+    {%- if legs_since is not none %}
+    where started_at >= timestamptz '{{ legs_since }}'
+    {%- endif %}
 
 ),
 
@@ -27,8 +41,7 @@ legs_of_changed_calls as (
 
     select
         legs.*,
-        -- legs in time order; the key breaks ties, so that every build picks the same leg
-        {'started_at': started_at, 'cdr_key': cdr_key} as leg_order
+        {{ leg_order() }} as leg_order
     from legs
     semi join changed_calls using (call_key)
 
