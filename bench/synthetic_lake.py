@@ -21,6 +21,19 @@ AGENTS = 300
 
 # ``{n}`` legs numbered from ``{first}``, spread evenly over [{t0}, {t0} + {span} s); ``{read}`` is how long
 # after its hour a leg's pull ran; ``h`` is a per-leg hash that picks customers, agents and outcomes.
+LEGS = """
+        with legs as (
+            select i, (hash(i) % 1000000007)::bigint as h, to_timestamp({t0} + (i - {first}) * {span} / {n}) as ts
+            from range({first}, {first} + {n}) t(i)
+        )"""
+# The lineage of a pulled record, as cdr.pull writes it: one file per source, hour and pull.
+PULLED = """
+        select * exclude (ts), to_json(rows) as _raw, strftime(ts, '%Y-%m-%d') as "date", hour(ts) as "hour",
+               date_trunc('hour', ts) as _interval_start, date_trunc('hour', ts) + interval 1 hour as _interval_end,
+               date_trunc('hour', ts) + interval 1 hour + interval {read} second as _extracted_at,
+               '{source}' as _source, 'page-1' as _batch
+        from rows
+"""
 SQL = {
     "kazoo": """
         with legs as (
@@ -46,17 +59,8 @@ SQL = {
                 ts
             from legs
         )
-        select * exclude (ts), to_json(rows) as _raw, strftime(ts, '%Y-%m-%d') as "date", hour(ts) as "hour",
-               date_trunc('hour', ts) as _interval_start, date_trunc('hour', ts) + interval 1 hour as _interval_end,
-               date_trunc('hour', ts) + interval 1 hour + interval {read} second as _extracted_at,
-               'kazoo' as _source, 'page-1' as _batch
-        from rows
-    """,
-    "pbx": """
-        with legs as (
-            select i, (hash(i) % 1000000007)::bigint as h, to_timestamp({t0} + (i - {first}) * {span} / {n}) as ts
-            from range({first}, {first} + {n}) t(i)
-        ), rows as (
+    """ + PULLED,
+    "pbx": LEGS + """, rows as (
             select
                 'p' || i as id, 'u' || i as uniqueid, 'l' || (i // 3) as linkedid,
                 strftime(timezone('Europe/Bucharest', ts), '%Y-%m-%d %H:%M:%S') as "time",
@@ -77,17 +81,8 @@ SQL = {
                 ts
             from legs
         )
-        select * exclude (ts), to_json(rows) as _raw, strftime(ts, '%Y-%m-%d') as "date", hour(ts) as "hour",
-               date_trunc('hour', ts) as _interval_start, date_trunc('hour', ts) + interval 1 hour as _interval_end,
-               date_trunc('hour', ts) + interval 1 hour + interval {read} second as _extracted_at,
-               'pbx' as _source, 'page-1' as _batch
-        from rows
-    """,
-    "enigma": """
-        with legs as (
-            select i, (hash(i) % 1000000007)::bigint as h, to_timestamp({t0} + (i - {first}) * {span} / {n}) as ts
-            from range({first}, {first} + {n}) t(i)
-        )
+    """ + PULLED,
+    "enigma": LEGS + """
         select
             'enigma:notifications:campaigns' as _key, 'Africa/Johannesburg' as _timezone,
             to_json({{'type': 'cdr', 'payload': {{
@@ -105,11 +100,7 @@ SQL = {
             'enigma' as _source, 'batch-' || (i // 20000) as _batch
         from legs
     """,
-    "voicenter": """
-        with legs as (
-            select i, (hash(i) % 1000000007)::bigint as h, to_timestamp({t0} + (i - {first}) * {span} / {n}) as ts
-            from range({first}, {first} + {n}) t(i)
-        ), rows as (
+    "voicenter": LEGS + """, rows as (
             select
                 'v' || i as ivruniqueid,
                 case when h % 4 = 0 then 'v' || (i - 1) end as "OriginalIvrUniqueID",
@@ -148,7 +139,7 @@ def write_legs(lake: Path, total: int, start: datetime, days: float, *, first: i
     distinct: dict[str, int] = {}
     for source, share in SHARES.items():
         n = int(total * share)
-        query = SQL[source].format(first=first, n=n, t0=t0, span=span, read=read_delay,
+        query = SQL[source].format(first=first, n=n, t0=t0, span=span, read=read_delay, source=source,
                                    customers=CUSTOMERS, agents=AGENTS)
         target = lake / source
         target.mkdir(parents=True, exist_ok=True)
@@ -156,8 +147,8 @@ def write_legs(lake: Path, total: int, start: datetime, days: float, *, first: i
                     f"partition_by (\"date\", \"hour\"), filename_pattern 'bench_{first}_{{uuid}}', append)")
         # A share of the legs read again later: the same record, a later _extracted_at.
         reread = max(1, int(n * REREAD_SHARE))
-        again = SQL[source].format(first=first, n=reread, t0=t0, span=int(span * REREAD_SHARE), read=read_delay + 3600,
-                                   customers=CUSTOMERS, agents=AGENTS)
+        again = SQL[source].format(first=first, n=reread, t0=t0, span=int(span * REREAD_SHARE), source=source,
+                                   read=read_delay + 3600, customers=CUSTOMERS, agents=AGENTS)
         con.execute(f"copy ({again}) to '{target}' (format parquet, compression zstd, "
                     f"partition_by (\"date\", \"hour\"), filename_pattern 'bench_{first}_again_{{uuid}}', append)")
         distinct[source] = n
