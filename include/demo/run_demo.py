@@ -126,6 +126,12 @@ def main() -> None:
             print(f"  {source:10} {legs:6} legs  {calls:6} calls")
         print(f"\nExample query (answered inbound legs per agent):\n{EXAMPLE_QUERY};\n")
         print(con.sql(EXAMPLE_QUERY))
+        print("Words no mapping knows (marts.dq_unmapped; the report's data health lists them too):")
+        for source, field, value, became, legs in con.execute(
+            "select source, field, raw_value, mapped_to, sum(legs)::int from marts.dq_unmapped "
+            "where affects in ('status', 'direction') group by all order by all"
+        ).fetchall():
+            print(f"  {source:10} {field:12} {value!r}: {legs} legs, status taken as {became}")
     print(f"Open it yourself: .venv/bin/python -c \"import duckdb; duckdb.connect('{config.warehouse_path()}', "
           "read_only=True).sql('from marts.fct_cdr limit 5').show()\"")
     report = config.reports_dir() / REPORT_DAY / "report.html"
