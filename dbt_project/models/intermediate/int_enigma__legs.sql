@@ -118,13 +118,13 @@ final as (
         case when end_q850_code is not null then end_code_as_sent end as hangup_cause,
         end_sip_code as sip_code,
         recording_url,
-        list_filter([
+        list_concat(invalid_values, list_filter([
             {'field': 'end_reason', 'affects': 'status', 'value': case
                 when status_basis = 'unmapped' or (end_reason_key is not null and word_status is null)
                     then coalesce(end_reason, '(missing)') end},
             {'field': 'call_dir', 'affects': 'direction', 'value': case
                 when call_dir_key is not null and word_direction is null then call_dir end}
-        ], lambda item: item.value is not null) as unmapped_values,
+        ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         lake_interval_start as read_order
     from decided

@@ -97,8 +97,9 @@ final as (
         'kazoo' as source,
         kazoo_cdr_id as source_cdr_id,
         coalesce(interaction_id, bridge_id, call_id) as call_key,
-        started_at,
-        started_at + to_seconds(coalesce(duration_seconds, 0)) as ended_at,
+        -- a timestamp no call can have (counted as invalid): the start of the interval it was pulled for
+        coalesce(started_at, lake_interval_start) as started_at,
+        coalesce(started_at, lake_interval_start) + to_seconds(coalesce(duration_seconds, 0)) as ended_at,
         direction,
         direction_basis,
         switch_direction as source_direction,
@@ -126,13 +127,13 @@ final as (
         hangup_cause,
         hangup_sip_code as sip_code,
         recording_url,
-        list_filter([
+        list_concat(invalid_values, list_filter([
             {'field': 'hangup_cause', 'affects': 'status', 'value': case
                 when status_basis = 'unmapped' or (hangup_cause_key is not null and cause_status is null)
                     then coalesce(hangup_cause, '(missing)') end},
             {'field': 'direction', 'affects': 'direction', 'value': case
                 when direction_basis = 'unmapped' then coalesce(switch_direction, '(missing)') end}
-        ], lambda item: item.value is not null) as unmapped_values,
+        ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         lake_interval_start as read_order
     from decided

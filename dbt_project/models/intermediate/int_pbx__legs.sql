@@ -143,7 +143,7 @@ final as (
         sip_code,
         dial_status,
         recording_url,
-        list_filter([
+        list_concat(invalid_values, list_filter([
             {'field': 'call_status', 'affects': 'status', 'value': case
                 when witnessed_basis = 'unmapped' or (call_status_key is not null and call_status_status is null)
                     then coalesce(call_status, '(missing)') end},
@@ -152,7 +152,7 @@ final as (
             {'field': 'direction', 'affects': 'direction', 'value': case
                 when direction_basis = 'unmapped' or (direction_key is not null and word_direction is null)
                     then coalesce(direction_code, '(missing)') end}
-        ], lambda item: item.value is not null) as unmapped_values,
+        ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         -- runs re-read the hours before their interval (late calls)
         lake_interval_start as read_order

@@ -108,7 +108,7 @@ final as (
         case when price_agorot is not null then 'ILS' end as price_currency,
         ivr_path,
         recording_url,
-        list_filter([
+        list_concat(invalid_values, list_filter([
             {'field': 'status', 'affects': 'status', 'value': case
                 when status_basis = 'unmapped' or (call_status_key is not null and word_status is null)
                     then coalesce(call_status, '(missing)') end},
@@ -117,7 +117,7 @@ final as (
             {'field': 'type', 'affects': 'direction', 'value': case
                 when direction_basis = 'unmapped' or (call_type_key is not null and type_direction is null)
                     then coalesce(call_type, '(missing)') end}
-        ], lambda item: item.value is not null) as unmapped_values,
+        ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         -- Voicenter re-sends a CDR until it is acknowledged: the copy received last is the latest read
         received_at as read_order

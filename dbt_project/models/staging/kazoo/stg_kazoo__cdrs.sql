@@ -23,10 +23,15 @@ renamed as (
         hangup_cause,
         -- the full CDR document's SIP answer (`sip:486`); list rows carry it only in _raw, where present
         json_extract_string(_raw, '$.hangup_code') as hangup_code,
-        cast(duration_seconds as integer) as duration_seconds,
-        cast(billing_seconds as integer) as billing_seconds,
+        {{ bounded_seconds('duration_seconds') }} as duration_seconds,
+        {{ bounded_seconds('billing_seconds') }} as billing_seconds,
         -- KAZOO timestamps are Gregorian seconds: Unix seconds + 62167219200.
-        to_timestamp("timestamp" - 62167219200) as started_at,
+        {{ bounded_epoch('"timestamp" - 62167219200') }} as started_at,
+        {{ invalid_values([
+            invalid_entry('duration_seconds', 'duration_seconds', bounded_seconds('duration_seconds')),
+            invalid_entry('billing_seconds', 'billing_seconds', bounded_seconds('billing_seconds')),
+            invalid_entry('timestamp', '"timestamp"', bounded_epoch('"timestamp" - 62167219200')),
+        ]) }} as invalid_values,
         nullif(trim(owner_id), '') as owner_id,
         nullif(trim(authorizing_id), '') as authorizing_id,
         nullif(recording_url, '') as recording_url,

@@ -47,6 +47,12 @@ renamed as (
         {{ hms_to_seconds('ring_time') }} as ring_seconds,
         {{ hms_to_seconds('hold_time') }} as hold_seconds,
         {{ hms_to_seconds('ivr_duration') }} as ivr_seconds,
+        {{ invalid_values([
+            invalid_entry('duration', 'duration', hms_to_seconds('duration')),
+            invalid_entry('bill_duration', 'bill_duration', hms_to_seconds('bill_duration')),
+            invalid_entry('ring_time', 'ring_time', hms_to_seconds('ring_time')),
+            invalid_entry('hold_time', 'hold_time', hms_to_seconds('hold_time')),
+        ]) }} as invalid_values,
         _interval_start as lake_interval_start,
         _interval_end as lake_interval_end,
         _extracted_at as extracted_at,
