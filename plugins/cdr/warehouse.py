@@ -24,6 +24,7 @@ import duckdb
 from cdr import config
 from cdr.fsutil import atomic_write_bytes, publish, temp_path_for
 from cdr.lake import ensure_schema_file
+from cdr.masking import publish_masked
 from cdr.sources import LAKE_TABLES
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,7 @@ def build_and_publish(full_refresh: bool = False) -> dict:
         if run_dbt("source", "freshness", check=False) != 0:
             log.warning("dbt source freshness reports a stale source (see above); the build is published anyway")
         counts = publish_warehouse()
+        publish_masked()
         # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
         run_dbt("docs", "generate", "--static")
         publish_docs()
