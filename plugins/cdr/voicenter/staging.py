@@ -73,7 +73,7 @@ class SegmentWriter:
         """Return once ``line`` is on disk (written and fsynced); raise OSError if it cannot be stored."""
         assert self._queue is not None, "start() first"
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put((line, future))
+        self._queue.put_nowait((line, future))  # unbounded: never waits, so one await per request (the fsync)
         await future
 
     async def _run(self) -> None:
