@@ -29,6 +29,8 @@ MAX_ID_CHARS = 128
 TIME_FIELD = "time"
 SECONDS_FIELDS = ("duration", "dialtime", "seconds_waiting_in_queue")
 INT64_FIELDS = ("price",)
+RANGES = tuple((field, 0, MAX_SECONDS) for field in SECONDS_FIELDS) + tuple(
+    (field, INT64_MIN, INT64_MAX) for field in INT64_FIELDS)
 IVR_FIELD = "IVR"
 MAX_TEXT_CHARS = 8_192  # a name, a number, a recording URL
 MAX_IVR_TEXT_CHARS = 65_536  # IVR as a JSON string (form bodies)
@@ -37,7 +39,6 @@ MAX_KEY_CHARS = 128
 MAX_IVR_LAYERS = 1_000
 # CDR object (1) > IVR list (2) > layer object (3) > scalars.
 MAX_DEPTH = 3
-SCALARS = (str, int, float, bool, type(None))
 
 
 class OutOfBounds(ValueError):
@@ -59,80 +60,83 @@ def _number(value: Any) -> int | float | None:
     return None
 
 
-def _range(cdr: dict, field: str, low: float, high: float) -> None:
-    number = _number(cdr.get(field))
-    if number is not None and not (low <= number <= high):
-        raise OutOfBounds(f"{field} outside [{low}, {high}]")
-
-
-def _walk(value: Any, where: str, depth: int) -> None:
-    if isinstance(value, str):
-        if len(value) > MAX_TEXT_CHARS and where != IVR_FIELD:
-            raise OutOfBounds(f"{where}: text longer than {MAX_TEXT_CHARS} characters")
-        return
-    if isinstance(value, bool) or value is None:
-        return
-    if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
+def _scalar(value: Any, where: str, max_chars: int) -> None:
+    """A value that must be a scalar: text up to ``max_chars``, an int64, a finite float, a bool or null."""
+    kind = type(value)
+    if kind is str:
+        if len(value) > max_chars:
+            raise OutOfBounds(f"{where}: text longer than {max_chars} characters")
+    elif kind is int:
+        if value > INT64_MAX or value < INT64_MIN:
             raise OutOfBounds(f"{where}: integer outside int64")
-        return
-    if isinstance(value, float):
+    elif kind is float:
         if not math.isfinite(value):
             raise OutOfBounds(f"{where}: NaN or Infinity")
-        return
-    if isinstance(value, (list, dict)):
-        if depth >= MAX_DEPTH:
-            raise OutOfBounds(f"{where}: nested deeper than a CDR ({MAX_DEPTH} levels)")
-        if isinstance(value, list):
-            if len(value) > MAX_IVR_LAYERS:
-                raise OutOfBounds(f"{where}: more than {MAX_IVR_LAYERS} items")
-            for item in value:
-                _walk(item, where, depth + 1)
+    elif value is None or kind is bool:
+        pass
+    elif kind is list or kind is dict:
+        raise OutOfBounds(f"{where}: nested deeper than a CDR ({MAX_DEPTH} levels)")
+    else:
+        # bytes (XML-RPC base64), datetime (dateTime.iso8601): Voicenter sends neither.
+        raise OutOfBounds(f"{where}: a {kind.__name__}, which a CDR never holds")
+
+
+def _fields(record: dict, where: str) -> None:
+    if len(record) > MAX_FIELDS:
+        raise OutOfBounds(f"{where}: more than {MAX_FIELDS} fields")
+    for key in record:
+        if type(key) is not str or len(key) > MAX_KEY_CHARS:
+            raise OutOfBounds(f"{where}: a field name that is not a short string")
+
+
+def _ivr(layers: list) -> None:
+    """IVR: a list of flat objects (CDR > list > layer > scalars)."""
+    if len(layers) > MAX_IVR_LAYERS:
+        raise OutOfBounds(f"{IVR_FIELD}: more than {MAX_IVR_LAYERS} layers")
+    for layer in layers:
+        if type(layer) is dict:
+            _fields(layer, IVR_FIELD)
+            for value in layer.values():
+                _scalar(value, IVR_FIELD, MAX_TEXT_CHARS)
         else:
-            if len(value) > MAX_FIELDS:
-                raise OutOfBounds(f"{where}: more than {MAX_FIELDS} fields")
-            for key, item in value.items():
-                if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
-                    raise OutOfBounds(f"{where}: a field name that is not a short string")
-                _walk(item, where, depth + 1)
-        return
-    # bytes (XML-RPC base64), datetime (dateTime.iso8601): Voicenter sends neither.
-    raise OutOfBounds(f"{where}: a {type(value).__name__}, which a CDR never holds")
+            _scalar(layer, IVR_FIELD, MAX_TEXT_CHARS)
 
 
 def check(cdr: Any, now: float) -> dict:
     """Return ``cdr`` if it is within every bound, else raise OutOfBounds. ``now``: epoch seconds of receipt."""
-    if not isinstance(cdr, dict) or not cdr:
+    if type(cdr) is not dict or not cdr:
         raise OutOfBounds("the body holds no CDR object")
     if len(cdr) > MAX_FIELDS:
-        raise OutOfBounds(f"more than {MAX_FIELDS} fields")
+        raise OutOfBounds(f"CDR: more than {MAX_FIELDS} fields")
     for key, value in cdr.items():
-        if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
-            raise OutOfBounds("a field name that is not a short string")
-        if type(value) is str:  # the common case, kept cheap
+        if type(key) is not str or len(key) > MAX_KEY_CHARS:
+            raise OutOfBounds("CDR: a field name that is not a short string")
+        kind = type(value)
+        if kind is str:  # the common cases first, kept cheap
             if len(value) > MAX_TEXT_CHARS and not (key == IVR_FIELD and len(value) <= MAX_IVR_TEXT_CHARS):
                 raise OutOfBounds(f"{key}: text longer than {MAX_TEXT_CHARS} characters")
-        elif type(value) is int:
-            if not INT64_MIN <= value <= INT64_MAX:
+        elif kind is int:
+            if value > INT64_MAX or value < INT64_MIN:
                 raise OutOfBounds(f"{key}: integer outside int64")
-        elif key == IVR_FIELD and isinstance(value, list):
-            _walk(value, key, 1)
-        elif isinstance(value, (list, dict)):
+        elif kind is list and key == IVR_FIELD:
+            _ivr(value)
+        elif kind is list or kind is dict:
             raise OutOfBounds(f"{key}: an object or list where a CDR has a single value")
         else:
-            _walk(value, key, 1)
+            _scalar(value, key, MAX_TEXT_CHARS)
     ident = cdr.get("ivruniqueid")
-    if not isinstance(ident, str) or not ident.strip():
+    if type(ident) is not str or not ident.strip():
         raise OutOfBounds("ivruniqueid missing or not a string")
     for field in ID_FIELDS:
         value = cdr.get(field)
-        if value is None or (field != "ivruniqueid" and value == ""):
+        if value is None or (value == "" and field != "ivruniqueid"):
             continue
-        if not isinstance(value, str) or len(value) > MAX_ID_CHARS or not value.isprintable():
+        if type(value) is not str or len(value) > MAX_ID_CHARS or not value.isprintable():
             raise OutOfBounds(f"{field} is not a short printable string (at most {MAX_ID_CHARS} characters)")
-    _range(cdr, TIME_FIELD, EARLIEST_TIME, now + FUTURE_SLACK)
-    for field in SECONDS_FIELDS:
-        _range(cdr, field, 0, MAX_SECONDS)
-    for field in INT64_FIELDS:
-        _range(cdr, field, INT64_MIN, INT64_MAX)
+    for field, low, high in ((TIME_FIELD, EARLIEST_TIME, now + FUTURE_SLACK), *RANGES):
+        value = cdr.get(field)
+        if value is not None:
+            number = value if type(value) is int else _number(value)
+            if number is not None and not (low <= number <= high):
+                raise OutOfBounds(f"{field} outside [{low}, {high}]")
     return cdr
