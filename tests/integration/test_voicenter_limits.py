@@ -207,20 +207,27 @@ def test_an_incomplete_request_is_timed_out_and_the_receiver_serves_others(quick
     assert [r["cdr"]["ivruniqueid"] for r in staged(data_dir)] == ["VC-after"]
 
 
-def test_past_the_connection_cap_the_answer_is_503_and_below_it_service_resumes(quick):
+def test_past_the_connection_cap_the_answer_is_503_and_below_it_service_resumes(quick, data_dir):
     idle = [connect(quick.url) for _ in range(6)]
     try:
         time.sleep(0.2)
         body, content_type = encode(cdr("capped"), "json")
-        with connect(quick.url) as sock:
-            sock.sendall(f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: {content_type}"
-                         f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-            assert sock.recv(65536).startswith(b"HTTP/1.1 503")
+        for _ in range(4):
+            with connect(quick.url) as sock:
+                sock.sendall(f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: "
+                             f"{content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+                assert sock.recv(65536).startswith(b"HTTP/1.1 503")
     finally:
         for sock in idle:
             sock.close()
     time.sleep(0.2)
     assert post(quick.url, TOKEN, cdr("uncapped"), "json").status_code == 200
+    quick.stop()
+    log = (data_dir / "logs" / "receiver.log").read_text()
+    # uvicorn's line per refused request, counted instead: the first at once, the other three at the end.
+    assert "Exceeded concurrency limit." in log
+    counts = [int(n) for n in re.findall(r"(\d+) request\(s\): Exceeded concurrency limit", log)]
+    assert counts == [1, 3] and log.count("Exceeded concurrency limit") == 2
 
 
 def test_the_days_quarantine_cap_answers_err_2_so_nothing_is_lost(quick, data_dir):

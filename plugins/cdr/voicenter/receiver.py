@@ -95,6 +95,28 @@ class CountedLog:
         self._last = time.monotonic()
 
 
+class CountFlooding(logging.Filter):
+    """Turns uvicorn's one warning per refused request (past the connection cap, unparsable HTTP) into counted
+    lines, so that a flood of them cannot flood the log."""
+
+    def __init__(self, interval: float):
+        super().__init__()
+        self.counted = {message: CountedLog(f"Voicenter: %d request(s): {message}", interval)
+                        for message in ("Exceeded concurrency limit.", "Invalid HTTP request received.",
+                                        "Unsupported upgrade request.")}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        counted = self.counted.get(record.getMessage())
+        if counted is None:
+            return True
+        counted.hit()
+        return False
+
+    def flush(self) -> None:
+        for counted in self.counted.values():
+            counted.flush()
+
+
 def protocol_class(request_timeout: float, timeouts: CountedLog | None = None) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with a deadline on each request: from the connection (or the first byte of a
     later request on it) to its last body byte. uvicorn itself times out only idle kept-alive connections, so a
@@ -145,8 +167,10 @@ def protocol_class(request_timeout: float, timeouts: CountedLog | None = None) -
 
 def server_options(request_timeout: float, max_connections: int, timeouts: CountedLog | None = None) -> dict:
     """uvicorn.run's settings for the receiver; bench/ runs its ceiling under the very same ones."""
+    # log_config None: uvicorn's loggers go through ours (basicConfig), where CountFlooding can reach them.
     return {"http": protocol_class(request_timeout, timeouts), "limit_concurrency": max_connections,
-            "timeout_keep_alive": 5, "access_log": False, "log_level": "info", "timeout_graceful_shutdown": 10}
+            "timeout_keep_alive": 5, "access_log": False, "log_config": None, "log_level": "info",
+            "timeout_graceful_shutdown": 10}
 
 
 _second: list = [None, ""]
@@ -270,7 +294,9 @@ class CdrEndpoint:
 
 def create_app(token: str, *, max_body: int = DEFAULT_MAX_BODY, quarantine_max_per_day: int = 10_000,
                quarantine_bytes_per_day: int = 256 * 1024 * 1024, log_interval: float = 60.0,
-               refused: CountedLog | None = None):
+               refused: CountedLog | None = None, counters: list = ()):
+    """The receiver's ASGI app. ``counters``: more CountedLogs to flush at shutdown (uvicorn re-raises the
+    stopping signal after the lifespan ends, so nothing after uvicorn.run would run)."""
     writer = SegmentWriter(landing_folder())
     cap = DailyCap("voicenter", quarantine_max_per_day, quarantine_bytes_per_day)
     refused = refused or CountedLog("Voicenter: refused %d POST(s) /voicenter/cdr without a valid token",
@@ -286,7 +312,8 @@ def create_app(token: str, *, max_body: int = DEFAULT_MAX_BODY, quarantine_max_p
         await writer.start()
         yield
         await writer.stop()
-        refused.flush()
+        for counter in (refused, *counters):
+            counter.flush()
 
     app = Starlette(routes=[Route("/voicenter/cdr", endpoint, methods=["POST"]), Route("/healthz", healthz)],
                     lifespan=lifespan)
@@ -315,9 +342,11 @@ def main() -> None:
     port = int(os.environ.get("CDR_RECEIVER_PORT", "8088"))
     interval = setting("CDR_RECEIVER_LOG_INTERVAL")
     timeouts = CountedLog("Voicenter: closed %d connection(s) whose request was not complete in time", interval)
+    flooding = CountFlooding(interval)
+    logging.getLogger("uvicorn.error").addFilter(flooding)
     app = create_app(token, quarantine_max_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MAX_PER_DAY")),
                      quarantine_bytes_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MB_PER_DAY") * 1024 * 1024),
-                     log_interval=interval)
+                     log_interval=interval, counters=[timeouts, flooding])
     log.info("cdr-receiver: listening on http://%s:%d/voicenter/cdr, staging in %s", host, port, landing_folder())
     uvicorn.run(app, host=host, port=port,
                 **server_options(setting("CDR_RECEIVER_REQUEST_TIMEOUT"),
