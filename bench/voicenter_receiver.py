@@ -13,7 +13,8 @@
    alternating rounds too.
    Target: the honest acknowledged rate under the flood >= 0.5x the rate alone; 0 lost.
 
-Figures are ratios taken in one run on one machine: absolute rates on a shared 2-core machine mean little.
+Figures are ratios taken in one run on one machine: absolute rates on a shared 2-core machine mean little. The
+server's CPU time per acknowledged CDR is printed beside them: it depends far less on what else the machine runs.
 Run: .venv/bin/python bench/voicenter_receiver.py [--seconds 5] [--rounds 3] [--connections 32]
 """
 
@@ -88,12 +89,20 @@ def start_ceiling() -> Simulator:
     raise RuntimeError("the ceiling app did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): what a request costs, whatever else shares the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_receiver(tmp: Path, run: callable) -> tuple[dict, int, int]:
     """Run ``run(url, nack_prefix)`` against a fresh receiver; return its result, acknowledged and lost counts."""
     data = tmp / f"data-{time.monotonic_ns()}"
     prefix = str(tmp / f"nack-{time.monotonic_ns()}")
     with start_receiver(str(data), TOKEN) as receiver:
+        before = cpu_seconds(receiver.process.pid)
         result = run(receiver.url, prefix)
+        result["cpu"] = cpu_seconds(receiver.process.pid) - before
     acked = acknowledged_ids(result, prefix)
     return result, len(acked), len(acked - staged_ids(data))
 
@@ -125,7 +134,9 @@ def main() -> None:
                 print(f"{fmt} round {round_}/{args.rounds}: ceiling, then cdr-receiver ({conns} connections, "
                       f"{secs}s each) ...", flush=True)
                 with start_ceiling() as ceiling:
+                    before = cpu_seconds(ceiling.process.pid)
                     tops.append(result_of(wrk(ceiling.url, secs, conns, fmt, None)))
+                    tops[-1]["cpu"] = cpu_seconds(ceiling.process.pid) - before
                 gots.append(measure_receiver(
                     tmp, lambda url, prefix: result_of(wrk(url, secs, conns, fmt, prefix))))
             rows.append((fmt, tops, gots))
@@ -170,6 +181,10 @@ def main() -> None:
         line(f"{fmt}: p99 latency (ms)", f"{top_p99:.1f}", f"{got_p99:.1f}", "", "< 20",
              "ok" if got_p99 < 20 else "MISSED")
         line(f"{fmt}: lost (acked, not staged)", "-", f"{lost}", "", "0", "ok" if lost == 0 else "MISSED")
+        top_cpu = 1e6 * sum(t["cpu"] for t in tops) / sum(t["requests"] - t["non2xx"] for t in tops)
+        got_cpu = 1e6 * sum(r["cpu"] for r, _, _ in gots) / max(1, sum(a for _, a, _ in gots))
+        line(f"{fmt}: server CPU per ack (us)", f"{top_cpu:.0f}", f"{got_cpu:.0f}", f"{top_cpu / got_cpu:.2f}x",
+             "(information)")
         print(f"  ({sum(a for _, a, _ in gots):,} acknowledged by id; per round "
               + ", ".join(f"{(t['requests'] - t['non2xx']) / t['seconds']:,.0f} vs {a / r['seconds']:,.0f}"
                           for t, (r, a, _) in zip(tops, gots))

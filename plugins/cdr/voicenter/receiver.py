@@ -332,6 +332,10 @@ def main() -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The fsync threads need the GIL for a moment before and after each sync; while the event loop is busy
+    # parsing (XML-RPC above all) they would wait up to the default 5 ms switch interval for it, and every
+    # sender in the batch with them.
+    sys.setswitchinterval(0.0005)
     token = os.environ.get("CDR_VOICENTER_TOKEN", "")
     if not token:
         sys.exit("cdr-receiver: CDR_VOICENTER_TOKEN is not set; refusing to start without a token")
