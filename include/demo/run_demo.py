@@ -29,7 +29,7 @@ from cdr import config  # noqa: E402
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 ENIGMA_MESSAGES = ROOT / "include" / "demo_data" / "enigma_messages.jsonl"
 VOICENTER_CDRS = ROOT / "include" / "demo_data" / "voicenter_cdrs.json"
-DEMO_TOKEN = "demo-voicenter-token"
+DEMO_TOKEN = "demo-voicenter-token-not-for-production"
 # The demo data covers 2026-11-19..21 (UTC); with a daily schedule the run at 2026-11-21 pulls 2026-11-20.
 DEMO_SCHEDULE = "@daily"
 DEMO_RUN = "2026-11-21T00:00:00+00:00"
