@@ -264,8 +264,9 @@ class CallLogClient:
                     raise CallLogError(
                         f"POST {self.endpoint} fromdate={format_date(w_start)} todate={format_date(w_end)}",
                         f"{answer.total} CDRs (TOTAL_HITS; {answer.returned} returned) in a window of "
-                        f"{(w_end - w_start).total_seconds():.0f}s, the minimum, and one answer holds at most "
-                        f"{self.cap}: the log cannot be read whole here")
+                        f"{(w_end - w_start).total_seconds():.0f}s (the minimum is "
+                        f"{self.min_window.total_seconds():.0f}s), and one answer holds at most {self.cap}: "
+                        "the log cannot be read whole here")
                 half = timedelta(seconds=int((w_end - w_start).total_seconds()) // 2)
                 middle = w_start + half
                 result.splits += 1
