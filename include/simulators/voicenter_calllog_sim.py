@@ -236,8 +236,9 @@ class Handler(SimHandler):
         if types:
             rows = [r for r in rows if r["CdrType"] in {int(t) for t in types}]
         sort = params.get("sort")
-        if isinstance(sort, list) and sort and isinstance(sort[0], dict) and str(sort[0].get("field")).lower() == "date":
-            rows = sorted(rows, key=lambda r: r["Date"], reverse=str(sort[0].get("order")).lower() == "desc")
+        first = sort[0] if isinstance(sort, list) and sort and isinstance(sort[0], dict) else {}
+        if str(first.get("field")).lower() == "date":
+            rows = sorted(rows, key=lambda r: r["Date"], reverse=str(first.get("order")).lower() == "desc")
         cap = int(self.setting("cap"))
         returned = rows[:cap]
         fields = list_param(params, "fields")

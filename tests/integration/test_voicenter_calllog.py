@@ -91,7 +91,8 @@ def test_records_on_a_shared_window_edge_are_kept_once(sim, tmp_path):
 def test_a_window_over_the_cap_at_the_minimum_width_is_a_clear_error(sim):
     control(sim.url, cap=1)
     # The Click2Call and attended legs start 8 s apart: no one-minute window holds them in one answer.
-    with pytest.raises(CallLogError, match=r"2 CDRs \(TOTAL_HITS; 1 returned\) in a window of \d+s \(the minimum is 60s\)"):
+    message = r"2 CDRs \(TOTAL_HITS; 1 returned\) in a window of \d+s \(the minimum is 60s\)"
+    with pytest.raises(CallLogError, match=message):
         client(sim.url, min_window=timedelta(minutes=1)).pull(*DAY)
 
 

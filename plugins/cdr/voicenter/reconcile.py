@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SETTLE = timedelta(minutes=15)  # "CDRs appear a few minutes after a call ends"
 MARGIN = timedelta(days=1)  # how far around the interval delivered CDRs are looked for
 UNIT_PREFIX = "calllog__"
+LISTED_IDS = 100  # ids named in the summary and the log; the counts are always whole
 
 # Webhook column <- Call Log field (voicenter-call-log.md section 3). Columns the log has no field for
 # (queueid, seconds_waiting_in_queue, caller_country, the *_name of extensions, TopDepartment*,
@@ -194,8 +195,13 @@ class ReconcileSummary:
     log_windows_halved: int = 0
     quarantined: int = 0
     unit: str = ""
-    recovered_ids: list[str] = field(default_factory=list)
+    recovered_ids: list[str] = field(default_factory=list)  # the first LISTED_IDS
     only_in_webhook_ids: list[str] = field(default_factory=list)
+
+
+def listed(ids: list[str]) -> str:
+    more = len(ids) - LISTED_IDS
+    return ", ".join(ids[:LISTED_IDS]) + (f" and {more} more" if more > 0 else "")
 
 
 def unit_name(start: datetime, end: datetime) -> str:
@@ -244,13 +250,13 @@ def reconcile_interval(client: CallLogClient, start: datetime, end: datetime) ->
     summary.delivered_by_webhook = len(delivered.in_interval)
     summary.recovered_from_log = len(missing)
     summary.only_in_webhook = len(only_webhook)
-    summary.recovered_ids = missing
-    summary.only_in_webhook_ids = only_webhook
+    summary.recovered_ids = missing[:LISTED_IDS]
+    summary.only_in_webhook_ids = only_webhook[:LISTED_IDS]
     log.info("Voicenter call log: %s..%s: %d in the log, %d delivered by the webhook, %d recovered from the "
              "log (the webhook missed them), %d only in the webhook (kept)", start.isoformat(), end.isoformat(),
              summary.in_log, summary.delivered_by_webhook, summary.recovered_from_log, summary.only_in_webhook)
     if missing:
-        log.info("Voicenter call log: recovered %s", ", ".join(missing))
+        log.info("Voicenter call log: recovered %s", listed(missing))
     if only_webhook:
-        log.warning("Voicenter call log: delivered by the webhook but not in the log: %s", ", ".join(only_webhook))
+        log.warning("Voicenter call log: delivered by the webhook but not in the log: %s", listed(only_webhook))
     return asdict(summary)
