@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import duckdb
 import pyarrow.parquet as pq
@@ -52,3 +53,13 @@ def test_the_cdrs_the_webhook_missed_reach_the_warehouse_once(tmp_path, airflow_
         # Recovered legs join their calls and start when their webhook copies would have.
         assert call_key == by_id[cdr_id].get("OriginalIvrUniqueID", cdr_id)
         assert int(started_at.timestamp()) == by_id[cdr_id]["time"]
+
+
+def test_reconciliation_back_fills_one_run_per_interval(airflow_db):
+    env = {**os.environ, "CDR_RECONCILE_SCHEDULE": "@daily"}
+    airflow(env, "dags", "reserialize", log="reconcile-reserialize")
+    output = airflow(env, "backfill", "create", "--dag-id", "voicenter_reconcile", "--from-date", "2026-11-18",
+                     "--to-date", "2026-11-20", "--reprocess-behavior", "completed", "--dry-run",
+                     log="reconcile-backfill-dry-run")
+    planned = sorted(set(re.findall(r"\| (2026-11-\d\d 00:00:00\+00:00) \|", output)))
+    assert planned == [f"2026-11-{d} 00:00:00+00:00" for d in (18, 19, 20)]

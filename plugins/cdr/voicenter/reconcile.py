@@ -1,7 +1,8 @@
 """Reconcile one data interval of Voicenter's webhook against its Call Log API.
 
 The interval owns the log records whose ``Date`` falls in [start, end) (UTC), so consecutive intervals tile
-time and no CDR is recovered by two of them. Each is compared on ``CallID`` = ``ivruniqueid`` with every CDR
+time and no CDR is recovered by two of them. (This assumes the log filters on ``Date``, the call's start, as
+the vendor's examples suggest; records returned but dated outside are counted as ``outside_interval``.) Each is compared on ``CallID`` = ``ivruniqueid`` with every CDR
 the webhook delivered near the interval: the lake's Voicenter rows whose ``_origin`` is webhook (or null:
 rows written before the column existed) in the date partitions from a day before the interval to a day
 after, plus the segments the receiver staged and ``voicenter_cdrs`` has not loaded yet (sealed ones, and the
@@ -188,6 +189,7 @@ class ReconcileSummary:
     interval_start: str
     interval_end: str
     in_log: int = 0
+    outside_interval: int = 0  # returned for the window but dated outside it: left to the interval owning them
     delivered_by_webhook: int = 0
     recovered_from_log: int = 0
     only_in_webhook: int = 0
@@ -233,6 +235,8 @@ def reconcile_interval(client: CallLogClient, start: datetime, end: datetime) ->
             log.warning("Voicenter call log: %s has no readable Date; reconciled with this interval", call_id)
         if moment is None or start <= moment < end:
             owned[call_id] = record
+        else:
+            summary.outside_interval += 1
     delivered = delivered_by_webhook(start, end)
     if delivered.unreadable_staged_lines:
         log.warning("Voicenter call log: %d staged lines could not be read for their id (voicenter_cdrs "
@@ -255,6 +259,9 @@ def reconcile_interval(client: CallLogClient, start: datetime, end: datetime) ->
     log.info("Voicenter call log: %s..%s: %d in the log, %d delivered by the webhook, %d recovered from the "
              "log (the webhook missed them), %d only in the webhook (kept)", start.isoformat(), end.isoformat(),
              summary.in_log, summary.delivered_by_webhook, summary.recovered_from_log, summary.only_in_webhook)
+    if summary.outside_interval:
+        log.info("Voicenter call log: %d records the log returned are dated outside the interval (its edges): "
+                 "the interval they fall in reconciles them", summary.outside_interval)
     if missing:
         log.info("Voicenter call log: recovered %s", listed(missing))
     if only_webhook:
