@@ -53,9 +53,11 @@ def main() -> None:
                            record=f"https://cpanel.voicenter.example/rec/{cdr['ivruniqueid']}.mp3")
             cdrs.append(cdr)
         elif kind == "incoming":
-            cdr = base(n, when, "Incoming Call", rng.choice(["ANSWER", "NOANSWER", "VOEND", "TE"]))
+            # some accounts send the words in lower case; HOLDTIMEOUT is a word nobody documents
+            cdr = base(n, when, rng.choice(["Incoming Call", "incoming call"]),
+                       rng.choice(["ANSWER", "NOANSWER", "VOEND", "TE", "answer", "HOLDTIMEOUT"]))
             cdr.update(caller=outside, did=DID, target=ext, targetextension=ext, targetextension_name=name)
-            if cdr["status"] == "ANSWER":
+            if cdr["status"] in ("ANSWER", "answer"):
                 cdr.update(duration=rng.randint(20, 300), dialtime=rng.randint(2, 15), representative_code=code,
                            representative_name=name)
             cdrs.append(cdr)

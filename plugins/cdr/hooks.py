@@ -13,6 +13,7 @@ from cdr.enigma.drain import DEFAULT_KEYS
 from cdr.enigma.drain import DEFAULT_TIMEZONE as ENIGMA_TIMEZONE
 from cdr.http import RetryPolicy
 from cdr.kazoo.client import KazooClient
+from cdr.own_numbers import configured
 from cdr.pbx.client import DEFAULT_TIMEZONE, PbxClient
 from cdr.pbx.extract import DEFAULT_LOOKBACK_HOURS
 from cdr.voicenter.calllog import CALL_LOG_POLICY, DEFAULT_REQUESTS_PER_MINUTE, CallLogClient, endpoint_url
@@ -50,6 +51,11 @@ class SourceHook(BaseHook):
     def extra(self) -> dict[str, Any]:
         return self.connection.extra_dejson or {}
 
+    @property
+    def own_numbers(self) -> list[str]:
+        """extra.own_numbers: the DIDs that are the call centre's own (a party calling from or to one is ours)."""
+        return configured(self.extra)
+
     def require_extra(self, key: str) -> Any:
         if not self.extra.get(key):
             raise ValueError(f"connection {self.conn_id!r} needs extra.{key}")
@@ -58,7 +64,7 @@ class SourceHook(BaseHook):
 
 class KazooHook(SourceHook):
     """KAZOO Crossbar API. host: base URL; password: the account's API key;
-    extra: ``{"account_id": ..., "page_size": 500, "default_region": "US"}``."""
+    extra: ``{"account_id": ..., "page_size": 500, "default_region": "US", "own_numbers": [...]}``."""
 
     conn_name_attr = "kazoo_conn_id"
     default_conn_name = "kazoo_default"
@@ -81,7 +87,8 @@ class KazooHook(SourceHook):
 
 class PbxHook(SourceHook):
     """While1 Voice PBX ``/api/cdr``. host: base URL; password: the Bearer token; extra:
-    ``{"api_key": ..., "timezone": "Europe/Bucharest", "lookback_hours": 4}`` (timezone and lookback optional)."""
+    ``{"api_key": ..., "timezone": "Europe/Bucharest", "lookback_hours": 4, "own_numbers": [...]}`` (all but
+    api_key optional)."""
 
     conn_name_attr = "pbx_conn_id"
     default_conn_name = "pbx_default"

@@ -91,7 +91,7 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
     from cdr import config
     from cdr.warehouse import DATA_SELECTION, dbt_build_arguments, project_fingerprint
 
-    assert dbt_build_arguments() == ["build"]  # no build yet
+    assert dbt_build_arguments() == ["build", "--full-refresh"]  # no build yet
     config.build_dir().mkdir(parents=True)
     (config.build_dir() / "build.duckdb").touch()
     (config.build_dir() / "project.fingerprint").write_text(project_fingerprint())
@@ -104,7 +104,7 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
     (elsewhere / "build").mkdir(parents=True)
     (elsewhere / "build" / "build.duckdb").touch()
     (elsewhere / "build" / "project.fingerprint").write_text((data_dir / "build" / "project.fingerprint").read_text())
-    assert dbt_build_arguments() == ["build"]
+    assert dbt_build_arguments() == ["build", "--full-refresh"]
 
 
 def test_the_fingerprint_follows_the_dbt_project(monkeypatch, tmp_path):

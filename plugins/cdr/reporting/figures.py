@@ -75,6 +75,7 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("cdrs_by_hour", ("source", "hour_utc"), (_m("cdrs"),)),
     Figure("gaps", ("source", "hour_utc"), compare=False),
     Figure("health", ("source",), (_m("cdrs"),)),
+    Figure("unmapped", ("source", "affects", "field", "raw_value", "mapped_to"), compare=False),
 )}
 
 
