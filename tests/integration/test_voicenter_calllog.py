@@ -47,7 +47,7 @@ def client(url: str, **kwargs) -> CallLogClient:
 
 def test_a_day_under_the_cap_is_one_request(sim):
     pulled = client(sim.url).pull(*DAY)
-    assert set(pulled.records) == ids_between(*DAY) and len(pulled.records) == len(CDRS) == 48
+    assert set(pulled.records) == ids_between(*DAY) and len(pulled.records) == len(CDRS) > 40
     assert pulled.requests == 1 and pulled.splits == 0
     [query] = stats(sim.url)["queries"]
     assert query["shape"] == "search" and query["fromdate"] == "2026-11-20T00:00:00+00:00"
@@ -99,13 +99,13 @@ def test_a_window_over_the_cap_at_the_minimum_width_is_a_clear_error(sim):
 def test_rate_limited_answers_are_retried_after_a_back_off(sim):
     control(sim.url, errors=[1, 1])
     pulled = client(sim.url).pull(*DAY)
-    assert len(pulled.records) == 48
+    assert len(pulled.records) == len(CDRS)
     assert stats(sim.url)["requests"] == 3
 
 
 def test_rate_limited_answers_on_http_200_are_retried_too(sim):
     control(sim.url, errors=[1], errors_as_http_200=True)
-    assert len(client(sim.url).pull(*DAY).records) == 48
+    assert len(client(sim.url).pull(*DAY).records) == len(CDRS)
 
 
 def test_still_rate_limited_after_every_attempt_names_the_error(sim):
@@ -194,14 +194,14 @@ def test_pacing_keeps_under_the_servers_rate_limit(sim):
     # 5 requests a second allowed; the client paces itself at 4 a second and is never refused.
     control(sim.url, cap=3, rate_limit={"requests": 5, "seconds": 1})
     pulled = client(sim.url, requests_per_minute=240).pull(*DAY)
-    assert len(pulled.records) == 48 and pulled.requests > 10
+    assert len(pulled.records) == len(CDRS) and pulled.requests > 10
     assert stats(sim.url)["rate_limited"] == 0
 
 
 def test_an_unpaced_client_is_refused_and_recovers_by_backing_off(sim):
     control(sim.url, cap=3, rate_limit={"requests": 5, "seconds": 1})
     pulled = client(sim.url, policy=RetryPolicy(attempts=8, backoff=0.3, max_wait=2.0)).pull(*DAY)
-    assert len(pulled.records) == 48
+    assert len(pulled.records) == len(CDRS)
     assert stats(sim.url)["rate_limited"] > 0
 
 

@@ -174,3 +174,9 @@ def test_a_log_record_without_a_call_id_is_quarantined(data_dir, tmp_path):
     assert summary["quarantined"] == 1 and summary["recovered_ids"] == ["ok1"]
     [body] = (data_dir / "quarantine" / "voicenter").rglob("*.bin")
     assert json.loads(body.read_bytes()) == records[0]
+
+
+def test_the_demo_leaves_out_exactly_the_outage_hour():
+    # If the demo CDRs are regenerated, include/demo/voicenter_not_posted.json must follow them.
+    listed = json.loads((ROOT / "include" / "demo" / "voicenter_not_posted.json").read_text())["ivruniqueids"]
+    assert sorted(listed) == sorted(OUTAGE)
