@@ -16,6 +16,7 @@ from cdr.kazoo.client import KazooClient
 from cdr.own_numbers import configured
 from cdr.pbx.client import DEFAULT_TIMEZONE, PbxClient
 from cdr.pbx.extract import DEFAULT_LOOKBACK_HOURS
+from cdr.voicenter.calllog import CALL_LOG_POLICY, DEFAULT_REQUESTS_PER_MINUTE, CallLogClient, endpoint_url
 
 
 def base_url(conn) -> str:
@@ -102,6 +103,31 @@ class PbxHook(SourceHook):
         return PbxClient(
             base_url(self.connection), self.connection.password or "", str(self.require_extra("api_key")),
             timezone_name=str(self.extra.get("timezone") or DEFAULT_TIMEZONE), policy=self.policy,
+        )
+
+
+class VoicenterHook(SourceHook):
+    """Voicenter's Call Log API, for reconciliation. host: base URL (``https://api.voicenter.com``); password:
+    the organisation code; extra: ``{"fields": [...], "requests_per_minute": 30}`` (both optional)."""
+
+    conn_name_attr = "voicenter_conn_id"
+    default_conn_name = "voicenter_default"
+    conn_type = "http"
+    hook_name = "Voicenter Call Log"
+
+    def __init__(self, conn_id: str | None = None, policy: RetryPolicy | None = None):
+        super().__init__(conn_id, policy or CALL_LOG_POLICY)
+
+    def get_conn(self) -> CallLogClient:
+        if not self.connection.password:
+            raise ValueError(f"connection {self.conn_id!r} needs password (the Voicenter organisation code)")
+        fields = self.extra.get("fields")
+        if fields is not None and (isinstance(fields, str) or not isinstance(fields, list)):
+            raise ValueError(f"connection {self.conn_id!r}: extra.fields must be a list of field names")
+        return CallLogClient(
+            endpoint_url(base_url(self.connection)), self.connection.password, fields=fields,
+            requests_per_minute=float(self.extra.get("requests_per_minute") or DEFAULT_REQUESTS_PER_MINUTE),
+            policy=self.policy,
         )
 
 

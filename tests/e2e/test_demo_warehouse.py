@@ -73,7 +73,7 @@ def test_the_answers_agree_with_the_demo_data(warehouse):
     answered_in = Counter()
     for legs in calls.values():
         first = min(legs, key=lambda c: c["time"])
-        answering = [c for c in sorted(legs, key=lambda c: c["time"]) if c["status"] == "ANSWER"]
+        answering = [c for c in sorted(legs, key=lambda c: c["time"]) if c["status"].upper() == "ANSWER"]
         if first["type"] in inbound and answering:
             answered_in[answering[0]["representative_name"]] += 1
     top = [row for row in warehouse.execute(QUERIES["1"]).fetchall() if row[0] == "voicenter"][0]

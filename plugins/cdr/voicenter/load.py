@@ -40,7 +40,11 @@ SCHEMA = lake_schema(
     [pa.field(name, pa.string()) for name in STRING_FIELDS]
     + [pa.field(name, pa.int64()) for name in INT_FIELDS]
     + [pa.field("received_at", TS), pa.field("received_format", pa.string())]
+    # How the row reached the lake: "webhook" (posted to cdr-receiver) or "call_log" (recovered by
+    # voicenter_reconcile). Files written before the column existed read as null, meaning webhook.
+    + [pa.field("_origin", pa.string())]
 )
+ORIGIN_WEBHOOK, ORIGIN_CALL_LOG = "webhook", "call_log"
 
 
 @dataclass
@@ -61,7 +65,8 @@ def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     row = {name: as_text(cdr.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(cdr.get(name)) for name in INT_FIELDS})
     row.update(lineage)
-    row.update({"received_at": received, "received_format": record.get("format"), "_raw": raw_json(cdr)})
+    row.update({"received_at": received, "received_format": record.get("format"), "_raw": raw_json(cdr),
+                "_origin": ORIGIN_WEBHOOK})
     day = datetime.fromtimestamp(row["time"], timezone.utc).date() if row["time"] else received.date()
     return row, day
 
