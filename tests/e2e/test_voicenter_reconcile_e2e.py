@@ -26,8 +26,8 @@ UNIT = "lake/voicenter/date=2026-11-20/voicenter__calllog__20261120T000000Z_2026
 def test_the_cdrs_the_webhook_missed_reach_the_warehouse_once(tmp_path, airflow_db):
     data = tmp_path / "data"
     assert NOT_POSTED and NOT_POSTED < {c["ivruniqueid"] for c in CDRS}
-    with start_receiver(str(data), "e2e-token") as receiver:
-        post_all(receiver.url, "e2e-token", [c for c in CDRS if c["ivruniqueid"] not in NOT_POSTED])
+    with start_receiver(str(data), "e2e-token-0123456789abcdefghijklmnop") as receiver:
+        post_all(receiver.url, "e2e-token-0123456789abcdefghijklmnop", [c for c in CDRS if c["ivruniqueid"] not in NOT_POSTED])
     with start("voicenter_calllog_sim.py") as calllog:
         env = {**os.environ, "CDR_DATA_DIR": str(data), "CDR_RECONCILE_SCHEDULE": "@daily",
                "AIRFLOW_CONN_VOICENTER_DEFAULT": json.dumps({

@@ -20,7 +20,7 @@ from tests.helpers import control, lake_rows
 
 UTC = timezone.utc
 CODE = "demo-voicenter-code"
-TOKEN = "reconcile-token"
+TOKEN = "reconcile-token-0123456789abcdef0123456789"
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
 CDRS = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())
 UNIT_FILE = "date=2026-11-20/voicenter__calllog__20261120T000000Z_20261121T000000Z.parquet"
