@@ -76,6 +76,7 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("gaps", ("source", "hour_utc"), compare=False),
     Figure("health", ("source",), (_m("cdrs"),)),
     Figure("unmapped", ("source", "affects", "field", "raw_value", "mapped_to"), compare=False),
+    Figure("reconciliation", ("cdrs",), compare=False),
 )}
 
 

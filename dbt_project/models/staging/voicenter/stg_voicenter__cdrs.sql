@@ -47,6 +47,8 @@ renamed as (
         case when json_valid("IVR") and json_type("IVR") = 'ARRAY' then cast("IVR" as json) end as ivr_path,
         received_at,
         received_format,
+        -- `webhook` (the receiver staged it) or `call_log` (voicenter_reconcile recovered it); older files: webhook
+        coalesce(_origin, 'webhook') as origin,
         _interval_start as lake_interval_start,
         _extracted_at as extracted_at,
         _raw as raw_record
