@@ -39,3 +39,44 @@ def test_posted_cdrs_reach_the_warehouse_once_each(tmp_path, airflow_db):
                 assert direction == "outbound"
         # Two-leg calls group under one key.
         assert con.execute("select max(n) from (select count(*) n from marts.fct_cdr group by call_key)").fetchone()[0] == 2
+
+
+def test_a_resend_that_differs_keeps_the_first_and_is_counted(tmp_path, monkeypatch):
+    """Anyone with the token can re-send a CDR: one with other content, in the same load or days later, must not
+    rewrite the first; it stays in the lake and is counted as a conflict (issue 12, point 5)."""
+    from post_voicenter import post
+
+    from cdr import config
+    from cdr.voicenter.load import load_staged
+    from cdr.warehouse import build_and_publish
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("CDR_DATA_DIR", str(data))
+    token = "e2e-token-0123456789abcdefghijklmnop"
+    first = {"ivruniqueid": "resend-1", "type": "Queue", "status": "ANSWER", "caller": "0501234567",
+             "did": "0722776772", "time": 1795176000, "duration": 60, "dialtime": 3}
+    twin = {**first, "ivruniqueid": "resend-2"}
+
+    def send_and_build(*cdrs):
+        with start_receiver(str(data), token) as receiver:
+            for cdr in cdrs:
+                assert post(receiver.url, token, cdr, "json").status_code == 200
+        load_staged()
+        build_and_publish()
+        with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+            legs = dict(con.execute("select source_cdr_id, status || ':' || talk_seconds from marts.fct_cdr").fetchall())
+            conflicts = dict(con.execute("select raw_value, sum(legs)::int from marts.dq_unmapped "
+                                         "where affects = 'conflict' group by all").fetchall())
+        return legs, conflicts
+
+    # the same load: the first copy wins over a different one received after it; an identical re-send is no conflict
+    legs, conflicts = send_and_build(first, {**first, "status": "NOANSWER", "duration": 0}, twin, twin)
+    assert legs == {"resend-1": "answered:60", "resend-2": "answered:60"}
+    assert conflicts == {"resend-1": 1}
+    # a later build: another version of each cannot rewrite what the warehouse holds
+    legs, conflicts = send_and_build({**first, "status": "BUSY", "duration": 0}, {**twin, "duration": 5})
+    assert legs == {"resend-1": "answered:60", "resend-2": "answered:60"}
+    assert conflicts == {"resend-1": 2, "resend-2": 1}
+    staged = {line for segment in (data / "landing" / "voicenter" / "loaded").glob("*.jsonl")
+              for line in segment.read_text().splitlines()}
+    assert len(staged) == 6  # every copy is kept

@@ -23,6 +23,10 @@ keyed as (
     select
         *,
         {{ vocab_key('call_type') }} as call_type_key,
+        -- what a re-send must repeat: the CDR's fields as typed, whatever body format carried them
+        to_json(struct_pack(call_type, call_status, leg1_status, caller, target, did, target_extension, caller_extension,
+                 queue_id, started_at, duration_seconds, dial_seconds, queue_wait_seconds, recording_url,
+                 representative_code))::varchar as content_key,
         {{ vocab_key('call_status') }} as call_status_key,
         {{ vocab_key('leg1_status') }} as leg1_status_key,
         -- Ours: the extension a call was dialled from, or the extension or DID it reached.
@@ -119,8 +123,11 @@ final as (
                     then coalesce(call_type, '(missing)') end}
         ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
-        -- Voicenter re-sends a CDR until it is acknowledged: the copy received last is the latest read
-        received_at as read_order
+        -- Voicenter re-sends a CDR until it is acknowledged: the copy received first counts, so that a re-send
+        -- that differs (counted in int_voicenter__resend_conflicts) cannot rewrite it
+        received_at as read_order,
+        true as first_read_wins,
+        md5(content_key) as content_md5
     from decided
 
 )

@@ -19,6 +19,12 @@ queues as (
 
 ),
 
+conflicts as (
+
+    select * from {{ ref('int_cdr__resend_conflicts') }}
+
+),
+
 leg_values as (
 
     select
@@ -63,6 +69,12 @@ all_values as (
     union all
 
     select source, date_key, affects, field, value, null from unnamed
+
+    union all
+
+    -- a CDR sent again with other content: the first copy counts, each later version is counted here
+    select source, date_key, 'conflict', 'resend', source_cdr_id, 'kept the first'
+    from conflicts, range(versions - 1)
 
 ),
 

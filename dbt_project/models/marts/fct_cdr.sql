@@ -96,6 +96,16 @@ with_remote as (
 
 ),
 
+{%- if is_incremental() %}
+
+-- A source whose first read wins: a later read of a leg the warehouse holds changes nothing.
+already_held as (
+
+    select cdr_key from {{ this }}
+
+),
+{%- endif %}
+
 final as (
 
     select
@@ -146,6 +156,10 @@ final as (
         ) as unmapped_values,
         extracted_at
     from with_remote
+    {%- if is_incremental() %}
+    where not (coalesce(first_read_wins, false)
+               and md5(source || ':' || source_cdr_id) in (select cdr_key from already_held))
+    {%- endif %}
 
 )
 
