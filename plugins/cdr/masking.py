@@ -15,10 +15,9 @@ import os
 import secrets
 from pathlib import Path
 
-import duckdb
-
 from cdr import config
-from cdr.fsutil import atomic_write_bytes, publish, temp_path_for
+from cdr.duckfile import new_database
+from cdr.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,6 @@ NUMBER_COLUMNS = frozenset({"caller_number", "callee_number", "remote_number", "
                             "callee_number_as_sent"})
 # Columns that could lead to the call itself, or quote a number among other raw values: not in the copy.
 DROPPED_COLUMNS = frozenset({"recording_url", "unmapped_values"})
-STORAGE_VERSION = "v1.0.0"
 
 
 def masked_path() -> Path:
@@ -71,29 +69,19 @@ def publish_masked(warehouse: Path | None = None, target: Path | None = None, sa
     warehouse = warehouse or config.warehouse_path()
     target = target or masked_path()
     salt = salt if salt is not None else number_salt()
-    temp = temp_path_for(target)
     counts: dict[str, int] = {}
-    try:
-        con = duckdb.connect(str(temp), config={"storage_compatibility_version": STORAGE_VERSION})
-        try:
-            con.execute("attach ? as published (read_only)", [str(warehouse)])
-            # a macro, not a stored value: the salt never lands in the copy
-            con.execute(f"create temp macro cdr_mask(x) as case when x is not null then "
-                        f"'h:' || left(sha256('{salt.replace(chr(39), chr(39) * 2)}' || ':' || x), 16) end")
-            tables = con.execute("select schema_name, table_name from duckdb_tables() where database_name = 'published' "
-                                 "order by all").fetchall()
-            for schema, table in tables:
-                con.execute(f'create schema if not exists "{schema}"')
-                con.execute(f'create table "{schema}"."{table}" as {_masked_select(con, schema, table)}')
-                counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-            con.execute("detach published")
-            con.execute("checkpoint")
-        finally:
-            con.close()
-        publish(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-        Path(f"{temp}.wal").unlink(missing_ok=True)
+    with new_database(target) as con:
+        con.execute("attach ? as published (read_only)", [str(warehouse)])
+        # a macro, not a stored value: the salt never lands in the copy
+        con.execute(f"create temp macro cdr_mask(x) as case when x is not null then "
+                    f"'h:' || left(sha256('{salt.replace(chr(39), chr(39) * 2)}' || ':' || x), 16) end")
+        tables = con.execute("select schema_name, table_name from duckdb_tables() where database_name = 'published' "
+                             "order by all").fetchall()
+        for schema, table in tables:
+            con.execute(f'create schema if not exists "{schema}"')
+            con.execute(f'create table "{schema}"."{table}" as {_masked_select(con, schema, table)}')
+            counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+        con.execute("detach published")
     log.info("published the analysts' masked copy %s (%d tables; numbers hashed, recording URLs dropped)",
              target, len(counts))
     return counts

@@ -22,7 +22,8 @@ from pathlib import Path
 import duckdb
 
 from cdr import config
-from cdr.fsutil import atomic_write_bytes, publish, temp_path_for
+from cdr.duckfile import new_database
+from cdr.fsutil import atomic_write_bytes
 from cdr.lake import ensure_schema_file
 from cdr.masking import publish_masked
 from cdr.sources import LAKE_TABLES
@@ -30,9 +31,6 @@ from cdr.sources import LAKE_TABLES
 log = logging.getLogger(__name__)
 
 PUBLISHED_SCHEMAS = ("marts",)
-# Analysts open the warehouse with whatever DuckDB their tool bundles (the PyPI duckdb-cli, DBeaver's driver):
-# written in the v1.0 storage format, every DuckDB from 1.0 on reads it, not only the release that built it.
-PUBLISHED_STORAGE_VERSION = "v1.0.0"
 
 
 class DbtError(RuntimeError):
@@ -103,42 +101,31 @@ def publish_warehouse(build_db: Path | None = None, target: Path | None = None) 
     """Copy the published schemas into a fresh file and atomically rename it over the warehouse."""
     build_db = build_db or config.build_dir() / "build.duckdb"
     target = target or config.warehouse_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_path_for(target)
     counts: dict[str, int] = {}
-    try:
-        con = duckdb.connect(str(temp), config={"storage_compatibility_version": PUBLISHED_STORAGE_VERSION})
-        try:
-            con.execute("attach ? as build (read_only)", [str(build_db)])
-            tables = con.execute(
-                "select schema_name, table_name, comment from duckdb_tables() "
-                "where database_name = 'build' and schema_name in (select unnest(?::varchar[])) order by all",
-                [list(PUBLISHED_SCHEMAS)],
-            ).fetchall()
-            for schema, table, comment in tables:
-                con.execute(f'create schema if not exists "{schema}"')
-                con.execute(f'create table "{schema}"."{table}" as select * from build."{schema}"."{table}"')
-                counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-                if comment:
-                    con.execute(f"comment on table \"{schema}\".\"{table}\" is '{_quote(comment)}'")
-            for schema, table, column, comment in con.execute(
-                "select schema_name, table_name, column_name, comment from duckdb_columns() "
-                "where database_name = 'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
-                [list(PUBLISHED_SCHEMAS)],
-            ).fetchall():
-                con.execute(f"comment on column \"{schema}\".\"{table}\".\"{column}\" is '{_quote(comment)}'")
-            con.execute(
-                "create table main.build_info as select ?::timestamptz as published_at, ?::varchar as build_database",
-                [datetime.now(timezone.utc), str(build_db)],
-            )
-            con.execute("detach build")
-            con.execute("checkpoint")
-        finally:
-            con.close()
-        publish(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-        Path(f"{temp}.wal").unlink(missing_ok=True)
+    with new_database(target) as con:
+        con.execute("attach ? as build (read_only)", [str(build_db)])
+        tables = con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() "
+            "where database_name = 'build' and schema_name in (select unnest(?::varchar[])) order by all",
+            [list(PUBLISHED_SCHEMAS)],
+        ).fetchall()
+        for schema, table, comment in tables:
+            con.execute(f'create schema if not exists "{schema}"')
+            con.execute(f'create table "{schema}"."{table}" as select * from build."{schema}"."{table}"')
+            counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            if comment:
+                con.execute(f"comment on table \"{schema}\".\"{table}\" is '{_quote(comment)}'")
+        for schema, table, column, comment in con.execute(
+            "select schema_name, table_name, column_name, comment from duckdb_columns() "
+            "where database_name = 'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
+            [list(PUBLISHED_SCHEMAS)],
+        ).fetchall():
+            con.execute(f"comment on column \"{schema}\".\"{table}\".\"{column}\" is '{_quote(comment)}'")
+        con.execute(
+            "create table main.build_info as select ?::timestamptz as published_at, ?::varchar as build_database",
+            [datetime.now(timezone.utc), str(build_db)],
+        )
+        con.execute("detach build")
     log.info("published %s: %s", target, counts)
     return counts
 
