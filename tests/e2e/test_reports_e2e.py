@@ -580,3 +580,16 @@ def test_dags_test_writes_and_mails_the_report(base, tmp_path, airflow_db, smtp_
     assert parts["report.html"].get_payload(decode=True) == (directory / "report.html").read_bytes()
     body = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
     assert "Incoming calls" in body and str(incoming) in body
+
+
+def test_the_call_back_list_can_be_masked(base, reports_root, monkeypatch):
+    plain = read_csv(report(base, reports_root, DEMO_DAY, "unmasked") / "callbacks.csv")
+    assert plain and all(r["caller_number"].startswith("+") and "*" not in r["caller_number"] for r in plain)
+    monkeypatch.setenv("CDR_REPORT_MASK_NUMBERS", "1")
+    directory = report(base, reports_root, DEMO_DAY, "masked")
+    masked = read_csv(directory / "callbacks.csv")
+    page = (directory / "report.html").read_text()
+    assert [r["caller_number"] for r in masked] == [
+        r["caller_number"][:4] + "*" * (len(r["caller_number"]) - 6) + r["caller_number"][-2:] for r in plain]
+    for r in plain:
+        assert r["caller_number"] not in page and f'tel:{r["caller_number"]}' not in page

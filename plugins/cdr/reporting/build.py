@@ -134,6 +134,9 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
     peaks = mark_peak_hours(tables["incoming_by_hour"])
     tables["health"] = health_table(tables["health"], tables["gaps"], day_end)
     tables["headline"] = headline_table(tables, callbacks_before)
+    if mask_numbers_setting():
+        mask_callback_numbers(tables["callbacks"])
+        tables["unmapped"].rows = [r for r in tables["unmapped"].rows if r["affects"] != "remote_country"]
     alerts = health_alerts(tables["health"], day)
     if not complete:
         alerts.insert(0, f"The warehouse was published {_when(published)}, less than {_hours(readiness.SETTLE)} "
@@ -161,6 +164,28 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
     for alert in alerts:
         log.warning("report %s: %s", day, alert)
     return Report(day, directory, rows, tables["headline"].rows, alerts, complete)
+
+
+def mask_numbers_setting() -> bool:
+    """``CDR_REPORT_MASK_NUMBERS`` (1, true, yes): the report and its CSVs show no caller's whole number."""
+    import os
+
+    return (os.environ.get("CDR_REPORT_MASK_NUMBERS") or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def mask_number(number: str | None) -> str | None:
+    """``+442079460321`` as ``+442*******21``: enough to tell numbers apart on a list, not to dial one."""
+    if not number:
+        return number
+    keep_head = 4 if number.startswith("+") else 3
+    if len(number) <= keep_head + 2:
+        return "*" * len(number)
+    return number[:keep_head] + "*" * (len(number) - keep_head - 2) + number[-2:]
+
+
+def mask_callback_numbers(table: Table) -> None:
+    for row in table.rows:
+        row["caller_number"] = mask_number(row["caller_number"])
 
 
 def report_sources(con) -> list[str]:
