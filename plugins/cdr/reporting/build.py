@@ -26,6 +26,7 @@ from cdr.fsutil import publish_dir
 from cdr.reporting import charts, readiness, render
 from cdr.reporting.figures import (
     FIGURES, PERIODS, SQL_DIR, TOTAL, Measure, Table, change, compared_table, day_table, prepare, source_label,
+    sources_with_data,
 )
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,11 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
         prepare(con)
         sources = report_sources(con)
         tables = {name: compared_table(con, figure, day, sources) for name, figure in FIGURES.items()}
-        callbacks_before = {period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
-                            for period, back in PERIODS.items()}
+        # None: no source sent anything that day, so there is no list to compare with.
+        callbacks_before = {
+            period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
+            if sources_with_data(con, day - timedelta(days=back)) else None
+            for period, back in PERIODS.items()}
     day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     complete = published >= day_end + readiness.SETTLE
     peaks = mark_peak_hours(tables["incoming_by_hour"])
@@ -214,22 +218,25 @@ def health_alerts(health: Table, day: date) -> list[str]:
     return alerts
 
 
-def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int]) -> Table:
+def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int | None]) -> Table:
     rows = []
     for kpi in HEADLINE:
         if kpi.figure == "callbacks":
             values = {"": len(tables["callbacks"]), **{f"_{p}": n for p, n in callbacks_before.items()}}
+            known = {p: callbacks_before[p] is not None for p in PERIODS}
         else:
             source = tables[kpi.figure].one(**kpi.match) or {}
             values = {suffix: source.get(f"{kpi.measure}{suffix}") for suffix in ("", *(f"_{p}" for p in PERIODS))}
+            known = {p: source.get(f"has_data_{p}", True) for p in PERIODS}
         row = {"kpi": kpi.key, "label": kpi.label, "kind": kpi.kind, "better": kpi.better,
                "value": values[""]}
         for period in PERIODS:
             row[f"value_{period}"] = values[f"_{period}"]
             row[f"value_vs_{period}"] = change(Measure(kpi.measure, kpi.kind), values[""], values[f"_{period}"])
+            row[f"has_data_{period}"] = known[period]
         rows.append(row)
     columns = ["kpi", "label", "kind", "better", "value", *(f"value_{p}" for p in PERIODS),
-               *(f"value_vs_{p}" for p in PERIODS)]
+               *(f"value_vs_{p}" for p in PERIODS), *(f"has_data_{p}" for p in PERIODS)]
     return Table(columns, rows)
 
 
