@@ -8,8 +8,9 @@ Runs until Ctrl-C. The UI address and login are printed once the API server answ
   AIRFLOW_HOME, with a one-line warning. That choice is also written to AIRFLOW_HOME/airflow.cfg, so
   `.venv/bin/airflow ...` in another shell (a CLI back-fill) talks to the same database; an exported URL is
   not written anywhere (it may hold a password).
-- The project's DAGs run unpaused (new ones are created unpaused, existing ones are unpaused once the API
-  answers), unless AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True is exported.
+- The project's DAGs run unpaused: each is unpaused through the REST API once the API server answers and the
+  dag-processor has listed it (not at creation: a task the scheduler starts before the API server is up
+  fails), unless AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True is exported.
 """
 
 from __future__ import annotations
@@ -196,7 +197,10 @@ def main() -> None:
             # Tasks report to the API server; Airflow's default assumes port 8080.
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{PORT}/execution/",
             DB_ENV: db_url,
-            PAUSED_ENV: "True" if keep_paused else "False",
+            # Unpaused below, through the API once it answers: a task started before the API server is up fails.
+            PAUSED_ENV: "True",
+            # Tasks wait this long for an API server busy starting up on a small machine (Airflow's default: 5 s).
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": os.environ.get("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "30"),
             # standalone starts its components as `airflow ...` found on PATH.
             "PATH": f"{Path(AIRFLOW).parent}{os.pathsep}{env.get('PATH', '')}",
         })

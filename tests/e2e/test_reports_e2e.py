@@ -668,8 +668,8 @@ LAYOUT_PROBLEMS = """() => {
     if (td.matches(':first-child') || td.classList.contains('text') || !td.textContent.trim()) continue;
     const style = getComputedStyle(td);
     const inner = td.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
-    const delta = td.querySelector('.cmp.delta');
-    const lines = lineHeight(td) + (delta ? lineHeight(delta) : 0);
+    const note = td.querySelector('.cmp');
+    const lines = lineHeight(td) + (note ? lineHeight(note) : 0);
     if (inner > lines + 2) problems.push(`cell wraps (${inner}px > ${lines}px): ${where(td)}`);
   }
   for (const th of document.querySelectorAll('th')) {
@@ -713,3 +713,23 @@ def test_tables_lay_out_without_wrapping_at_phone_and_desktop_widths(base, repor
                 page.close()
         finally:
             browser.close()
+
+
+def test_a_data_health_check_is_one_more_row_of_that_section(base, tmp_path):
+    from cdr.reporting.build import HealthCheck
+
+    check = HealthCheck("unpriced_legs", "Legs without a price", "legs whose source sent no price",
+                        "select source, count(*) as n from marts.fct_cdr where date_key = $day "
+                        "and price_minor_units is null group by source")
+    directory = build_report(DEMO_DAY, warehouse=base, reports_root=tmp_path / "reports",
+                             health_checks=(check,)).directory
+    with duckdb.connect(str(base), read_only=True) as con:
+        expected = dict(con.execute("select source, count(*) from marts.fct_cdr where date_key = ? "
+                                    "and price_minor_units is null group by source", [DEMO_DAY]).fetchall())
+    rows = read_csv(directory / "health_checks.csv")
+    assert {r["source"]: int(r["n"]) for r in rows} == {s: expected.get(s, 0) for s in SOURCES}
+    page = (directory / "report.html").read_text()
+    row = re.search(r'<tr data-check="unpriced_legs">(.*?)</tr>', page, re.S).group(1)
+    assert "Legs without a price" in row
+    assert [int(n.replace(",", "")) for n in re.findall(r"<td>([\d,]+)</td>", row)] == \
+        [expected.get(s, 0) for s in SOURCES]

@@ -73,6 +73,35 @@ HEADLINE = (
 )
 
 
+@dataclass(frozen=True)
+class HealthCheck:
+    """One more row of the data-health section's checks: per source, how many of the day's records something is
+    true of (0 is fine). ``sql`` answers ``source, n`` for ``$day`` (and may use ``$day_end``, ``$sources``);
+    keep it in include/reports/<key>.sql and pass ``figures._read_sql(key)``."""
+
+    key: str
+    label: str
+    meaning: str
+    sql: str
+
+
+# The data-health section's rows after each source's CDRs, newest CDR and gap hours: add a check here to add a row
+# (it appears in report.html and in health_checks.csv).
+HEALTH_CHECKS: tuple[HealthCheck, ...] = ()
+
+
+def health_checks_table(con, day: date, sources: list[str], checks=None) -> Table:
+    """One row per check and source (every source, zeros included), in the order of ``checks``."""
+    from cdr.reporting.figures import day_params, run
+
+    rows = []
+    for check in HEALTH_CHECKS if checks is None else checks:
+        found = {r["source"]: r["n"] for r in run(con, check.sql, day_params(day, sources)).rows}
+        rows += [{"check": check.key, "label": check.label, "meaning": check.meaning, "source": source,
+                  "n": found.get(source, 0)} for source in sources]
+    return Table(["check", "label", "meaning", "source", "n"], rows)
+
+
 @dataclass
 class Report:
     day: date
@@ -116,7 +145,7 @@ def write_report(start: datetime | None, end: datetime | None, **kwargs) -> dict
 
 
 def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path | None = None,
-                 now: datetime | None = None) -> Report:
+                 now: datetime | None = None, health_checks: tuple[HealthCheck, ...] | None = None) -> Report:
     warehouse = warehouse or config.warehouse_path()
     reports_root = reports_root or config.reports_dir()
     if not warehouse.exists():
@@ -128,6 +157,9 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
         prepare(con)
         sources = report_sources(con)
         tables = {name: compared_table(con, figure, day, sources) for name, figure in FIGURES.items()}
+        checks = HEALTH_CHECKS if health_checks is None else health_checks
+        if checks:
+            tables["health_checks"] = health_checks_table(con, day, sources, checks)
         # None: no source sent anything that day, so there is no list to compare with.
         callbacks_before = {
             period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
