@@ -617,7 +617,10 @@ def test_a_first_day_says_no_data_where_a_comparison_day_has_none(first_day):
     for row in headline.values():
         for period in PERIODS:
             assert row[f"value_{period}"] == row[f"value_vs_{period}"] == "" and row[f"has_data_{period}"] == "false"
-    page = (first_day / "report.html").read_text()
+    whole = (first_day / "report.html").read_text()
+    # Data health counts the CDRs themselves: there, a day before without any is a real zero.
+    page, health = whole.split('<section id="health">', 1)
+    assert health.count('class="cmp delta"') == len(SOURCES) and "no data" not in health
     changes = page.count('class="cmp delta"')
     assert changes > 20
     # Every change reads "no data" for both days, none is a signed number or coloured as better or worse.
@@ -666,8 +669,10 @@ LAYOUT_PROBLEMS = """() => {
   }
   for (const td of document.querySelectorAll('td')) {
     if (td.matches(':first-child') || td.classList.contains('text') || !td.textContent.trim()) continue;
-    const style = getComputedStyle(td);
-    const inner = td.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    // The height of what the cell holds (the row may be taller: a label in the first column that wraps).
+    const range = document.createRange();
+    range.selectNodeContents(td);
+    const inner = range.getBoundingClientRect().height;
     const note = td.querySelector('.cmp');
     const lines = lineHeight(td) + (note ? lineHeight(note) : 0);
     if (inner > lines + 2) problems.push(`cell wraps (${inner}px > ${lines}px): ${where(td)}`);

@@ -160,16 +160,18 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
         checks = HEALTH_CHECKS if health_checks is None else health_checks
         if checks:
             tables["health_checks"] = health_checks_table(con, day, sources, checks)
-        # None: no source sent anything that day, so there is no list to compare with.
+        # The headline is of all sources: a comparison day has data if any source sent a CDR that day.
+        any_data = {period: bool(sources_with_data(con, day - timedelta(days=back)))
+                    for period, back in PERIODS.items()}
         callbacks_before = {
             period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
-            if sources_with_data(con, day - timedelta(days=back)) else None
+            if any_data[period] else None
             for period, back in PERIODS.items()}
     day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     complete = published >= day_end + readiness.SETTLE
     peaks = mark_peak_hours(tables["incoming_by_hour"])
     tables["health"] = health_table(tables["health"], tables["gaps"], day_end)
-    tables["headline"] = headline_table(tables, callbacks_before)
+    tables["headline"] = headline_table(tables, callbacks_before, any_data)
     alerts = health_alerts(tables["health"], day)
     if not complete:
         alerts.insert(0, f"The warehouse was published {_when(published)}, less than {_hours(readiness.SETTLE)} "
@@ -250,16 +252,16 @@ def health_alerts(health: Table, day: date) -> list[str]:
     return alerts
 
 
-def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int | None]) -> Table:
+def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int | None],
+                   any_data: dict[str, bool]) -> Table:
     rows = []
     for kpi in HEADLINE:
         if kpi.figure == "callbacks":
             values = {"": len(tables["callbacks"]), **{f"_{p}": n for p, n in callbacks_before.items()}}
-            known = {p: callbacks_before[p] is not None for p in PERIODS}
         else:
             source = tables[kpi.figure].one(**kpi.match) or {}
             values = {suffix: source.get(f"{kpi.measure}{suffix}") for suffix in ("", *(f"_{p}" for p in PERIODS))}
-            known = {p: source.get(f"has_data_{p}", True) for p in PERIODS}
+        known = dict(any_data)
         row = {"kpi": kpi.key, "label": kpi.label, "kind": kpi.kind, "better": kpi.better,
                "value": values[""]}
         for period in PERIODS:
