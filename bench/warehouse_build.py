@@ -37,7 +37,7 @@ from synthetic_lake import write_legs  # noqa: E402
 from cdr import config  # noqa: E402
 from cdr.lake import ensure_schema_file  # noqa: E402
 from cdr.warehouse import DATA_MODELS  # noqa: E402
-from cdr.sources import LAKE_SCHEMAS  # noqa: E402
+from cdr.sources import LAKE_TABLES  # noqa: E402
 
 RSS_TARGET_GB = 4.0
 MEMORY_LIMIT = os.environ.get("CDR_DUCKDB_MEMORY_LIMIT", "2GB")  # as dbt_project/profiles.yml
@@ -134,7 +134,7 @@ def main() -> None:
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     print(f"warehouse build benchmark: {args.legs:,} legs in {data}", flush=True)
     started = time.perf_counter()
-    for source, schema in LAKE_SCHEMAS.items():
+    for source, schema in LAKE_TABLES.items():
         ensure_schema_file(source, schema)
     legs = write_lake(lake, args.legs, now - timedelta(days=91), 90)
     files = sum(1 for _ in lake.rglob("*.parquet"))

@@ -32,7 +32,8 @@ def kazoo_cdrs():
 
         hook = KazooHook()
         return pull_interval(
-            hook.get_conn(), data_interval_start, data_interval_end, default_region=hook.default_region
+            hook.get_conn(), data_interval_start, data_interval_end, default_region=hook.default_region,
+            own_numbers=hook.own_numbers,
         )
 
     pull()

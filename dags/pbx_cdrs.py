@@ -34,7 +34,8 @@ def pbx_cdrs():
 
         hook = PbxHook()
         return pull_interval(
-            hook.get_conn(), data_interval_start, data_interval_end, lookback_hours=hook.lookback_hours
+            hook.get_conn(), data_interval_start, data_interval_end, lookback_hours=hook.lookback_hours,
+            own_numbers=hook.own_numbers,
         )
 
     pull()

@@ -24,6 +24,11 @@ AIRFLOW_SERVICES = sorted(AIRFLOW_COMMANDS)
 RECEIVER = "cdr-receiver"
 ALL_SERVICES = ["postgres", "redis", *AIRFLOW_SERVICES, RECEIVER]
 CONNECTIONS = ["AIRFLOW_CONN_KAZOO_DEFAULT", "AIRFLOW_CONN_PBX_DEFAULT", "AIRFLOW_CONN_ENIGMA_DEFAULT"]
+TASK_ONLY = [*CONNECTIONS, "AIRFLOW_CONN_SMTP_DEFAULT", "AIRFLOW_VAR_CDR_REPORT_RECIPIENTS"]
+# What .env must hold: without any one of them the stack refuses to start.
+REQUIRED = ["AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_FERNET_KEY", "POSTGRES_PASSWORD",
+            "REDIS_PASSWORD", "CDR_VOICENTER_TOKEN"]
+DOTENV = {name: f"{name.lower()}-value" for name in REQUIRED}
 SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "FERNET", "JWT", "API_KEY")
 # A whole value that is one compose interpolation: ${VAR}, ${VAR:-default}, ${VAR:?message}, ...
 ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-?+]).*)?\}$")
@@ -128,7 +133,7 @@ def test_backing_services(services):
     assert services["redis"]["image"].startswith("redis:")
     redis_command = command_of(services["redis"])
     assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
-    assert "ping" in services["redis"]["healthcheck"]["test"]
+    assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
 
 
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
@@ -136,10 +141,125 @@ def test_airflow_environment(services, name):
     env = env_of(services[name])
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-    for key in [*CONNECTIONS, "CDR_DATA_DIR"]:
-        assert key in env, f"{name} lacks {key}"
-    for key in CONNECTIONS:
-        assert ENV_REFERENCE.match(env[key]), f"{name}: {key} must come from the operator's environment"
+    assert "CDR_DATA_DIR" in env
+    for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
+        assert key in env, f"{name} lacks {key}: every component shares it"
+
+
+def test_source_connections_go_only_where_tasks_run(services):
+    """The LocalExecutor runs tasks in the scheduler: no other service holds a source's credentials."""
+    for name, service in services.items():
+        env = env_of(service)
+        for key in TASK_ONLY:
+            if name == "airflow-scheduler":
+                assert ENV_REFERENCE.match(env[key]), f"{key} must come from the operator's environment"
+            else:
+                assert key not in env, f"{name} must not get {key}"
+
+
+def test_the_receiver_gets_only_its_own_settings(services):
+    receiver = services[RECEIVER]
+    env = env_of(receiver)
+    assert all(key.startswith("CDR_") for key in env), sorted(env)
+    assert {"CDR_DATA_DIR", "CDR_RECEIVER_HOST", "CDR_RECEIVER_PORT", "CDR_VOICENTER_TOKEN"} <= set(env)
+    resolved = resolve(services, DOTENV)[RECEIVER]["environment"]
+    assert not any(value in str(resolved) for key, value in DOTENV.items() if key != "CDR_VOICENTER_TOKEN")
+    assert volume_sources(receiver) == ["cdr-data"]  # not Airflow's logs
+
+
+def _interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation of one value: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error},
+    nested inside defaults, and $$ for a literal $."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            depth, j = 1, i + 2
+            while depth:
+                depth += {"{": 1, "}": -1}.get(text[j], 0) if text[j - 1] == "$" or text[j] == "}" else 0
+                j += 1
+            body = text[i + 2 : j - 1]
+            match = re.match(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])(.*))?$", body, re.S)
+            name, op, arg = match.group(1), match.group(2), match.group(3) or ""
+            value = env.get(name)
+            unset = value is None or (op is not None and op.startswith(":") and value == "")
+            if op and op.endswith("?") and unset:
+                raise KeyError(f"{name}: {arg}")
+            out.append(_interpolate(arg, env) if op and op.endswith("-") and unset else (value or ""))
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def resolve(node, env: dict[str, str]):
+    if isinstance(node, dict):
+        return {key: resolve(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve(value, env) for value in node]
+    return _interpolate(node, env) if isinstance(node, str) else node
+
+
+def test_the_interpolation_used_here_is_compose_s():
+    env = {"A": "1", "E": ""}
+    assert _interpolate("x${A}y${B:-d}${E:-e}${E-f}$$", env) == "x1yde$"
+    assert _interpolate("${B:-u://:${A}@h}", env) == "u://:1@h"
+    with pytest.raises(KeyError):
+        _interpolate("${E:?needed}", env)
+
+
+@pytest.mark.parametrize("missing", REQUIRED)
+def test_each_secret_is_required_from_dotenv(services, missing):
+    resolve(services, DOTENV)  # all there: it starts
+    with pytest.raises(KeyError, match=missing):
+        resolve(services, {k: v for k, v in DOTENV.items() if k != missing})
+    with pytest.raises(KeyError, match=missing):
+        resolve(services, {**DOTENV, missing: ""})
+
+
+def test_database_and_redis_passwords_come_from_dotenv(services):
+    resolved = resolve(services, DOTENV)
+    assert resolved["postgres"]["environment"]["POSTGRES_PASSWORD"] == DOTENV["POSTGRES_PASSWORD"]
+    for name in AIRFLOW_SERVICES:
+        dsn = resolved[name]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert dsn == f"postgresql+psycopg2://airflow:{DOTENV['POSTGRES_PASSWORD']}@postgres/airflow"
+        assert resolved[name]["environment"]["AIRFLOW__CORE__FERNET_KEY"] == DOTENV["AIRFLOW_FERNET_KEY"]
+    redis_command = resolved["redis"]["command"]
+    assert redis_command[redis_command.index("--requirepass") + 1] == DOTENV["REDIS_PASSWORD"]
+    # The healthcheck authenticates too (a redis with a password answers NOAUTH to a bare ping).
+    assert resolved["redis"]["environment"]["REDISCLI_AUTH"] == DOTENV["REDIS_PASSWORD"]
+
+
+def test_the_enigma_connection_carries_the_redis_password(services):
+    from urllib.parse import urlsplit
+
+    enigma = resolve(services, DOTENV)["airflow-scheduler"]["environment"]["AIRFLOW_CONN_ENIGMA_DEFAULT"]
+    url = urlsplit(enigma)
+    assert (url.scheme, url.hostname, url.port, url.password) == ("redis", "redis", 6379, DOTENV["REDIS_PASSWORD"])
+    own = resolve(services, {**DOTENV, "AIRFLOW_CONN_ENIGMA_DEFAULT": "redis://:other@dialer:6379/0"})
+    assert own["airflow-scheduler"]["environment"]["AIRFLOW_CONN_ENIGMA_DEFAULT"] == "redis://:other@dialer:6379/0"
+
+
+def test_nothing_listens_beyond_loopback_by_default(services):
+    resolved = resolve(services, DOTENV)
+    assert resolved["airflow-apiserver"]["ports"] == ["127.0.0.1:8080:8080"]
+    for name, service in resolved.items():
+        for port in service.get("ports") or []:
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    moved = resolve(services, {**DOTENV, "AIRFLOW_UI_BIND": "10.0.0.5"})
+    assert moved["airflow-apiserver"]["ports"] == ["10.0.0.5:8080:8080"]
+
+
+def test_the_ui_users_are_configured_and_documented(services):
+    env = env_of(services["airflow-apiserver"])
+    assert ENV_REFERENCE.match(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"])
+    readme = (ROOT / "README.md").read_text()
+    for words in ("AIRFLOW_UI_USERS", "simple_auth_manager_passwords.json.generated", "reverse_proxy 127.0.0.1:8080",
+                  "REDIS_PASSWORD", "POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY"):
+        assert words in readme, f"README's Production section must document {words}"
 
 
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
@@ -150,7 +270,7 @@ def test_same_image(services, name):
 
 def test_api_server_published_with_healthcheck(services):
     apiserver = services["airflow-apiserver"]
-    assert "8080:8080" in [str(p) for p in apiserver["ports"]]
+    assert [str(p).endswith(":8080:8080") for p in apiserver["ports"]] == [True]
     assert "/api/v2/version" in " ".join(apiserver["healthcheck"]["test"])
 
 
@@ -170,8 +290,6 @@ def test_no_literal_secrets(services):
         for key, value in env_of(service).items():
             if not any(word in key.upper() for word in SECRET_WORDS):
                 continue
-            if name == "postgres" and key == "POSTGRES_PASSWORD":
-                continue  # the internal metadata database, never published
             assert value is not None and SECRET_REFERENCE.match(value), (
                 f"{name}: {key} must be a ${{...}} reference to the operator's environment, not a literal"
             )
@@ -196,6 +314,7 @@ def test_the_voicenter_receiver_runs_behind_the_proxy_with_its_token_from_the_en
     receiver = services[RECEIVER]
     assert command_of(receiver) == ["cdr-receiver"]
     env = env_of(receiver)
+    assert receiver["image"] == "cdr-warehouse:latest"
     assert env["CDR_RECEIVER_HOST"] == "0.0.0.0" and env["CDR_RECEIVER_PORT"] == "8088"
     assert SECRET_REFERENCE.match(env["CDR_VOICENTER_TOKEN"]) and env["CDR_VOICENTER_TOKEN"].startswith("${")
     assert env["CDR_DATA_DIR"] == "/opt/cdr/data"

@@ -32,7 +32,8 @@ PULL_DAGS = {"kazoo_cdrs": "cdr://lake/kazoo", "pbx_cdrs": "cdr://lake/pbx"}
 
 
 def test_dag_ids(monkeypatch):
-    assert {*PULL_DAGS, "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse", "cdr_reports"} <= set(load_dags(monkeypatch))
+    assert {*PULL_DAGS, "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse", "cdr_reports",
+            "voicenter_reconcile"} <= set(load_dags(monkeypatch))
 
 
 def test_the_report_covers_whole_utc_days_whatever_the_pull_schedule(monkeypatch):
@@ -117,3 +118,18 @@ def test_dag_files_do_no_io_and_import_no_heavy_modules_at_parse_time():
 def test_the_warehouse_build_can_be_asked_to_rebuild_everything(monkeypatch):
     dag = load_dags(monkeypatch)["cdr_warehouse"]
     assert dag.params["full_refresh"] is False  # incremental unless the person triggering it says so
+
+
+@pytest.mark.parametrize("schedule,span", [(None, timedelta(hours=1)), ("@daily", timedelta(days=1))])
+def test_reconciliation_covers_a_period_of_its_own_schedule_after_a_settle_wait(monkeypatch, schedule, span):
+    if schedule:
+        monkeypatch.setenv("CDR_RECONCILE_SCHEDULE", schedule)
+    else:
+        monkeypatch.delenv("CDR_RECONCILE_SCHEDULE", raising=False)
+    dags = load_dags(monkeypatch, "*/15 * * * *")  # the pulls' schedule is not the reconciliation's
+    dag = dags["voicenter_reconcile"]
+    interval = core_timetable(dag).infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 21, tz="UTC"))
+    assert interval.end - interval.start == span and interval.end == pendulum.datetime(2026, 11, 21, tz="UTC")
+    wait, reconcile = dag.task_dict["wait_for_the_log"], dag.task_dict["reconcile"]
+    assert wait.mode == "reschedule" and reconcile.upstream_task_ids == {"wait_for_the_log"}
+    assert {o.uri for o in reconcile.outlets} == {"cdr://lake/voicenter"} and dag.max_active_runs == 1

@@ -55,6 +55,10 @@ def row(start: datetime, seq: int, linkedid: str | None, **fields) -> dict:
     }
     base.update(fields)
     base["call_status_info"] = STATUS_INFO[base["call_status"]]
+    # Some PBX releases write the words in other cases.
+    if seq % 9 == 0:
+        base["call_status"] = base["call_status"].title()
+        base["direction"] = base["direction"].lower()
     if bill:
         base["recording_file"] = f"{uniqueid}.wav"
         base["recording_url"] = f"https://pbx.demo.example/recordings/{uniqueid}.wav"

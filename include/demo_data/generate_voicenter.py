@@ -43,7 +43,9 @@ def main() -> None:
         if kind == "queue":
             status = rng.choices(["ANSWER", "ABANDONE"], [4, 1])[0]
             cdr = base(n, when, "Queue", status)
-            cdr.update(caller=outside, did=DID, queueid=rng.choice([111, 222]), caller_country="Israel",
+            # some callers who gave up in the queue are never called back: the call-back list has them
+            caller = rng.choice(["0549998877", "0538887766"]) if status == "ABANDONE" and n % 2 else outside
+            cdr.update(caller=caller, did=DID, queueid=rng.choice([111, 222]), caller_country="Israel",
                        seconds_waiting_in_queue=rng.randint(2, 120),
                        IVR=IVR if n % 2 else json.dumps(IVR))  # an array, or a JSON string holding one
             cdr["queuename"] = {111: "Sales Queue", 222: "Support Queue"}[cdr["queueid"]]
@@ -53,9 +55,11 @@ def main() -> None:
                            record=f"https://cpanel.voicenter.example/rec/{cdr['ivruniqueid']}.mp3")
             cdrs.append(cdr)
         elif kind == "incoming":
-            cdr = base(n, when, "Incoming Call", rng.choice(["ANSWER", "NOANSWER", "VOEND", "TE"]))
+            # some accounts send the words in lower case; HOLDTIMEOUT is a word nobody documents
+            cdr = base(n, when, rng.choice(["Incoming Call", "incoming call"]),
+                       rng.choice(["ANSWER", "NOANSWER", "VOEND", "TE", "answer", "HOLDTIMEOUT"]))
             cdr.update(caller=outside, did=DID, target=ext, targetextension=ext, targetextension_name=name)
-            if cdr["status"] == "ANSWER":
+            if cdr["status"] in ("ANSWER", "answer"):
                 cdr.update(duration=rng.randint(20, 300), dialtime=rng.randint(2, 15), representative_code=code,
                            representative_name=name)
             cdrs.append(cdr)

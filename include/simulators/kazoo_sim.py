@@ -6,6 +6,9 @@ It serves CDR list rows from a JSON file and behaves as Crossbar does where a cl
   * ``GET /v2/accounts/{id}/cdrs`` filters on ``created_from``/``created_to`` (Gregorian seconds, inclusive,
     on the CDR's creation time = call start + duration), refuses ranges over 31 days + 1 hour with HTTP 400,
     and pages newest first through an opaque ``start_key``/``next_start_key``.
+  * ``GET /v2/accounts/{id}/phone_numbers`` lists the account's own numbers (``--numbers``): as Crossbar's
+    ``data.numbers`` object by default, or (control ``numbers_shape: "paged"``) as a list paged with
+    ``start_key`` as later releases do; control ``numbers_status`` N answers that HTTP status instead.
 Tests steer faults through ``POST /__control`` and read ``GET /__stats`` (see simbase.py); KAZOO adds
 ``expire_tokens``, ``expire_after`` N (the token dies after N more requests), ``repeat_edge`` and ``stuck_key``.
 
@@ -27,11 +30,14 @@ from simbase import SimHandler, SimState, arg_parser, make_server, serve_forever
 GREGORIAN_UNIX_OFFSET = 62_167_219_200
 MAX_RANGE = 31 * 86400 + 3600
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "demo_data" / "kazoo_cdrs.json"
+# The demo account's DIDs (include/demo_data/generate_kazoo.py); the second one is written nationally.
+DEFAULT_NUMBERS = ("+18005550100", "+18005550111")
 
 
 class State(SimState):
-    def __init__(self, rows, api_key, account_id, token_ttl):
+    def __init__(self, rows, api_key, account_id, token_ttl, numbers=()):
         super().__init__()
+        self.numbers = list(numbers)
         # Creation time is when the CDR document was written: at the end of the call leg.
         self.rows = sorted(
             rows, key=lambda r: (r["timestamp"] + int(r.get("duration_seconds") or 0), str(r.get("id"))), reverse=True
@@ -90,6 +96,10 @@ class Handler(SimHandler):
         url = urlsplit(self.path)
         if url.path == "/__stats":
             return self.reply(200, self.state.stats)
+        if url.path == f"/v2/accounts/{self.state.account_id}/phone_numbers":
+            if not self.authorized():
+                return self.error(401, "invalid credentials")
+            return self.list_numbers(parse_qs(url.query))
         expected = f"/v2/accounts/{self.state.account_id}/cdrs"
         if url.path.startswith("/v2/accounts/") and url.path.endswith("/cdrs") and url.path != expected:
             return self.error(403, "forbidden")
@@ -118,6 +128,23 @@ class Handler(SimHandler):
             if not ok:
                 self.state.stats["unauthorized"] += 1
         return ok
+
+    def list_numbers(self, query) -> None:
+        control = self.state.control
+        if control.get("numbers_status"):
+            return self.error(int(control["numbers_status"]), "forbidden")
+        info = {"state": "in_service", "used_by": "callflow", "features": []}
+        envelope = {"status": "success", "request_id": secrets.token_hex(8), "revision": "automatic"}
+        if control.get("numbers_shape") != "paged":
+            return self.reply(200, {**envelope, "data": {"numbers": {n: info for n in self.state.numbers},
+                                                         "cascade_quantity": 0}})
+        page_size = int((query.get("page_size") or ["50"])[-1])
+        start = int((query.get("start_key") or ["0"])[-1])
+        page = [{"id": n, **info} for n in self.state.numbers[start:start + page_size]]
+        body = {**envelope, "data": page, "page_size": len(page)}
+        if start + page_size < len(self.state.numbers):
+            body["next_start_key"] = str(start + page_size)
+        self.reply(200, body)
 
     def list_cdrs(self, query) -> None:
         def one(name):
@@ -161,9 +188,10 @@ class Handler(SimHandler):
         self.reply(200, body)
 
 
-def serve(host: str, port: int, data: Path, api_key: str, account_id: str, token_ttl: float, verbose=False):
+def serve(host: str, port: int, data: Path, api_key: str, account_id: str, token_ttl: float, verbose=False,
+          numbers=DEFAULT_NUMBERS):
     rows = json.loads(Path(data).read_text())
-    return make_server(host, port, Handler, State(rows, api_key, account_id, token_ttl), verbose)
+    return make_server(host, port, Handler, State(rows, api_key, account_id, token_ttl, numbers), verbose)
 
 
 def main(argv=None) -> None:
@@ -171,8 +199,10 @@ def main(argv=None) -> None:
     parser.add_argument("--api-key", default="demo-kazoo-api-key")
     parser.add_argument("--account-id", default="demo-account")
     parser.add_argument("--token-ttl", type=float, default=3600.0)
+    parser.add_argument("--numbers", default=",".join(DEFAULT_NUMBERS), help="the account's own numbers, comma-separated")
     args = parser.parse_args(argv)
-    server = serve(args.host, args.port, args.data, args.api_key, args.account_id, args.token_ttl, args.verbose)
+    server = serve(args.host, args.port, args.data, args.api_key, args.account_id, args.token_ttl, args.verbose,
+                   [n for n in args.numbers.split(",") if n])
     serve_forever(server, "KAZOO simulator")
 
 

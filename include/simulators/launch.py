@@ -103,9 +103,11 @@ def start_redis(timeout: float = 20.0) -> RedisServer:
     raise RuntimeError(f"redis-server on port {port} did not answer within {timeout:.0f}s")
 
 
-def start_receiver(data_dir: str, token: str, *, store: bool = True, port: int = 0,
+def start_receiver(data_dir: str, token: str, *, port: int = 0, env: dict[str, str] | None = None,
                    timeout: float = 30.0) -> Simulator:
-    """`cdr-receiver` on loopback (``port`` 0: a free one), staging under ``data_dir``; returns once /healthz answers."""
+    """`cdr-receiver` on loopback (``port`` 0: a free one), staging under ``data_dir``; returns once /healthz answers.
+
+    ``env``: more CDR_RECEIVER_* settings for this process (limits, caps)."""
     import os
     import sys
 
@@ -113,7 +115,7 @@ def start_receiver(data_dir: str, token: str, *, store: bool = True, port: int =
 
     port = port or free_port()
     env = {**os.environ, "CDR_DATA_DIR": str(data_dir), "CDR_VOICENTER_TOKEN": token,
-           "CDR_RECEIVER_HOST": "127.0.0.1", "CDR_RECEIVER_PORT": str(port), "CDR_RECEIVER_STORE": "1" if store else "0"}
+           "CDR_RECEIVER_HOST": "127.0.0.1", "CDR_RECEIVER_PORT": str(port), **(env or {})}
     binary = os.path.join(os.path.dirname(sys.executable), "cdr-receiver")
     log_path = os.path.join(str(data_dir), "logs", "receiver.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

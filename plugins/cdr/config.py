@@ -49,3 +49,10 @@ def warehouse_path() -> Path:
 
 def pull_schedule() -> str:
     return os.environ.get("CDR_PULL_SCHEDULE") or DEFAULT_PULL_SCHEDULE
+
+
+DEFAULT_RECONCILE_SCHEDULE = "@hourly"
+
+
+def reconcile_schedule() -> str:
+    return os.environ.get("CDR_RECONCILE_SCHEDULE") or DEFAULT_RECONCILE_SCHEDULE

@@ -13,8 +13,10 @@ from cdr.enigma.drain import DEFAULT_KEYS
 from cdr.enigma.drain import DEFAULT_TIMEZONE as ENIGMA_TIMEZONE
 from cdr.http import RetryPolicy
 from cdr.kazoo.client import KazooClient
+from cdr.own_numbers import configured
 from cdr.pbx.client import DEFAULT_TIMEZONE, PbxClient
 from cdr.pbx.extract import DEFAULT_LOOKBACK_HOURS
+from cdr.voicenter.calllog import CALL_LOG_POLICY, DEFAULT_REQUESTS_PER_MINUTE, CallLogClient, endpoint_url
 
 
 def base_url(conn) -> str:
@@ -49,6 +51,11 @@ class SourceHook(BaseHook):
     def extra(self) -> dict[str, Any]:
         return self.connection.extra_dejson or {}
 
+    @property
+    def own_numbers(self) -> list[str]:
+        """extra.own_numbers: the DIDs that are the call centre's own (a party calling from or to one is ours)."""
+        return configured(self.extra)
+
     def require_extra(self, key: str) -> Any:
         if not self.extra.get(key):
             raise ValueError(f"connection {self.conn_id!r} needs extra.{key}")
@@ -57,7 +64,7 @@ class SourceHook(BaseHook):
 
 class KazooHook(SourceHook):
     """KAZOO Crossbar API. host: base URL; password: the account's API key;
-    extra: ``{"account_id": ..., "page_size": 500, "default_region": "US"}``."""
+    extra: ``{"account_id": ..., "page_size": 500, "default_region": "US", "own_numbers": [...]}``."""
 
     conn_name_attr = "kazoo_conn_id"
     default_conn_name = "kazoo_default"
@@ -80,7 +87,8 @@ class KazooHook(SourceHook):
 
 class PbxHook(SourceHook):
     """While1 Voice PBX ``/api/cdr``. host: base URL; password: the Bearer token; extra:
-    ``{"api_key": ..., "timezone": "Europe/Bucharest", "lookback_hours": 4}`` (timezone and lookback optional)."""
+    ``{"api_key": ..., "timezone": "Europe/Bucharest", "lookback_hours": 4, "own_numbers": [...]}`` (all but
+    api_key optional)."""
 
     conn_name_attr = "pbx_conn_id"
     default_conn_name = "pbx_default"
@@ -95,6 +103,31 @@ class PbxHook(SourceHook):
         return PbxClient(
             base_url(self.connection), self.connection.password or "", str(self.require_extra("api_key")),
             timezone_name=str(self.extra.get("timezone") or DEFAULT_TIMEZONE), policy=self.policy,
+        )
+
+
+class VoicenterHook(SourceHook):
+    """Voicenter's Call Log API, for reconciliation. host: base URL (``https://api.voicenter.com``); password:
+    the organisation code; extra: ``{"fields": [...], "requests_per_minute": 30}`` (both optional)."""
+
+    conn_name_attr = "voicenter_conn_id"
+    default_conn_name = "voicenter_default"
+    conn_type = "http"
+    hook_name = "Voicenter Call Log"
+
+    def __init__(self, conn_id: str | None = None, policy: RetryPolicy | None = None):
+        super().__init__(conn_id, policy or CALL_LOG_POLICY)
+
+    def get_conn(self) -> CallLogClient:
+        if not self.connection.password:
+            raise ValueError(f"connection {self.conn_id!r} needs password (the Voicenter organisation code)")
+        fields = self.extra.get("fields")
+        if fields is not None and (isinstance(fields, str) or not isinstance(fields, list)):
+            raise ValueError(f"connection {self.conn_id!r}: extra.fields must be a list of field names")
+        return CallLogClient(
+            endpoint_url(base_url(self.connection)), self.connection.password, fields=fields,
+            requests_per_minute=float(self.extra.get("requests_per_minute") or DEFAULT_REQUESTS_PER_MINUTE),
+            policy=self.policy,
         )
 
 

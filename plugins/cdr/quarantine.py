@@ -1,18 +1,43 @@
-"""Input that could not be parsed is kept byte for byte, with a note of why, for a person to look at."""
+"""Input that could not be parsed is kept byte for byte, with a note of why, for a person to look at.
+
+Files are 0640 (the body may hold phone numbers). The note and the log line carry the reason and the size, never
+the body: callers pass a reason that names what is wrong, not the offending text.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from cdr import config
-from cdr.fsutil import atomic_write_bytes
+from cdr.fsutil import publish, temp_path_for
 
 log = logging.getLogger(__name__)
+
+FILE_MODE = 0o640
+
+
+def _write(final: Path, data: bytes) -> Path:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_for(final)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        with open(fd, "wb") as fh:
+            fh.write(data)
+        publish(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+    return final
+
+
+def day_folder(source: str, now: datetime | None = None) -> Path:
+    return config.quarantine_dir() / source / (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
 
 
 def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any] | None = None) -> Path:
@@ -22,10 +47,46 @@ def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any]
     """
     now = datetime.now(timezone.utc)
     digest = hashlib.sha256(payload).hexdigest()
-    folder = config.quarantine_dir() / source / now.strftime("%Y-%m-%d")
-    body = atomic_write_bytes(folder / f"{digest}.bin", payload)
+    folder = day_folder(source, now)
+    body = _write(folder / f"{digest}.bin", payload)
     note = {"source": source, "reason": reason, "quarantined_at": now.isoformat(), "bytes": len(payload)}
     note.update(context or {})
-    atomic_write_bytes(folder / f"{digest}.json", json.dumps(note, indent=2, default=str).encode())
+    _write(folder / f"{digest}.json", json.dumps(note, indent=2, default=str).encode())
     log.warning("%s: quarantined %d bytes as %s: %s", source, len(payload), body, reason)
     return body
+
+
+class DailyCap:
+    """At most ``max_items`` bodies and ``max_bytes`` a UTC day into quarantine/<source>/.
+
+    Past it the caller refuses with "cannot store" (Voicenter's Err 2), so the sender tries again later and
+    nothing is lost, while a sender flooding bad bodies cannot fill the disk. The count starts from what the
+    day's folder already holds, so a restart does not reset it.
+    """
+
+    def __init__(self, source: str, max_items: int, max_bytes: int):
+        self.source, self.max_items, self.max_bytes = source, max_items, max_bytes
+        self._day: str | None = None
+        self._items = self._bytes = 0
+        self._lock = threading.Lock()
+
+    def _roll(self) -> None:
+        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        if day != self._day:
+            items = size = 0
+            folder = config.quarantine_dir() / self.source / day
+            if folder.is_dir():
+                for path in folder.glob("*.bin"):
+                    items += 1
+                    size += path.stat().st_size
+            self._day, self._items, self._bytes = day, items, size
+
+    def take(self, size: int) -> bool:
+        """Reserve room for a body of ``size`` bytes today; False when the day's cap is reached."""
+        with self._lock:
+            self._roll()
+            if self._items + 1 > self.max_items or self._bytes + size > self.max_bytes:
+                return False
+            self._items += 1
+            self._bytes += size
+            return True

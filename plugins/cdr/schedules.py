@@ -17,6 +17,12 @@ def pull_timetable() -> CronDataIntervalTimetable:
     return CronDataIntervalTimetable(config.pull_schedule(), timezone="UTC")
 
 
+def reconcile_timetable() -> CronDataIntervalTimetable:
+    """CDR_RECONCILE_SCHEDULE (default @hourly) as a timetable whose data interval spans one period, as the
+    pulls'; the run's settle delay is a sensor inside the DAG, so intervals stay aligned to the schedule."""
+    return CronDataIntervalTimetable(config.reconcile_schedule(), timezone="UTC")
+
+
 def daily_timetable() -> CronDataIntervalTimetable:
     """One run per UTC day whose data interval is that day, [00:00, 24:00) UTC, due when the day ends."""
     return CronDataIntervalTimetable("@daily", timezone="UTC")

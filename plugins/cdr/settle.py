@@ -30,7 +30,7 @@ from cdr.fsutil import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 # The DAGs whose runs write the lake (their tasks' outlets are cdr.assets.LAKE_ASSETS).
-PULL_DAGS = ("kazoo_cdrs", "pbx_cdrs", "enigma_cdrs", "voicenter_cdrs")
+PULL_DAGS = ("kazoo_cdrs", "pbx_cdrs", "enigma_cdrs", "voicenter_cdrs", "voicenter_reconcile")
 BUSY_STATES = ("queued", "running")
 SETTLE_POKE_SECONDS = 30
 SETTLE_TIMEOUT_SECONDS = 3600

@@ -18,19 +18,24 @@ def as_text(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def as_int(value: Any) -> int | None:
-    """Numbers, or numeric strings; anything else is left to ``_raw``."""
+    """Numbers, or numeric strings, that fit the lake's int64; anything else is left to ``_raw``."""
     if value is None or isinstance(value, bool):
         return None
+    number = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-    return None
+        # 20 digits bound the int() work on a hostile string; isascii: int() refuses other scripts' digits.
+        if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 20:
+            number = int(text)
+    return number if number is not None and INT64_MIN <= number <= INT64_MAX else None
 
 
 def raw_json(record: Any) -> str:

@@ -24,7 +24,8 @@ import duckdb
 from cdr import config
 from cdr.fsutil import atomic_write_bytes, publish, temp_path_for
 from cdr.lake import ensure_schema_file
-from cdr.sources import LAKE_SCHEMAS
+from cdr.masking import publish_masked
+from cdr.sources import LAKE_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -217,15 +218,14 @@ def project_fingerprint() -> str:
 
 
 def dbt_build_arguments(full_refresh: bool = False) -> list[str]:
-    """``dbt build``, whole when the project changed since the last successful build (or on request), else only
-    what new data changes: the incremental fact and what depends on it."""
+    """``dbt build`` of only what new data changes (the incremental fact and what depends on it) while the project is
+    the one the last successful build ran; otherwise (first build, changed code, or on request) of everything
+    from the whole lake, so that a changed rule applies to every leg, not only to new ones."""
     stamp = config.build_dir() / "project.fingerprint"
-    if full_refresh:
-        return ["build", "--full-refresh"]
-    if (stamp.exists() and (config.build_dir() / "build.duckdb").exists()
+    if (not full_refresh and stamp.exists() and (config.build_dir() / "build.duckdb").exists()
             and stamp.read_text() == project_fingerprint()):
         return ["build", "--select", *DATA_SELECTION]
-    return ["build"]
+    return ["build", "--full-refresh"]
 
 
 def build_and_publish(full_refresh: bool = False) -> dict:
@@ -235,7 +235,7 @@ def build_and_publish(full_refresh: bool = False) -> dict:
     rebuilds every model from the whole lake, for when a model's logic changed.
     """
     with build_lock():
-        for source, schema in LAKE_SCHEMAS.items():
+        for source, schema in LAKE_TABLES.items():
             ensure_schema_file(source, schema)
         fingerprint = project_fingerprint()
         run_dbt(*dbt_build_arguments(full_refresh))
@@ -244,6 +244,7 @@ def build_and_publish(full_refresh: bool = False) -> dict:
         if run_dbt("source", "freshness", check=False) != 0:
             log.warning("dbt source freshness reports a stale source (see above); the build is published anyway")
         counts = publish_warehouse()
+        publish_masked()
         # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
         run_dbt("docs", "generate")
         publish_docs()

@@ -48,8 +48,8 @@ def warehouse(tmp_path_factory):
                 key, raw = line.split(b"\t", 1)
                 client.lpush(key, raw)
             drain(client, KEYS)
-        with start_receiver(str(data), "demo") as receiver:
-            post_all(receiver.url, "demo", VOICENTER)
+        with start_receiver(str(data), "demo-token-for-the-e2e-warehouse-0123") as receiver:
+            post_all(receiver.url, "demo-token-for-the-e2e-warehouse-0123", VOICENTER)
         load_staged()
         build_and_publish()
         con = duckdb.connect(str(config.warehouse_path()), read_only=True)

@@ -51,8 +51,8 @@ def test_one_day_of_pbx_cdrs_reaches_the_warehouse_exactly(env, pbx_rows):
             raw = by_id[cdr_id]
             assert source == "pbx" and source_status == raw["call_status"] and call_key == raw["linkedid"]
             assert started_at.timestamp() == float(raw["uniqueid"].split(".")[0])
-            assert direction == {"IN": "inbound", "OUT": "outbound"}[raw["direction"]]
-            if raw["call_status"] == "NO ANSWER" and raw["qname"]:
+            assert direction == {"IN": "inbound", "OUT": "outbound"}[raw["direction"].upper()]
+            if raw["call_status"].upper() == "NO ANSWER" and raw["qname"]:
                 assert status == "abandoned"
         # Transfers: both legs of a call share its key.
         assert con.execute("select max(n) from (select count(*) n from marts.fct_cdr group by call_key)").fetchone()[0] == 2

@@ -588,12 +588,15 @@ def test_dags_test_writes_and_mails_the_report(base, tmp_path, airflow_db, smtp_
     envelope = received.messages[0]
     assert envelope.rcpt_tos == recipients and envelope.mail_from == "cdr-reports@example.com"
     message = email.message_from_bytes(envelope.content)
-    assert message["Subject"].startswith("Calls Fri 20 Nov 2026: 116 incoming")
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        incoming = con.execute("select count(*) from marts.fct_call where date_key = ? and direction = 'inbound'",
+                               [DEMO_DAY]).fetchone()[0]
+    assert message["Subject"].startswith(f"Calls Fri 20 Nov 2026: {incoming} incoming")
     parts = {part.get_filename(): part for part in message.walk() if part.get_filename()}
     assert set(parts) == {"report.html", "callbacks.csv"}
     assert parts["report.html"].get_payload(decode=True) == (directory / "report.html").read_bytes()
     body = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
-    assert "Incoming calls" in body and "116" in body
+    assert "Incoming calls" in body and str(incoming) in body
 
 
 # --- a first day, and the layout ---------------------------------------------------------------------------------

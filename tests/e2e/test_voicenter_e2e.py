@@ -19,8 +19,8 @@ CDRS = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_
 
 def test_posted_cdrs_reach_the_warehouse_once_each(tmp_path, airflow_db):
     data = tmp_path / "data"
-    with start_receiver(str(data), "e2e-token") as receiver:
-        posts = post_all(receiver.url, "e2e-token", CDRS)
+    with start_receiver(str(data), "e2e-token-0123456789abcdefghijklmnop") as receiver:
+        posts = post_all(receiver.url, "e2e-token-0123456789abcdefghijklmnop", CDRS)
     assert posts > len(CDRS)  # some were re-sent
     env = {**os.environ, "CDR_DATA_DIR": str(data)}
     airflow(env, "dags", "test", "voicenter_cdrs", "2026-11-21T00:00:00+00:00", log="voicenter-load")

@@ -104,3 +104,39 @@ def test_bad_rows_go_to_quarantine_byte_for_byte(tmp_path, data_dir):
     assert summary["quarantined"] == 2 and summary["rows_written"] == 1
     kept = sorted((data_dir / "quarantine" / "kazoo").rglob("*.bin"))
     assert sorted((json.loads(p.read_bytes()) for p in kept), key=json.dumps) == sorted(data[1:], key=json.dumps)
+
+
+def own_numbers_in_lake(data_dir) -> list[tuple[str, str]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(data_dir / "lake" / "own_numbers" / "own_numbers__kazoo.parquet")
+    return sorted(zip(table["number"].to_pylist(), table["origin"].to_pylist()))
+
+
+@pytest.mark.parametrize("shape", ["map", "paged"])
+def test_each_pull_keeps_the_accounts_own_numbers_in_the_lake(sim, client, data_dir, shape):
+    """Crossbar's data.numbers object, and the list later releases page with start_key (page_size 1 here, so
+    the paging runs), both give the account's numbers; the Connection's own_numbers join them."""
+    control(sim, numbers_shape=shape)
+    client.page_size = 1
+    pull_interval(client, DAY_START, DAY_END, own_numbers=["0312 285 000"])
+    # the simulator's default numbers (include/simulators/kazoo_sim.py DEFAULT_NUMBERS)
+    assert own_numbers_in_lake(data_dir) == [("+18005550100", "api"), ("+18005550111", "api"),
+                                             ("0312 285 000", "connection")]
+    # the next pull replaces the list whole
+    control(sim, numbers_shape=shape)
+    pull_interval(client, DAY_START, DAY_END)
+    assert own_numbers_in_lake(data_dir) == [("+18005550100", "api"), ("+18005550111", "api")]
+
+
+def test_an_account_refused_its_numbers_pulls_with_the_connections(sim, client, data_dir, kazoo_rows):
+    control(sim, numbers_status=403)
+    pull_interval(client, DAY_START, DAY_END, own_numbers=["+18005550100"])
+    assert own_numbers_in_lake(data_dir) == [("+18005550100", "connection")]
+    assert {r["id"] for r in lake_rows(data_dir, "kazoo")} == kazoo_ids_created_in(kazoo_rows, DAY_START, DAY_END)
+
+
+def test_a_phone_numbers_server_error_fails_the_pull_naming_the_request(sim, client, data_dir):
+    control(sim, numbers_status=400)
+    with pytest.raises(SourceApiError, match=r"KAZOO: GET .*/phone_numbers.* failed: HTTP 400"):
+        pull_interval(client, DAY_START, DAY_END)

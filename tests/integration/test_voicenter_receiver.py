@@ -19,7 +19,7 @@ from post_voicenter import acknowledged, encode, post
 from cdr.voicenter.load import load_staged
 from tests.helpers import lake_rows
 
-TOKEN = "t0ken-for-tests"
+TOKEN = "t0ken-for-tests-0123456789abcdefghij"
 
 
 def cdr(n: int | str, **fields) -> dict:

@@ -38,3 +38,19 @@ def test_kazoo_hook_names_what_is_missing(monkeypatch):
 def test_hook_has_the_provider_shape():
     assert KazooHook.conn_name_attr == "kazoo_conn_id" and KazooHook.default_conn_name == "kazoo_default"
     assert KazooHook.conn_type == "http"
+
+
+@pytest.mark.parametrize("value, numbers", [
+    (["+18005550100", " 8005550111 "], ["+18005550100", "8005550111"]),
+    ("+18005550100, 8005550111;0312285000", ["+18005550100", "8005550111", "0312285000"]),
+    (None, []),
+])
+def test_own_numbers_come_from_the_connection_as_a_list_or_a_string(monkeypatch, value, numbers):
+    set_conn(monkeypatch, host="http://kazoo.example", password="k", extra={"account_id": "a", "own_numbers": value})
+    assert KazooHook().own_numbers == numbers
+
+
+def test_own_numbers_of_another_type_are_refused(monkeypatch):
+    set_conn(monkeypatch, host="http://kazoo.example", password="k", extra={"account_id": "a", "own_numbers": 5})
+    with pytest.raises(ValueError, match="own_numbers must be a list"):
+        KazooHook().own_numbers

@@ -91,7 +91,7 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
     from cdr import config
     from cdr.warehouse import DATA_SELECTION, dbt_build_arguments, project_fingerprint
 
-    assert dbt_build_arguments() == ["build"]  # no build yet
+    assert dbt_build_arguments() == ["build", "--full-refresh"]  # no build yet
     config.build_dir().mkdir(parents=True)
     (config.build_dir() / "build.duckdb").touch()
     (config.build_dir() / "project.fingerprint").write_text(project_fingerprint())
@@ -104,7 +104,7 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
     (elsewhere / "build").mkdir(parents=True)
     (elsewhere / "build" / "build.duckdb").touch()
     (elsewhere / "build" / "project.fingerprint").write_text((data_dir / "build" / "project.fingerprint").read_text())
-    assert dbt_build_arguments() == ["build"]
+    assert dbt_build_arguments() == ["build", "--full-refresh"]
 
 
 def test_the_fingerprint_follows_the_dbt_project(monkeypatch, tmp_path):
@@ -123,3 +123,36 @@ def test_the_fingerprint_follows_the_dbt_project(monkeypatch, tmp_path):
     model = copy / "models" / "marts" / "dim_hour.sql"
     model.write_text(model.read_text() + "\n-- changed\n")
     assert project_fingerprint() != before
+
+
+def test_the_masked_copy_hashes_every_number_stably_and_drops_recordings(tmp_path, monkeypatch):
+    import hashlib
+
+    import duckdb
+
+    from cdr.masking import publish_masked
+
+    monkeypatch.setenv("CDR_DATA_DIR", str(tmp_path / "data"))
+    full = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(full)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.fct_cdr as select * from (values "
+                    "('k1', '+442079460321', '1001', '+442079460321', '+442079460321', 'https://rec/1.mp3', [1]), "
+                    "('k2', null, '+27821234567', '+27821234567', null, null, [2])) "
+                    "t(cdr_key, caller_number, callee_number, remote_number, caller_number_as_sent, recording_url, "
+                    "unmapped_values)")
+        con.execute("create table marts.dq_unmapped as select * from (values "
+                    "('remote_country', '+999123'), ('status', 'NEWWORD')) t(affects, raw_value)")
+    publish_masked(full, tmp_path / "masked.duckdb", salt="s3cret")
+    expected = "h:" + hashlib.sha256(b"s3cret:+442079460321").hexdigest()[:16]
+    with duckdb.connect(str(tmp_path / "masked.duckdb"), read_only=True) as con:
+        columns = [c[0] for c in con.execute("select column_name from duckdb_columns() where table_name = 'fct_cdr' "
+                                             "order by column_index").fetchall()]
+        assert columns == ["cdr_key", "caller_number", "callee_number", "remote_number", "caller_number_as_sent"]
+        rows = con.execute("select * from marts.fct_cdr order by cdr_key").fetchall()
+        assert rows[0] == ("k1", expected, "h:" + hashlib.sha256(b"s3cret:1001").hexdigest()[:16], expected, expected)
+        assert rows[1][1] is None and rows[1][2] == rows[1][3] != "+27821234567"
+        assert con.execute("select raw_value from marts.dq_unmapped order by affects").fetchall() == [
+            ("h:" + hashlib.sha256(b"s3cret:+999123").hexdigest()[:16],), ("NEWWORD",)]
+        text = (tmp_path / "masked.duckdb").read_bytes()
+        assert b"s3cret" not in text and b"442079460321" not in text

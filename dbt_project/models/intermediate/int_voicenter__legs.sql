@@ -18,16 +18,57 @@ statuses as (
 
 ),
 
+keyed as (
+
+    select
+        *,
+        {{ vocab_key('call_type') }} as call_type_key,
+        {{ vocab_key('call_status') }} as call_status_key,
+        {{ vocab_key('leg1_status') }} as leg1_status_key,
+        -- Ours: the extension a call was dialled from, or the extension or DID it reached.
+        caller_extension is not null as caller_is_ours,
+        target_extension is not null or did is not null as callee_is_ours
+    from cdrs
+
+),
+
 classified as (
 
     select
-        cdrs.*,
-        coalesce(call_types.direction, 'unknown') as direction,
+        keyed.*,
+        call_types.direction as type_direction,
         call_types.leg,
-        coalesce(statuses.status, 'other') as status
-    from cdrs
-    left join call_types on cdrs.call_type_key = call_types.type_key
-    left join statuses on cdrs.call_status = statuses.source_status
+        {{ party_direction('caller_is_ours', 'callee_is_ours') }} as party_direction,
+        by_status.status as word_status,
+        by_leg1.status as leg1_word_status
+    from keyed
+    left join call_types on keyed.call_type_key = {{ vocab_key('call_types.type_key') }}
+    left join statuses as by_status on keyed.call_status_key = {{ vocab_key('by_status.source_status') }}
+    left join statuses as by_leg1 on keyed.leg1_status_key = {{ vocab_key('by_leg1.source_status') }}
+
+),
+
+decided as (
+
+    select
+        *,
+        coalesce(type_direction, party_direction, 'unknown') as direction,
+        case
+            when type_direction is not null then 'call_type'
+            when party_direction is not null then 'parties'
+            else 'unmapped'
+        end as direction_basis,
+        -- status first; for a status nobody knows, leg 1's dial status, then the talk time.
+        coalesce(
+            word_status, leg1_word_status, case when coalesce(duration_seconds, 0) > 0 then 'answered' end, 'other'
+        ) as status,
+        case
+            when word_status is not null then 'status'
+            when leg1_word_status is not null then 'leg1_dial_status'
+            when coalesce(duration_seconds, 0) > 0 then 'duration'
+            else 'unmapped'
+        end as status_basis
+    from classified
 
 ),
 
@@ -43,10 +84,13 @@ final as (
         coalesce(started_at, received_at) + to_seconds(coalesce(dial_seconds, 0) + coalesce(duration_seconds, 0))
             as ended_at,
         direction,
+        direction_basis,
+        call_type as source_direction,
         caller as caller_number_as_sent,
         case when direction = 'inbound' then coalesce(did, target) else target end as callee_number_as_sent,
         'IL' as phone_region,
         status,
+        status_basis,
         call_status as source_status,
         dial_seconds as ring_seconds,
         duration_seconds as talk_seconds,
@@ -58,15 +102,26 @@ final as (
             as agent_name,
         queue_id,
         queue_name,
+        leg1_status as dial_status,
         leg as call_leg,
         price_agorot as price_minor_units,
         case when price_agorot is not null then 'ILS' end as price_currency,
         ivr_path,
         recording_url,
+        list_concat(invalid_values, list_filter([
+            {'field': 'status', 'affects': 'status', 'value': case
+                when status_basis = 'unmapped' or (call_status_key is not null and word_status is null)
+                    then coalesce(call_status, '(missing)') end},
+            {'field': 'leg1DialStatusName', 'affects': 'status', 'value': case
+                when leg1_status_key is not null and leg1_word_status is null then leg1_status end},
+            {'field': 'type', 'affects': 'direction', 'value': case
+                when direction_basis = 'unmapped' or (call_type_key is not null and type_direction is null)
+                    then coalesce(call_type, '(missing)') end}
+        ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         -- Voicenter re-sends a CDR until it is acknowledged: the copy received last is the latest read
         received_at as read_order
-    from classified
+    from decided
 
 )
 

@@ -67,12 +67,32 @@ conformed as (
         case latest_reads.direction
             when 'inbound' then caller.country_code
             when 'outbound' then callee.country_code
-        end as remote_country_code
+        end as remote_country_code_parsed,
+        case latest_reads.direction
+            when 'inbound' then 'caller_number'
+            when 'outbound' then 'callee_number'
+        end as remote_side
     from latest_reads
     left join parsed_numbers as caller
         on latest_reads.caller_number_as_sent = caller.number and latest_reads.phone_region = caller.phone_region
     left join parsed_numbers as callee
         on latest_reads.callee_number_as_sent = callee.number and latest_reads.phone_region = callee.phone_region
+
+),
+
+with_remote as (
+
+    select
+        *,
+        -- libphonenumber knows a few territories ISO 3166 does not (XK, AC, TA): no country rather than a
+        -- key that does not resolve
+        case when remote_country_code_parsed in (select country_code from countries)
+            then remote_country_code_parsed end as remote_country_code,
+        case remote_side when 'caller_number' then caller_number_as_sent when 'callee_number' then callee_number_as_sent
+        end as remote_number_as_sent,
+        case remote_side when 'caller_number' then caller_number when 'callee_number' then callee_number
+        end as remote_number
+    from conformed
 
 ),
 
@@ -90,12 +110,16 @@ final as (
         direction,
         caller_number,
         callee_number,
-        -- libphonenumber knows a few territories ISO 3166 does not (XK, AC, TA): no country rather than a
-        -- key that does not resolve
-        case when remote_country_code in (select country_code from countries) then remote_country_code end
-            as remote_country_code,
+        remote_number,
+        remote_country_code,
+        direction_basis,
+        source_direction,
         status,
+        status_basis,
         source_status,
+        hangup_cause,
+        cast(sip_code as integer) as sip_code,
+        dial_status,
         cast(ring_seconds as integer) as ring_seconds,
         cast(talk_seconds as integer) as talk_seconds,
         cast(queue_wait_seconds as integer) as queue_wait_seconds,
@@ -105,13 +129,23 @@ final as (
         case when queue_id is not null then md5(source || ':' || queue_id) end as queue_key,
         queue_id,
         queue_name,
+        call_leg,
+        ivr_path,
         recording_url,
         price_minor_units,
         price_currency,
         caller_number_as_sent,
         callee_number_as_sent,
+        -- the raw values on this leg the model could not map (marts.dq_unmapped counts them): the sources'
+        -- words, and an outside party's number that does not parse
+        list_concat(
+            unmapped_values,
+            case when regexp_matches(remote_number_as_sent, '[0-9]') and remote_country_code is null
+                then [{'field': remote_side, 'affects': 'remote_country', 'value': remote_number_as_sent}]
+                else [] end
+        ) as unmapped_values,
         extracted_at
-    from conformed
+    from with_remote
 
 )
 

@@ -162,3 +162,64 @@ class KazooClient:
                         f"next_start_key {next_key!r} came back unchanged; stopping rather than looping forever",
                     )
                 start_key = next_key
+
+    def phone_numbers(self) -> list[dict[str, Any]] | None:
+        """The account's own numbers (``GET .../phone_numbers``), each ``{"number", "state", "used_by", "raw"}``.
+
+        Crossbar answers ``data.numbers`` as an object keyed by number; later releases page a list with
+        ``start_key`` like ``cdrs``: both are read. None when the API refuses the account the list (403, 404):
+        the pull goes on with the Connection's ``own_numbers``, and the log says so.
+        """
+        path = f"/v2/accounts/{self.account_id}/phone_numbers"
+        numbers: list[dict[str, Any]] = []
+        start_key: str | None = None
+        while True:
+            params: dict[str, Any] = {"page_size": self.page_size}
+            if start_key is not None:
+                params["start_key"] = start_key
+            try:
+                body = self.get(path, params)
+            except SourceApiError as exc:
+                if exc.status in (403, 404):
+                    log.warning("KAZOO: the account's phone numbers are not available (%s); using the "
+                                "connection's own_numbers only", exc.detail)
+                    return None
+                raise
+            if not isinstance(body, dict) or "data" not in body:
+                raise SourceApiError(SOURCE, f"GET {path}", f"answer has no data: {str(body)[:300]}")
+            numbers.extend(_numbers_of(body["data"]))
+            next_key = body.get("next_start_key")
+            if next_key is None or next_key == "":
+                break
+            next_key = next_key if isinstance(next_key, str) else json.dumps(next_key)
+            if next_key == start_key:
+                raise SourceApiError(SOURCE, f"GET {path}", f"next_start_key {next_key!r} came back unchanged")
+            start_key = next_key
+        log.info("KAZOO: the account lists %d phone numbers", len(numbers))
+        return numbers
+
+
+def _numbers_of(data: Any) -> list[dict[str, Any]]:
+    """The numbers of one phone_numbers answer, in any of the shapes Crossbar releases give."""
+    if isinstance(data, dict):
+        listed = data.get("numbers") if isinstance(data.get("numbers"), dict) else {
+            key: value for key, value in data.items() if any(ch.isdigit() for ch in key)}
+        return [{"number": number, "state": _text(info, "state"), "used_by": _text(info, "used_by"),
+                 "raw": {number: info}} for number, info in listed.items()]
+    if isinstance(data, list):
+        found = []
+        for item in data:
+            if isinstance(item, str):
+                found.append({"number": item, "raw": item})
+            elif isinstance(item, dict):
+                number = item.get("id") or item.get("number") or item.get("phone_number")
+                if number:
+                    found.append({"number": str(number), "state": _text(item, "state"),
+                                  "used_by": _text(item, "used_by"), "raw": item})
+        return found
+    raise SourceApiError(SOURCE, "GET phone_numbers", f"data is a {type(data).__name__}, not an object or list")
+
+
+def _text(info: Any, key: str) -> str | None:
+    value = info.get(key) if isinstance(info, dict) else None
+    return None if value is None else str(value)

@@ -37,9 +37,18 @@ def to_lake_row(record: Any, lineage: dict[str, Any]) -> tuple[dict[str, Any], d
     row.update({name: as_int(record.get(name)) for name in INT_FIELDS})
     row.update(lineage)
     row["_raw"] = raw_json(record)
-    started = row["timestamp"]
-    day = from_gregorian(started).date() if started else _interval_day(lineage)
-    return row, day
+    return row, _start_day(row["timestamp"], lineage)
+
+
+def _start_day(started: int | None, lineage: dict[str, Any]) -> date:
+    """The call's start date, UTC; a timestamp no calendar holds (the model counts it as invalid) files the row
+    under its interval's day, so that one bad field never stops a pull."""
+    if started:
+        try:
+            return from_gregorian(started).date()
+        except (OverflowError, OSError, ValueError):
+            pass
+    return _interval_day(lineage)
 
 
 def _interval_day(lineage: dict[str, Any]) -> date:

@@ -82,6 +82,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("cdrs_by_hour", ("source", "hour_utc"), (_m("cdrs"),), measures_data=True),
     Figure("gaps", ("source", "hour_utc"), compare=False),
     Figure("health", ("source",), (_m("cdrs"),), measures_data=True),
+    Figure("unmapped", ("source", "affects", "field", "raw_value", "mapped_to"), compare=False),
+    Figure("reconciliation", ("cdrs",), compare=False),
 )}
 
 

@@ -2,12 +2,13 @@
 
 A segment is one lake unit (named after it), so a load killed after writing the lake but before moving the
 segment only rewrites the same file next time: nothing lost, nothing doubled. ``.open`` segments are still
-being written and are left for the next run. A line that cannot be read goes to quarantine byte for byte.
+being written and are left for the next run. A line that cannot be read or converted (not JSON, outside
+cdr.voicenter.bounds: a receiver older than the bounds may have staged it) goes to quarantine byte for byte and
+the rest of the segment loads, so no line can hold a segment, or the ones after it, in ``landing/``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from cdr import config
@@ -22,6 +24,7 @@ from cdr.fsutil import fsync_dir
 from cdr.lake import TS, LakeWriter, ensure_schema_file, lake_schema
 from cdr.quarantine import quarantine
 from cdr.values import as_int, as_text, raw_json
+from cdr.voicenter.bounds import OutOfBounds, check
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,11 @@ SCHEMA = lake_schema(
     [pa.field(name, pa.string()) for name in STRING_FIELDS]
     + [pa.field(name, pa.int64()) for name in INT_FIELDS]
     + [pa.field("received_at", TS), pa.field("received_format", pa.string())]
+    # How the row reached the lake: "webhook" (posted to cdr-receiver) or "call_log" (recovered by
+    # voicenter_reconcile). Files written before the column existed read as null, meaning webhook.
+    + [pa.field("_origin", pa.string())]
 )
+ORIGIN_WEBHOOK, ORIGIN_CALL_LOG = "webhook", "call_log"
 
 
 @dataclass
@@ -52,15 +59,14 @@ def landing_folder() -> Path:
 
 
 def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    record = json.loads(line)
-    cdr = record["cdr"]
-    if not isinstance(cdr, dict) or not cdr.get("ivruniqueid"):
-        raise ValueError("staged record has no CDR with an ivruniqueid")
+    record = orjson.loads(line)
+    received = datetime.fromisoformat(record["received_at"])
+    cdr = check(record["cdr"], received.timestamp())
     row = {name: as_text(cdr.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(cdr.get(name)) for name in INT_FIELDS})
-    received = datetime.fromisoformat(record["received_at"])
     row.update(lineage)
-    row.update({"received_at": received, "received_format": record.get("format"), "_raw": raw_json(cdr)})
+    row.update({"received_at": received, "received_format": record.get("format"), "_raw": raw_json(cdr),
+                "_origin": ORIGIN_WEBHOOK})
     day = datetime.fromtimestamp(row["time"], timezone.utc).date() if row["time"] else received.date()
     return row, day
 
@@ -77,9 +83,11 @@ def load_staged() -> dict:
             for number, line in enumerate(fh, 1):
                 try:
                     row, day = to_row(line, lineage)
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
                     bad += 1
-                    quarantine(SOURCE, line, f"staged line unreadable: {exc}", {"segment": segment.name,
+                    # The reason names what is wrong, never the line's text (an exception's message may quote it).
+                    why = str(exc) if isinstance(exc, OutOfBounds) else type(exc).__name__
+                    quarantine(SOURCE, line, f"staged line unreadable: {why}", {"segment": segment.name,
                                                                                 "line": number})
                     continue
                 writer.write(row, day)

@@ -1,8 +1,8 @@
 """Durable staging of received CDRs: an append-only segment with group commit.
 
 Records are appended to ``<landing>/<segment>.jsonl.open`` and fsynced before their senders are answered;
-requests arriving during an fsync are written and synced together, so throughput grows with load instead of
-being one fsync per request. A segment is sealed (renamed to ``.jsonl``, directory fsynced) when it is old or
+requests arriving during an fsync are written and synced together, and a few such batches sync at once, so
+throughput grows with load instead of being one fsync per request. A segment is sealed (renamed to ``.jsonl``, directory fsynced) when it is old or
 full; the loader takes sealed segments only. A receiver killed mid-write leaves an ``.open`` segment: at start
 its unacknowledged partial last line is cut off and it is sealed.
 """
@@ -10,10 +10,13 @@ its unacknowledged partial last line is cut off and it is sealed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cdr.fsutil import fsync_dir
@@ -43,15 +46,29 @@ def seal_leftovers(folder: Path) -> list[Path]:
 
 
 class SegmentWriter:
-    def __init__(self, folder: Path, *, max_records: int = 50_000, max_age: float = 5.0, max_batch: int = 2_000):
+    """Appends lines to the open segment; ``append`` returns once its line is fsynced.
+
+    Up to ``max_inflight`` batches are written and synced at once (each fsync covers everything written before
+    it began, so a batch is acknowledged only after an fsync that started after its own write). Writes are
+    serialised under a lock and a failed write or fsync stops all later ones until the segment is set aside, so
+    a line is never written after a partial one. Segments are sealed only while no sync is in flight.
+    """
+
+    def __init__(self, folder: Path, *, max_records: int = 50_000, max_age: float = 5.0, max_batch: int = 2_000,
+                 max_inflight: int = 4):
         self.folder = folder
         self.max_records, self.max_age, self.max_batch = max_records, max_age, max_batch
+        self.max_inflight = max_inflight
         self._fd: int | None = None
         self._path: Path | None = None
         self._opened = 0.0
         self._records = 0
+        self._failed = False
+        self._lock = threading.Lock()
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
+        self._inflight: set[asyncio.Task] = set()
+        self._executor = ThreadPoolExecutor(max_inflight + 1, thread_name_prefix="voicenter-staging")
         self.healthy = True
 
     async def start(self) -> None:
@@ -67,14 +84,24 @@ class SegmentWriter:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        await asyncio.get_running_loop().run_in_executor(None, self._seal)
+        await self._settle()
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._seal)
+        self._executor.shutdown(wait=True)
 
     async def append(self, line: bytes) -> None:
         """Return once ``line`` is on disk (written and fsynced); raise OSError if it cannot be stored."""
         assert self._queue is not None, "start() first"
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put((line, future))
+        self._queue.put_nowait((line, future))  # unbounded: never waits, so one await per request (the fsync)
         await future
+
+    async def _settle(self) -> None:
+        while self._inflight:
+            await asyncio.wait(set(self._inflight))
+
+    def _due(self) -> bool:
+        return self._fd is not None and (self._records >= self.max_records
+                                         or time.monotonic() - self._opened >= self.max_age)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -83,41 +110,72 @@ class SegmentWriter:
             try:
                 first = await asyncio.wait_for(self._queue.get(), timeout=self.max_age)
             except TimeoutError:
-                await loop.run_in_executor(None, self._seal_if_old)
+                await self._settle()
+                await self._rotate(self._seal_if_old)
                 continue
+            # While every slot is syncing, the queue fills: the next batch is bigger.
+            while len(self._inflight) >= self.max_inflight:
+                await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+            if self._failed or self._due():
+                await self._settle()
+                await self._rotate(self._abandon if self._failed else self._seal)
             batch = [first]
             while not self._queue.empty() and len(batch) < self.max_batch:
                 batch.append(self._queue.get_nowait())
-            try:
-                await loop.run_in_executor(None, self._write, b"".join(line for line, _ in batch))
-                self.healthy = True
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-            except OSError as exc:
-                self.healthy = False
-                log.error("Voicenter staging: cannot store %d CDR(s) in %s: %s", len(batch), self.folder, exc)
-                self._abandon()
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            task = loop.create_task(self._commit(batch))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _rotate(self, step) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, step)
+        except OSError as exc:
+            # Leave the segment to be set aside before the next write (or by the next start).
+            log.error("Voicenter staging: cannot seal the open segment in %s: %s", self.folder, exc)
+            self._failed = self._fd is not None
+
+    async def _commit(self, batch: list) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._write,
+                                                             b"".join(line for line, _ in batch))
+        except OSError as exc:
+            self.healthy = False
+            log.error("Voicenter staging: cannot store %d CDR(s) in %s: %s", len(batch), self.folder, exc)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.healthy = True
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
 
     def _write(self, data: bytes) -> None:
-        if self._fd is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}{OPEN_SUFFIX}"
-            self._path = self.folder / name
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-            fsync_dir(self.folder)
-            self._opened, self._records = time.monotonic(), 0
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fsync(self._fd)
-        self._records += data.count(b"\n")
-        if self._records >= self.max_records or time.monotonic() - self._opened >= self.max_age:
-            self._seal()
+        with self._lock:
+            if self._failed:
+                raise OSError(errno.EIO, "an earlier write to the open segment failed; it is set aside first")
+            try:
+                if self._fd is None:
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}{OPEN_SUFFIX}"
+                    self._path = self.folder / name
+                    self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+                    fsync_dir(self.folder)
+                    self._opened, self._records = time.monotonic(), 0
+                fd = self._fd
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+            except OSError:
+                self._failed = self._fd is not None
+                raise
+            self._records += data.count(b"\n")
+        try:
+            os.fsync(fd)
+        except OSError:
+            self._failed = True
+            raise
 
     def _seal_if_old(self) -> None:
         if self._fd is not None and time.monotonic() - self._opened >= self.max_age:
@@ -136,6 +194,7 @@ class SegmentWriter:
     def _abandon(self) -> None:
         """After a failed write the open segment may end in a partial line: cut it off and seal what was
         acknowledged, or leave it for the next start to do so."""
+        self._failed = False
         if self._fd is not None:
             try:
                 os.close(self._fd)

@@ -56,18 +56,22 @@ renamed as (
         -- dialed_at comes as epoch seconds, ISO 8601 with an offset, or ISO 8601 in the dialer's time zone.
         case
             when regexp_full_match(trim(p.dialed_at), '-?[0-9]+(\.[0-9]+)?')
-                then to_timestamp(cast(trim(p.dialed_at) as double))
+                then {{ bounded_epoch('trim(p.dialed_at)') }}
             when regexp_matches(trim(p.dialed_at), '([+-][0-9]{2}(:?[0-9]{2})?|Z)$')
                 then try_cast(replace(trim(p.dialed_at), 'Z', '+00:00') as timestamptz)
             else timezone(_timezone, try_cast(trim(p.dialed_at) as timestamp))
         end as dialed_at,
         -- The c2d key calls it disposition; the campaigns key end_reason.
         coalesce(p.end_reason, p.disposition) as end_reason,
-        upper(replace(trim(coalesce(p.end_reason, p.disposition)), ' ', '_')) as end_reason_code,
-        try_cast(p.end_code as integer) as end_code,
-        try_cast(p.call_time as integer) as call_time_seconds,
-        lower(nullif(trim(p.call_dir), '')) as call_dir,
-        nullif(trim(p.recording_url), '') as recording_url,
+        p.end_code as end_code_as_sent,
+        try_cast(trim(p.end_code) as integer) as end_code,
+        {{ bounded_seconds('trim(p.call_time)') }} as call_time_seconds,
+        {{ invalid_values([
+            invalid_entry('call_time', 'p.call_time', bounded_seconds('trim(p.call_time)')),
+            invalid_entry('dialed_at', 'p.dialed_at', 'dialed_at'),
+        ]) }} as invalid_values,
+        p.call_dir,
+        nullif(p.recording_url, '') as recording_url,
         nullif(trim(p.ref), '') as campaign_ref,
         _key as redis_key,
         _timezone as dialer_timezone,

@@ -1,0 +1,64 @@
+{#- Who is on our side of a leg, and the vocabulary keys every mapping matches on. -#}
+
+{#- A source's word as a lookup key: upper case, letters and digits only, so `no answer`, `No-Answer` and
+    `NOANSWER` are one word. Null when nothing is left. -#}
+{% macro vocab_key(expr) -%}
+    nullif(upper(regexp_replace(coalesce({{ expr }}, ''), '[^A-Za-z0-9]', '', 'g')), '')
+{%- endmacro %}
+
+{#- A number's digits without leading zeros: the trunk prefix 0 and the international 00 go, so that the same
+    number written nationally (08005550100), internationally (+18005550100, 0018005550100) or with separators
+    ends in the same digits. -#}
+{% macro number_digits(expr) -%}
+    ltrim(regexp_replace(coalesce({{ expr }}, ''), '[^0-9]', '', 'g'), '0')
+{%- endmacro %}
+
+{#- Whether a number is one of `source`'s own numbers (int_own_numbers): the digits of one end with the digits of
+    the other, seven digits at least, so a DID matches whether it was sent nationally or internationally. -#}
+{% macro is_own_number(expr, source) -%}
+    (length({{ number_digits(expr) }}) >= 7 and exists (
+        select 1 from {{ ref('int_own_numbers') }} as own
+        where own.owner_source = '{{ source }}'
+            and own.number_key = right({{ number_digits(expr) }}, 7)
+            and (ends_with({{ number_digits(expr) }}, own.number_digits)
+                 or ends_with(own.number_digits, {{ number_digits(expr) }}))
+    ))
+{%- endmacro %}
+
+{#- An extension of the call centre: 2 to 6 digits. -#}
+{% macro is_extension(expr) -%}
+    coalesce(regexp_full_match(trim({{ expr }}), '[0-9]{2,6}'), false)
+{%- endmacro %}
+
+{#- A withheld caller: the words switches write instead of a number. The party is outside. -#}
+{% macro is_withheld(expr) -%}
+    coalesce({{ vocab_key(expr) }} in ('ANONYMOUS', 'UNKNOWN', 'PRIVATE', 'RESTRICTED', 'UNAVAILABLE',
+        'WITHHELD', 'NONE', 'NULL'), false)
+{%- endmacro %}
+
+{#- A service of the switch rather than a phone: a feature code (`*97`) or a service's name (`voicemail`,
+    `vmbox`, `conference`, `park`, `queue`, `ivr`). The party is ours. -#}
+{% macro is_service(expr) -%}
+    (coalesce(regexp_full_match(trim({{ expr }}), '\*[0-9*#]+'), false)
+     or coalesce(regexp_matches({{ expr }}, '(?i)voice ?mail|vmbox|^\s*vm[-_ ]?[0-9]*\s*$|conferenc|^\s*conf\b|park|queue|\bivr\b|\bmenu\b'), false))
+{%- endmacro %}
+
+{#- The business direction from the two parties: both ours is internal, only the caller ours is outbound, only the
+    callee ours is inbound; null when neither side is known to be ours (the source's own word decides then). -#}
+{% macro party_direction(caller_ours, callee_ours) -%}
+    (case
+        when ({{ caller_ours }}) and ({{ callee_ours }}) then 'internal'
+        when ({{ caller_ours }}) then 'outbound'
+        when ({{ callee_ours }}) then 'inbound'
+    end)
+{%- endmacro %}
+
+{#- A SIP final response's status (seed sip_responses: the code itself, else its class `4xx`). Joins two aliases
+    of the seed, named `<prefix>_code` and `<prefix>_class`. -#}
+{% macro sip_status_join(code_expr, prefix='sip') -%}
+    left join {{ ref('sip_responses') }} as {{ prefix }}_code
+        on {{ prefix }}_code.sip_code = cast({{ code_expr }} as varchar)
+    left join {{ ref('sip_responses') }} as {{ prefix }}_class
+        on {{ prefix }}_class.sip_code = cast(({{ code_expr }}) // 100 as varchar) || 'xx'
+            and ({{ code_expr }}) between 100 and 699
+{%- endmacro %}

@@ -1,0 +1,99 @@
+"""The analysts' copy: the warehouse with every phone number salted-hashed and every recording URL dropped.
+
+Published beside ``warehouse.duckdb`` as ``warehouse_masked.duckdb`` after each build, the same way (a new file
+renamed over the old one), for analysts who may count calls and repeat callers but not see who called. A number
+becomes ``h:`` and the first 16 hex digits of SHA-256(salt, number): stable from build to build, so counts,
+joins and repeat callers still work, and not reversible without the salt. The salt is ``CDR_NUMBER_SALT`` (a
+secret in the environment); without it, one is made once and kept in ``build/number.salt`` (mode 0600), so
+hashes stay stable, and the log says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import duckdb
+
+from cdr import config
+from cdr.fsutil import atomic_write_bytes, publish, temp_path_for
+
+log = logging.getLogger(__name__)
+
+MASKED_NAME = "warehouse_masked.duckdb"
+# Columns that hold a phone number, in any published table; masked wherever they appear.
+NUMBER_COLUMNS = frozenset({"caller_number", "callee_number", "remote_number", "caller_number_as_sent",
+                            "callee_number_as_sent"})
+# Columns that could lead to the call itself, or quote a number among other raw values: not in the copy.
+DROPPED_COLUMNS = frozenset({"recording_url", "unmapped_values"})
+STORAGE_VERSION = "v1.0.0"
+
+
+def masked_path() -> Path:
+    return config.data_dir() / MASKED_NAME
+
+
+def number_salt() -> str:
+    salt = os.environ.get("CDR_NUMBER_SALT")
+    if salt:
+        return salt
+    path = config.build_dir() / "number.salt"
+    if not path.exists():
+        atomic_write_bytes(path, secrets.token_hex(32).encode())
+        path.chmod(0o600)
+        log.warning("CDR_NUMBER_SALT is not set: made a salt for the analysts' copy in %s; set CDR_NUMBER_SALT "
+                    "(a secret) to choose it", path)
+    return path.read_text().strip()
+
+
+def _masked_select(con, schema: str, table: str) -> str:
+    columns = con.execute(
+        "select column_name from duckdb_columns() where database_name = 'published' and schema_name = ? "
+        "and table_name = ? order by column_index", [schema, table]).fetchall()
+    parts = []
+    for (column,) in columns:
+        if column in DROPPED_COLUMNS:
+            continue
+        if column in NUMBER_COLUMNS:
+            parts.append(f'cdr_mask("{column}") as "{column}"')
+        elif (schema, table, column) == ("marts", "dq_unmapped", "raw_value"):
+            # the raw value of an outside number that did not parse is a number too
+            parts.append("case when affects = 'remote_country' then cdr_mask(raw_value) else raw_value end as raw_value")
+        else:
+            parts.append(f'"{column}"')
+    return f'select {", ".join(parts)} from published."{schema}"."{table}"'
+
+
+def publish_masked(warehouse: Path | None = None, target: Path | None = None, salt: str | None = None) -> dict:
+    """Copy every table of the published warehouse into the masked copy, numbers hashed, recordings dropped."""
+    warehouse = warehouse or config.warehouse_path()
+    target = target or masked_path()
+    salt = salt if salt is not None else number_salt()
+    temp = temp_path_for(target)
+    counts: dict[str, int] = {}
+    try:
+        con = duckdb.connect(str(temp), config={"storage_compatibility_version": STORAGE_VERSION})
+        try:
+            con.execute("attach ? as published (read_only)", [str(warehouse)])
+            # a macro, not a stored value: the salt never lands in the copy
+            con.execute(f"create temp macro cdr_mask(x) as case when x is not null then "
+                        f"'h:' || left(sha256('{salt.replace(chr(39), chr(39) * 2)}' || ':' || x), 16) end")
+            tables = con.execute("select schema_name, table_name from duckdb_tables() where database_name = 'published' "
+                                 "order by all").fetchall()
+            for schema, table in tables:
+                con.execute(f'create schema if not exists "{schema}"')
+                con.execute(f'create table "{schema}"."{table}" as {_masked_select(con, schema, table)}')
+                counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            con.execute("detach published")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        publish(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+        Path(f"{temp}.wal").unlink(missing_ok=True)
+    log.info("published the analysts' masked copy %s (%d tables; numbers hashed, recording URLs dropped)",
+             target, len(counts))
+    return counts

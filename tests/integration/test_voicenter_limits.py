@@ -1,0 +1,269 @@
+"""cdr-receiver against hostile or broken senders (issue 12): a real process on loopback, probed over HTTP and raw
+sockets. Bounds at the door, no 500 for any body, the token before the body, deadlines, caps and quiet logs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from launch import free_port, start_receiver
+from post_voicenter import acknowledged, encode, post
+
+TOKEN = "limits-token-0123456789abcdefghijklmnop"
+MARKER = "0549998877"  # a phone number in every hostile body: it must never reach a note or a log
+
+
+def cdr(n, **fields) -> dict:
+    return {"ivruniqueid": f"VC-{n}", "type": "Queue", "status": "ANSWER", "time": 1795132800, "caller": MARKER,
+            "duration": 42, "IVR": [{"layer_id": 1, "Dtmf": 2}], **fields}
+
+
+def staged(data_dir) -> list[dict]:
+    records = []
+    for path in sorted((data_dir / "landing" / "voicenter").glob("*.jsonl*")):
+        records += [json.loads(line) for line in path.read_bytes().splitlines()]
+    return records
+
+
+def quarantined(data_dir) -> list[bytes]:
+    return sorted(p.read_bytes() for p in (data_dir / "quarantine" / "voicenter").rglob("*.bin"))
+
+
+def raw_post(url: str, body: bytes, content_type: str, token: str = TOKEN) -> requests.Response:
+    return requests.post(f"{url}/voicenter/cdr", params={"token": token}, data=body,
+                         headers={"Content-Type": content_type}, timeout=10)
+
+
+def xmlrpc_nested(depth: int) -> bytes:
+    # Arrays: the most levels that fit in the 256 KiB a body may have.
+    inner = "<value><array><data>" * depth + "</data></array></value>" * depth
+    return (f"<?xml version='1.0'?><methodCall><methodName>cdr</methodName><params><param><value><struct>"
+            f"<member><name>ivruniqueid</name><value><string>deep</string></value></member>"
+            f"<member><name>caller</name><value><string>{MARKER}</string></value></member>"
+            f"<member><name>IVR</name>{inner}</member></struct></value></param></params></methodCall>").encode()
+
+
+def xmlrpc_cdr(members: str) -> bytes:
+    return (f"<methodCall><methodName>cdr</methodName><params><param><value><struct>"
+            f"<member><name>ivruniqueid</name><value><string>x1</string></value></member>"
+            f"<member><name>caller</name><value><string>{MARKER}</string></value></member>{members}"
+            f"</struct></value></param></params></methodCall>").encode()
+
+
+HOSTILE = [
+    ("duration 14 digits, JSON", json.dumps(cdr(1, duration=99999999999999)).encode(), "application/json"),
+    ("duration 14 digits, form", f"ivruniqueid=VC-2&caller={MARKER}&duration=99999999999999".encode(),
+     "application/x-www-form-urlencoded"),
+    ("duration 20 digits", json.dumps(cdr(3, duration=10**19 + 7)).encode(), "application/json"),
+    ("time 1e20", json.dumps(cdr(4, time=1e20)).encode(), "application/json"),
+    ("time in 2099", json.dumps(cdr(5, time=4_070_908_800)).encode(), "application/json"),
+    ("negative wait", json.dumps(cdr(6, seconds_waiting_in_queue=-3)).encode(), "application/json"),
+    ("price past int64", json.dumps(cdr(7, price=2**63)).encode(), "application/json"),
+    ("id not a string", json.dumps(cdr(8, ivruniqueid=12345)).encode(), "application/json"),
+    ("id of 300 characters", json.dumps(cdr(9, ivruniqueid="A" * 300)).encode(), "application/json"),
+    ("lone surrogate", b'{"ivruniqueid": "VC-10", "caller": "' + MARKER.encode() + b'", "x": "\\ud800"}',
+     "application/json"),
+    ("NaN", b'{"ivruniqueid": "VC-11", "caller": "' + MARKER.encode() + b'", "duration": NaN}',
+     "application/json"),
+    ("Infinity", b'{"ivruniqueid": "VC-12", "caller": "' + MARKER.encode() + b'", "price": -Infinity}',
+     "application/json"),
+    ("JSON nested 5,000 deep", b'{"ivruniqueid": "VC-13", "caller": "' + MARKER.encode() + b'", "IVR": '
+     + b"[" * 5000 + b"]" * 5000 + b"}", "application/json"),
+    ("XML-RPC nested 5,000 deep", xmlrpc_nested(5000), "text/xml"),
+    ("XML-RPC NaN", xmlrpc_cdr("<member><name>duration</name><value><double>nan</double></value></member>"),
+     "text/xml"),
+    ("XML-RPC huge int", xmlrpc_cdr(f"<member><name>price</name><value><int>{'9' * 30}</int></value></member>"),
+     "text/xml"),
+    ("XML-RPC base64", xmlrpc_cdr("<member><name>record</name><value><base64>AAAA</base64></value></member>"),
+     "text/xml"),
+    ("XML-RPC fault", (f"<methodResponse><fault><value><struct><member><name>faultString</name><value><string>"
+                       f"{MARKER}</string></value></member><member><name>faultCode</name><value><int>4</int>"
+                       f"</value></member></struct></value></fault></methodResponse>").encode(), "text/xml"),
+    ("form with a bad field", f"ivruniqueid=VC-14&{MARKER}".encode(), "application/x-www-form-urlencoded"),
+    ("form of 500 fields", ("&".join(f"f{i}={MARKER}" for i in range(500)) + "&ivruniqueid=VC-15").encode(),
+     "application/x-www-form-urlencoded"),
+    ("not UTF-8", b'{"ivruniqueid": "VC-16", "caller": "\xff' + MARKER.encode() + b'"}', "application/json"),
+]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    data = tmp_path_factory.mktemp("limits") / "data"
+    with start_receiver(str(data), TOKEN) as running:
+        yield running, data
+
+
+@pytest.mark.parametrize("body, content_type", [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
+def test_what_cannot_be_a_cdr_gets_err_1_and_is_quarantined_byte_for_byte(shared, body, content_type):
+    receiver, data = shared
+    before = len(staged(data))
+    response = raw_post(receiver.url, body, content_type)
+    assert response.status_code == 400, response.text
+    fmt = {"application/json": "json", "text/xml": "xmlrpc"}.get(content_type, "form")
+    assert not acknowledged(fmt, response) and "1" in response.text
+    assert body in quarantined(data)
+    folder = next((data / "quarantine" / "voicenter").iterdir())
+    digest = hashlib.sha256(body).hexdigest()
+    note = (folder / f"{digest}.json").read_text()
+    assert MARKER not in note and json.loads(note)["bytes"] == len(body)
+    for kept in (folder / f"{digest}.bin", folder / f"{digest}.json"):
+        assert stat.S_IMODE(kept.stat().st_mode) & 0o007 == 0, "quarantine files are 0640"
+    assert len(staged(data)) == before
+    assert requests.get(f"{receiver.url}/healthz").status_code == 200
+
+
+def test_the_bounds_edge_is_still_a_cdr(shared):
+    receiver, data = shared
+    edge = cdr("edge", duration=7 * 86400, dialtime=0, time=946_684_800)
+    for fmt in ("json", "xmlrpc", "form"):
+        price = {} if fmt == "xmlrpc" else {"price": 2**63 - 1}  # XML-RPC's <int> holds 32 bits
+        response = post(receiver.url, TOKEN, {**edge, **price, "ivruniqueid": f"{fmt}-" + "E" * 120}, fmt)
+        assert response.status_code == 200 and acknowledged(fmt, response)
+    assert {r["cdr"]["ivruniqueid"][:5] for r in staged(data)} >= {"json-", "xmlrp", "form-"}
+
+
+def test_nothing_hostile_reached_the_log(shared):
+    receiver, data = shared
+    log = (data / "logs" / "receiver.log").read_text()
+    assert "quarantined" in log and MARKER not in log and TOKEN not in log
+    assert "Traceback" not in log
+
+
+def test_every_resend_is_stored_as_received(shared):
+    """The lake keeps every copy Voicenter sends; the warehouse counts the CDR once."""
+    receiver, data = shared
+    for duration in (10, 10, 11):
+        assert post(receiver.url, TOKEN, cdr("resent", duration=duration), "json").status_code == 200
+    copies = [r["cdr"]["duration"] for r in staged(data) if r["cdr"]["ivruniqueid"] == "VC-resent"]
+    assert copies == [10, 10, 11]
+
+
+def connect(url: str) -> socket.socket:
+    parts = urlsplit(url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=10)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def test_the_token_is_checked_before_the_body_is_read(shared):
+    receiver, data = shared
+    with connect(receiver.url) as sock:
+        # Headers only, announcing a body that is never sent: a wrong token is answered without waiting for it.
+        sock.sendall(b"POST /voicenter/cdr?token=wrong HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 200000\r\n\r\n")
+        started = time.monotonic()
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 401") and time.monotonic() - started < 4.5  # before the deadline
+    with connect(receiver.url) as sock:
+        sock.sendall(f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: application/json"
+                     f"\r\nContent-Length: 300000\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+
+
+@pytest.fixture
+def quick(data_dir):
+    env = {"CDR_RECEIVER_REQUEST_TIMEOUT": "1", "CDR_RECEIVER_MAX_CONNECTIONS": "6",
+           "CDR_RECEIVER_QUARANTINE_MAX_PER_DAY": "2", "CDR_RECEIVER_LOG_INTERVAL": "60"}
+    with start_receiver(str(data_dir), TOKEN, env=env) as running:
+        yield running
+
+
+def test_an_incomplete_request_is_timed_out_and_the_receiver_serves_others(quick, data_dir):
+    partial = [
+        b"",  # connected, said nothing
+        b"POST /voicenter/cdr HTTP/1.1\r\nHost: r\r\nContent-Ty",  # half the headers
+        (f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
+         f"Content-Length: 100\r\n\r\n{{\"ivruniqueid\": \"slow\"").encode(),  # half the body
+    ]
+    socks = [connect(quick.url) for _ in partial]
+    for sock, data in zip(socks, partial):
+        if data:
+            sock.sendall(data)
+    started = time.monotonic()
+    for sock in socks:
+        answer = read_all(sock)  # the receiver closes it
+        assert answer in (b"", b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        sock.close()
+    assert time.monotonic() - started < 5
+    assert post(quick.url, TOKEN, cdr("after"), "json").status_code == 200
+    assert [r["cdr"]["ivruniqueid"] for r in staged(data_dir)] == ["VC-after"]
+
+
+def test_past_the_connection_cap_the_answer_is_503_and_below_it_service_resumes(quick, data_dir):
+    idle = [connect(quick.url) for _ in range(6)]
+    try:
+        time.sleep(0.2)
+        body, content_type = encode(cdr("capped"), "json")
+        for _ in range(4):
+            with connect(quick.url) as sock:
+                sock.sendall(f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: "
+                             f"{content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+                assert sock.recv(65536).startswith(b"HTTP/1.1 503")
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.2)
+    assert post(quick.url, TOKEN, cdr("uncapped"), "json").status_code == 200
+    quick.stop()
+    log = (data_dir / "logs" / "receiver.log").read_text()
+    # uvicorn's line per refused request, counted instead: the first at once, the other three at the end.
+    assert "Exceeded concurrency limit." in log
+    counts = [int(n) for n in re.findall(r"(\d+) request\(s\): Exceeded concurrency limit", log)]
+    assert counts == [1, 3] and log.count("Exceeded concurrency limit") == 2
+
+
+def test_the_days_quarantine_cap_answers_err_2_so_nothing_is_lost(quick, data_dir):
+    bodies = [f'{{"ivruniqueid": "q{n}", "duration": -1}}'.encode() for n in range(3)]
+    answers = [raw_post(quick.url, body, "application/json") for body in bodies]
+    assert [a.status_code for a in answers] == [400, 400, 503]
+    assert answers[2].json() == {"Err": 2, "Errdesc": "cannot store"}  # Voicenter sends it again later
+    assert quarantined(data_dir) == sorted(bodies[:2])
+    assert post(quick.url, TOKEN, cdr("good"), "json").status_code == 200  # good CDRs still stored
+
+
+def test_refused_tokens_are_logged_as_one_counted_line(quick, data_dir):
+    body, content_type = encode(cdr("x"), "json")
+    threads = [threading.Thread(target=raw_post, args=(quick.url, body, content_type, f"wrong-{n}"))
+               for n in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    quick.stop()  # flushes the count
+    log = (data_dir / "logs" / "receiver.log").read_text()
+    lines = [line for line in log.splitlines() if re.search(r"refused \d+ POST", line)]
+    counts = [int(re.search(r"refused (\d+) POST", line).group(1)) for line in lines]
+    assert sum(counts) == 5 and len(lines) == 2, lines  # the first at once, the other four at the interval's end
+    assert "wrong-" not in log
+
+
+@pytest.mark.parametrize("token, starts", [("x" * 31, False), ("", False), ("y" * 32, True)])
+def test_a_short_token_is_refused_at_start(tmp_path, token, starts):
+    env = {**os.environ, "CDR_DATA_DIR": str(tmp_path), "CDR_VOICENTER_TOKEN": token,
+           "CDR_RECEIVER_PORT": str(free_port())}
+    binary = os.path.join(os.path.dirname(sys.executable), "cdr-receiver")
+    try:
+        done = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=4)
+    except subprocess.TimeoutExpired:
+        assert starts, "a receiver with a short token kept running"
+        return
+    assert not starts and done.returncode != 0
+    assert "CDR_VOICENTER_TOKEN" in done.stderr and (token == "" or token not in done.stderr)
