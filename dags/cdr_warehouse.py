@@ -1,8 +1,10 @@
 """cdr_warehouse: dbt build (models and tests) over the lake, then publish warehouse.duckdb.
 
-Triggered when any source's lake asset is updated; can be run on its own. An analyst holding
-warehouse.duckdb open never blocks a build and never sees a half-built one. Builds are incremental; trigger
-with `full_refresh` on to rebuild every model from the whole lake (after a model's logic changed).
+Triggered when any source's lake asset is updated; can be run on its own. Each run first waits until no pull
+run is queued or running (so a back-fill is built once, when it is done), then builds, unless a build since has
+already taken in the lake updates that triggered it (then it is skipped at once): see cdr.settle. An analyst
+holding warehouse.duckdb open never blocks a build and never sees a half-built one. Builds are incremental;
+trigger with `full_refresh` on to rebuild every model from the whole lake (after a model's logic changed).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pendulum
 from airflow.sdk import AssetAny, Param, dag, task
 
 from cdr.assets import LAKE_ASSETS, WAREHOUSE
+from cdr.settle import SETTLE_POKE_SECONDS, SETTLE_TIMEOUT_SECONDS
 
 
 @dag(
@@ -27,13 +30,23 @@ from cdr.assets import LAKE_ASSETS, WAREHOUSE
     params={"full_refresh": Param(False, type="boolean", description="rebuild every model from the whole lake")},
 )
 def cdr_warehouse():
-    @task(outlets=[WAREHOUSE])
-    def build_and_publish(params: dict | None = None) -> dict:
-        from cdr.warehouse import build_and_publish
+    # soft_fail: after the timeout the sensor is skipped and the build runs anyway (trigger_rule none_failed).
+    @task.sensor(mode="reschedule", poke_interval=SETTLE_POKE_SECONDS, timeout=SETTLE_TIMEOUT_SECONDS,
+                 soft_fail=True)
+    def wait_for_pulls_to_settle(ti=None) -> bool:
+        from cdr.settle import pulls_settled
 
-        return build_and_publish(full_refresh=bool((params or {}).get("full_refresh")))
+        return pulls_settled(ti.get_dr_count)
 
-    build_and_publish()
+    @task(outlets=[WAREHOUSE], inlets=LAKE_ASSETS, trigger_rule="none_failed")
+    def build_and_publish(params: dict | None = None, triggering_asset_events=None, inlet_events=None) -> dict:
+        from cdr.settle import build_unless_built
+
+        return build_unless_built(full_refresh=bool((params or {}).get("full_refresh")),
+                                  triggering_asset_events=triggering_asset_events, inlet_events=inlet_events,
+                                  lake_assets=LAKE_ASSETS)
+
+    wait_for_pulls_to_settle() >> build_and_publish()
 
 
 cdr_warehouse()

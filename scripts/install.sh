@@ -25,4 +25,11 @@ UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --python "$PYTHON"
 # Every process of the venv gets the project's Airflow defaults (see plugins/cdr/venv_defaults.py).
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "import cdr.venv_defaults" > "$site/cdr_venv_defaults.pth"
-echo "install: ready: $(.venv/bin/airflow version 2>/dev/null | tail -1 | sed 's/^/airflow /'), $(.venv/bin/dbt --version 2>/dev/null | grep -m1 installed | tr -s ' ')"
+# Versions from the installed packages' metadata: `dbt --version` would ask PyPI for the latest release.
+versions=$(.venv/bin/python -c "from importlib.metadata import version as v
+print(', '.join(f'{name} {v(dist)}' for name, dist in
+                (('airflow', 'apache-airflow'), ('dbt-core', 'dbt-core'), ('dbt-duckdb', 'dbt-duckdb'))))")
+for tool in airflow dbt cdr-receiver; do
+    [ -x ".venv/bin/$tool" ] || { echo "install: .venv/bin/$tool is missing after uv sync" >&2; exit 1; }
+done
+echo "install: ready: $versions"

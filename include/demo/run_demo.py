@@ -9,11 +9,15 @@ report's path.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +38,8 @@ DEMO_TOKEN = "demo-voicenter-token-not-for-production"
 DEMO_SCHEDULE = "@daily"
 DEMO_RUN = "2026-11-21T00:00:00+00:00"
 REPORT_DAY = "2026-11-20"
+DEMO_DAGS = ["kazoo_cdrs", "pbx_cdrs", "enigma_cdrs", "voicenter_cdrs", "voicenter_reconcile", "cdr_warehouse",
+             "cdr_reports"]
 
 EXAMPLE_QUERY = """\
 select a.source, coalesce(a.agent_name, a.agent_id) as agent, count(*) as answered_inbound_legs,
@@ -76,28 +82,91 @@ def push_enigma_messages(port: int) -> int:
     return count
 
 
-def run(step: str, command: list[str], env: dict[str, str], log_dir: Path, show: tuple[str, ...] = ()) -> None:
-    """Run one command with its full output in a log file, echoing the lines a person wants to follow."""
+def _done(log: str, marker: str) -> dict:
+    """The summary dict a task logs on its last line with ``marker`` (e.g. "KAZOO: interval ... done: {...}")."""
+    lines = [line for line in log.splitlines() if marker in line]
+    if not lines:
+        raise ValueError(f"no line with {marker!r}")
+    text = lines[-1].split(marker, 1)[1]
+    return ast.literal_eval(text[:text.rindex("}") + 1])
+
+
+def _interval(summary: dict) -> str:
+    start, end = (datetime.fromisoformat(summary[k]) for k in ("interval_start", "interval_end"))
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+
+def pull_summary(name: str, marker: str):
+    def summarize(log: str) -> str:
+        s = _done(log, marker)
+        return (f"{name}: {s['rows_written']} CDRs from {s['pages']} page(s) for {_interval(s)}, "
+                f"{s['quarantined']} quarantined")
+    return summarize
+
+
+def enigma_summary(log: str) -> str:
+    s = _done(log, "Enigma: drain done: ")
+    keys = s["keys"].values()
+    return (f"Enigma: {sum(k['messages'] for k in keys)} messages drained from {len(keys)} list(s), "
+            f"{sum(k['stored'] for k in keys)} stored, {sum(k['quarantined'] for k in keys)} quarantined")
+
+
+def voicenter_summary(log: str) -> str:
+    s = _done(log, "Voicenter: load done: ")
+    return f"Voicenter: {s['cdrs']} CDRs loaded from {s['segments']} segment(s), {s['quarantined']} quarantined"
+
+
+def warehouse_summary(log: str) -> str:
+    tables = _done(log, "published " + str(config.warehouse_path()) + ": ")
+    tests = re.findall(r"Done\. (PASS=\d+ WARN=\d+ ERROR=\d+)", log)
+    return (f"warehouse: {tables.get('marts.fct_cdr', 0)} legs, {tables.get('marts.fct_call', 0)} calls, "
+            f"{len(tables)} tables published; dbt build {tests[0] if tests else '?'}")
+
+
+def report_summary(log: str) -> str:
+    written = re.findall(r"report for (\S+) written to (\S+) in", log)
+    mailed = "mailed" if "mailed the report" in log else "not mailed"
+    return f"report for {written[-1][0]} written to {written[-1][1]}, {mailed}" if written else "no report written"
+
+
+def run(step: str, command: list[str], env: dict[str, str], log_dir: Path,
+        summarize: Callable[[str], str] | None = None) -> None:
+    """Run one command with its full output in a log file, then print one line of what it did."""
     log_file = log_dir / f"{step}.log"
     started = time.monotonic()
-    print(f"==> {step}: {' '.join(command[1:])}  (log: {log_file})", flush=True)
+    print(f"==> {step}: {' '.join(command[1:])}", flush=True)
     with open(log_file, "w") as log:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if any(marker in line for marker in show):
-                print("    " + line.split("] ", 1)[-1].split(" [", 1)[0].strip()[:160], flush=True)
-    if proc.wait() != 0:
+        returncode = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    if returncode != 0:
         tail = log_file.read_text().splitlines()[-30:]
-        sys.exit(f"{step} failed (exit {proc.returncode}); last lines of {log_file}:\n" + "\n".join(tail))
-    print(f"    done in {time.monotonic() - started:.0f}s", flush=True)
+        sys.exit(f"{step} failed (exit {returncode}); last lines of {log_file}:\n" + "\n".join(tail))
+    what = ""
+    if summarize is not None:
+        try:
+            what = summarize(log_file.read_text()) + "; "
+        except (ValueError, SyntaxError, KeyError, IndexError) as exc:
+            what = f"(no summary in the log: {exc}) "
+    print(f"    {what}{time.monotonic() - started:.0f} s (log: {log_file})", flush=True)
+
+
+def record_real_starts(dag_ids: list[str], logical_date: str) -> None:
+    """`airflow dags test` records a run as started at its logical date (Airflow's dag.test() passes
+    start_date=logical_date), so a demo run of 2026-11-21 made days later would show a duration of days in
+    the UI. Its first task's start is when it really started."""
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    when = datetime.fromisoformat(logical_date)
+    with create_session() as session:
+        for dag_run in session.scalars(select(DagRun).where(DagRun.dag_id.in_(dag_ids), DagRun.logical_date == when)):
+            first = session.scalar(select(func.min(TaskInstance.start_date)).where(
+                TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id))
+            if first is not None:
+                dag_run.start_date = first
 
 
 VOICENTER_NOT_POSTED = ROOT / "include" / "demo" / "voicenter_not_posted.json"
-RECONCILE_MARKERS = ("Voicenter call log:",)
-
-
 def reconcile_voicenter(env: dict[str, str], log_dir: Path, calllog_url: str, missed: set[str]) -> None:
     """Run voicenter_reconcile for the demo day against the Call Log simulator; say what it recovered."""
     import pyarrow.parquet as pq
@@ -109,8 +178,8 @@ def reconcile_voicenter(env: dict[str, str], log_dir: Path, calllog_url: str, mi
             "extra": {"requests_per_minute": 30},
         }),
     })
-    run("voicenter_reconcile", [AIRFLOW, "dags", "test", "voicenter_reconcile", DEMO_RUN], env, log_dir,
-        RECONCILE_MARKERS)
+    # The line below says what it recovered, counted from the lake.
+    run("voicenter_reconcile", [AIRFLOW, "dags", "test", "voicenter_reconcile", DEMO_RUN], env, log_dir)
     recovered = set()
     for path in (config.lake_dir() / "voicenter").glob("date=*/voicenter__calllog__*.parquet"):
         recovered |= set(pq.read_table(path, columns=["ivruniqueid"]).column("ivruniqueid").to_pylist())
@@ -130,9 +199,11 @@ def main() -> None:
         print(f"==> the Enigma dialer pushes {push_enigma_messages(redis.port)} messages to Redis")
         env = demo_environment(kazoo.url, pbx.url, redis.port)
         run("airflow-db-migrate", [AIRFLOW, "db", "migrate"], env, log_dir)
-        run("kazoo_cdrs", [AIRFLOW, "dags", "test", "kazoo_cdrs", DEMO_RUN], env, log_dir, ("KAZOO:",))
-        run("pbx_cdrs", [AIRFLOW, "dags", "test", "pbx_cdrs", DEMO_RUN], env, log_dir, ("PBX:",))
-        run("enigma_cdrs", [AIRFLOW, "dags", "test", "enigma_cdrs", DEMO_RUN], env, log_dir, ("Enigma:",))
+        run("kazoo_cdrs", [AIRFLOW, "dags", "test", "kazoo_cdrs", DEMO_RUN], env, log_dir,
+            pull_summary("KAZOO", "done: "))
+        run("pbx_cdrs", [AIRFLOW, "dags", "test", "pbx_cdrs", DEMO_RUN], env, log_dir,
+            pull_summary("While1 PBX", "done: "))
+        run("enigma_cdrs", [AIRFLOW, "dags", "test", "enigma_cdrs", DEMO_RUN], env, log_dir, enigma_summary)
         with start_receiver(str(config.data_dir()), DEMO_TOKEN) as receiver:
             cdrs = json.loads(VOICENTER_CDRS.read_text())
             missed = set(json.loads(VOICENTER_NOT_POSTED.read_text())["ivruniqueids"])
@@ -141,13 +212,13 @@ def main() -> None:
             print(f"==> Voicenter posted {posts} requests ({len(delivered)} CDRs, some re-sent) to cdr-receiver on "
                   f"{receiver.url} as JSON, XML-RPC and form; every one acknowledged. {len(missed)} CDRs of "
                   f"08:00-09:00 UTC were never delivered (the receiver was down; {VOICENTER_NOT_POSTED.name})")
-        run("voicenter_cdrs", [AIRFLOW, "dags", "test", "voicenter_cdrs", DEMO_RUN], env, log_dir, ("Voicenter:",))
+        run("voicenter_cdrs", [AIRFLOW, "dags", "test", "voicenter_cdrs", DEMO_RUN], env, log_dir,
+            voicenter_summary)
         reconcile_voicenter(env, log_dir, calllog.url, missed)
-        run("cdr_warehouse", [AIRFLOW, "dags", "test", "cdr_warehouse", DEMO_RUN], env, log_dir,
-            ("published", "Done. PASS", "dbt: Completed"))
+        run("cdr_warehouse", [AIRFLOW, "dags", "test", "cdr_warehouse", DEMO_RUN], env, log_dir, warehouse_summary)
         # The run at 2026-11-21 reports the day before: its data interval is the demo day, 2026-11-20 (UTC).
-        run("cdr_reports", [AIRFLOW, "dags", "test", "cdr_reports", DEMO_RUN], env, log_dir,
-            ("report for", "not mailed", "mailed the report"))
+        run("cdr_reports", [AIRFLOW, "dags", "test", "cdr_reports", DEMO_RUN], env, log_dir, report_summary)
+        record_real_starts(DEMO_DAGS, DEMO_RUN)
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
         print(f"\nWarehouse: {config.warehouse_path()}")
         print("CDRs (call legs) in marts.fct_cdr by source:")

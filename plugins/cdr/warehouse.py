@@ -134,17 +134,49 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-DOCS_FILES = {"static_index.html": "index.html", "manifest.json": "manifest.json", "catalog.json": "catalog.json"}
+# The database analysts see the published tables in: DuckDB names an attached file after its stem, so a session
+# on warehouse.duckdb has them as warehouse.marts.fct_cdr (or marts.fct_cdr), never as dbt's build.marts.fct_cdr.
+PUBLISHED_DATABASE = "warehouse"
+
+
+def published_relations(manifest: dict, catalog: dict, build_database: str = "build",
+                        database: str = PUBLISHED_DATABASE) -> None:
+    """Name the published relations (schemas in PUBLISHED_SCHEMAS) as analysts open them, in place. The views
+    and staging tables stay in dbt's build database, as they really are."""
+    for node in [*manifest.get("nodes", {}).values(), *manifest.get("sources", {}).values()]:
+        if node.get("database") == build_database and node.get("schema") in PUBLISHED_SCHEMAS:
+            node["database"] = database
+            if node.get("relation_name"):
+                node["relation_name"] = node["relation_name"].replace(f'"{build_database}".', f'"{database}".', 1)
+    for section in ("nodes", "sources"):
+        for entry in catalog.get(section, {}).values():
+            metadata = entry.get("metadata", {})
+            if metadata.get("database") == build_database and metadata.get("schema") in PUBLISHED_SCHEMAS:
+                metadata["database"] = database
 
 
 def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -> Path:
     """``dbt docs generate`` output beside the warehouse: ``docs/index.html`` is the self-contained site
-    (manifest and catalog inlined), so it opens from disk with no server; the JSON files are there for tools."""
+    (manifest and catalog inlined, as dbt's --static does), so it opens from disk with no server; the JSON files
+    are there for tools. The published tables are named as analysts open them (published_relations)."""
+    import json
+
     target_dir = target_dir or config.build_dir() / "target"
     docs_dir = docs_dir or config.docs_dir()
     docs_dir.mkdir(parents=True, exist_ok=True)
-    for produced, published in DOCS_FILES.items():
-        atomic_write_bytes(docs_dir / published, (target_dir / produced).read_bytes())
+    manifest = json.loads((target_dir / "manifest.json").read_text())
+    catalog = json.loads((target_dir / "catalog.json").read_text())
+    published_relations(manifest, catalog)
+    manifest_json, catalog_json = json.dumps(manifest), json.dumps(catalog)
+    index = (target_dir / "index.html").read_text()
+    for placeholder in ('"MANIFEST.JSON INLINE DATA"', '"CATALOG.JSON INLINE DATA"'):
+        if placeholder not in index:
+            raise DbtError(f"{target_dir / 'index.html'} has no {placeholder}: cannot inline the docs")
+    index = index.replace('"MANIFEST.JSON INLINE DATA"', manifest_json).replace(
+        '"CATALOG.JSON INLINE DATA"', catalog_json)
+    atomic_write_bytes(docs_dir / "manifest.json", manifest_json.encode())
+    atomic_write_bytes(docs_dir / "catalog.json", catalog_json.encode())
+    atomic_write_bytes(docs_dir / "index.html", index.encode())
     log.info("published the model's documentation: %s", docs_dir / "index.html")
     return docs_dir / "index.html"
 
@@ -201,6 +233,6 @@ def build_and_publish(full_refresh: bool = False) -> dict:
         counts = publish_warehouse()
         publish_masked()
         # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
-        run_dbt("docs", "generate", "--static")
+        run_dbt("docs", "generate")
         publish_docs()
         return counts

@@ -273,6 +273,8 @@ FIGURES = {  # name: (keys, how to count it, measures and their kinds)
     "cdrs_by_hour": (("source", "hour_utc"), expect_cdrs_by_hour, {"cdrs": COUNT}),
 }
 PERIODS = {"day_before": 1, "week_before": 7}
+# Figures that count the CDRs themselves: zero on a day without data, never "no data".
+DATA_FIGURES = {"cdrs_by_hour"}
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -297,16 +299,22 @@ def check_compared(directory: Path, name: str, con, day: date) -> list[dict]:
     by_key = {tuple(r[k] for k in keys): r for r in rows}
     assert len(by_key) == len(rows), f"{name}: a key appears twice"
     expected = {0: count(con, day), **{p: count(con, day - timedelta(days=back)) for p, back in PERIODS.items()}}
+    with_data = {p: sources_on(con, day - timedelta(days=back)) for p, back in PERIODS.items()}
     for found in expected.values():
         missing = set(found) - set(by_key)
         assert not missing, f"{name}: rows missing from the report: {sorted(missing)[:5]}"
     for key, row in by_key.items():
+        # A comparison day on which the row's source (any source, for 'all') sent nothing has no data.
+        known = {p: name in DATA_FIGURES or (bool(with_data[p]) if key[0] == ALL else key[0] in with_data[p])
+                 for p in PERIODS}
+        for period in PERIODS:
+            assert row[f"has_data_{period}"] == ("true" if known[period] else "false"), f"{name} {key} {period}"
         for measure, kind in measures.items():
             default = 0 if kind == COUNT else None
             now = expected[0].get(key, {}).get(measure, default)
             same(row[measure], now, kind, f"{name} {key} {measure}")
             for period in PERIODS:
-                before = expected[period].get(key, {}).get(measure, default)
+                before = expected[period].get(key, {}).get(measure, default) if known[period] else None
                 same(row[f"{measure}_{period}"], before, kind, f"{name} {key} {measure}_{period}")
                 delta = None if now is None or before is None else now - before
                 # The change is of the rounded values: up to a rounding step from the exact one.
@@ -344,10 +352,19 @@ def check_report(directory: Path, warehouse_path: Path, day: date) -> None:
         check_headline(directory, con, day)
 
 
+def sources_on(con, day: date) -> set[str]:
+    return {r[0] for r in con.execute("select source from marts.fct_cdr where date_key = ?", [day]).fetchall()}
+
+
 def check_headline(directory: Path, con, day: date) -> None:
     headline = {r["kpi"]: r for r in read_csv(directory / "headline.csv")}
     for offset, suffix in ((0, ""), (1, "_day_before"), (7, "_week_before")):
         on = day - timedelta(days=offset)
+        if offset and not sources_on(con, on):
+            for kpi, row in headline.items():
+                assert row[f"value{suffix}"] == "" and row[f"value_vs{suffix}"] == "", f"headline {kpi}{suffix}"
+                assert row[f"has_data{suffix}"] == "false"
+            continue
         calls, queues = expect_calls(con, on), expect_queues(con, on)
         expected = {
             "incoming_calls": calls.get((ALL, "inbound"), {}).get("offered", 0),
@@ -580,6 +597,150 @@ def test_dags_test_writes_and_mails_the_report(base, tmp_path, airflow_db, smtp_
     assert parts["report.html"].get_payload(decode=True) == (directory / "report.html").read_bytes()
     body = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
     assert "Incoming calls" in body and str(incoming) in body
+
+
+# --- a first day, and the layout ---------------------------------------------------------------------------------
+
+def only_the_demo_day() -> dict[str, str]:
+    """The demo warehouse as on the first day it had data: nothing before (nor after) the demo day."""
+    return {t: f"select * from demo.marts.{t} where date_key = DATE '{DEMO_DAY}'" for t in ("fct_cdr", "fct_call")}
+
+
+@pytest.fixture(scope="module")
+def first_day(base, reports_root, tmp_path_factory) -> Path:
+    path = derive(base, tmp_path_factory.mktemp("first-day") / "warehouse.duckdb", only_the_demo_day())
+    directory = report(path, reports_root, DEMO_DAY, "first-day")
+    check_report(directory, path, DEMO_DAY)
+    return directory
+
+
+def test_a_first_day_says_no_data_where_a_comparison_day_has_none(first_day):
+    headline = {r["kpi"]: r for r in read_csv(first_day / "headline.csv")}
+    assert int(headline["incoming_calls"]["value"]) > 0
+    for row in headline.values():
+        for period in PERIODS:
+            assert row[f"value_{period}"] == row[f"value_vs_{period}"] == "" and row[f"has_data_{period}"] == "false"
+    whole = (first_day / "report.html").read_text()
+    # Data health counts the CDRs themselves: there, a day before without any is a real zero.
+    page, health = whole.split('<section id="health">', 1)
+    assert health.count('class="cmp delta"') == len(SOURCES) and "no data" not in health
+    changes = page.count('class="cmp delta"')
+    assert changes > 20
+    # Every change reads "no data" for both days, none is a signed number or coloured as better or worse.
+    assert page.count('<span class="nodata" title="the day before: no data">no data</span>') == changes
+    assert page.count('<span class="nodata" title="the same weekday a week before: no data">no data</span>') == changes
+    deltas = re.findall(r'<span class="cmp delta">(.*?) ·&nbsp;(.*?)</span>(?=</|\s|<)', page)
+    assert deltas and not [d for d in deltas if "+" in "".join(d) or "good" in "".join(d) or "bad" in "".join(d)]
+    cards = re.findall(r'data-kpi="incoming_calls">.*?</div>', page, re.S)
+    assert cards and "no data" in cards[0] and "+" not in re.sub(r"<[^>]+>", "", cards[0])
+
+
+def test_a_normal_day_shows_changes_and_no_data_only_where_a_source_had_none(base, reports_root, tmp_path):
+    path = derive(base, tmp_path / "history.duckdb", history())
+    directory = report(path, reports_root, DEMO_DAY, "history-changes")
+    with duckdb.connect(str(path), read_only=True) as con:
+        week_before = sources_on(con, DEMO_DAY - timedelta(days=7))
+    assert week_before == {"kazoo", "pbx"}
+    rows = {(r["source"], r["direction"]): r for r in read_csv(directory / "calls_by_direction.csv")}
+    assert rows[("kazoo", "inbound")]["has_data_week_before"] == "true"
+    assert rows[("kazoo", "inbound")]["offered_vs_week_before"] != ""
+    assert rows[("voicenter", "inbound")]["has_data_week_before"] == "false"
+    assert rows[("voicenter", "inbound")]["offered_week_before"] == ""
+
+
+def test_talk_time_changes_read_in_hours_and_minutes():
+    from cdr.reporting.render import cmp
+
+    row = {"talk_seconds_vs_day_before": 7620, "talk_seconds_day_before": 60,
+           "talk_seconds_vs_week_before": -725, "talk_seconds_week_before": 8000}
+    small = html.unescape(re.sub(r"<[^>]+>", "", str(cmp(row, "talk_seconds", "duration")))).replace("\u00a0", " ")
+    assert small == "+2 h 07 m · −12 m 05 s"
+    assert "the day before: 1 m 00 s" in str(cmp(row, "talk_seconds", "duration"))
+
+
+# Run in the page: every change (.delta) on one line, every value cell no taller than its value line and its
+# change line, and no header hyphenated or with a word split over two lines. The <details> are opened first, so
+# that the tables inside them are laid out too.
+LAYOUT_PROBLEMS = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const problems = [];
+  const where = el => (el.closest('section, dl') || {}).id + ': ' + el.textContent.trim().slice(0, 40);
+  const lineHeight = el => parseFloat(getComputedStyle(el).lineHeight);
+  for (const el of document.querySelectorAll('.cmp.delta')) {
+    const height = el.getBoundingClientRect().height;
+    if (height > 1.5 * lineHeight(el)) problems.push(`change wraps (${height}px): ${where(el)}`);
+  }
+  for (const td of document.querySelectorAll('td')) {
+    if (td.matches(':first-child') || td.classList.contains('text') || !td.textContent.trim()) continue;
+    // The height of what the cell holds (the row may be taller: a label in the first column that wraps).
+    const range = document.createRange();
+    range.selectNodeContents(td);
+    const inner = range.getBoundingClientRect().height;
+    const note = td.querySelector('.cmp');
+    const lines = lineHeight(td) + (note ? lineHeight(note) : 0);
+    if (inner > lines + 2) problems.push(`cell wraps (${inner}px > ${lines}px): ${where(td)}`);
+  }
+  for (const th of document.querySelectorAll('th')) {
+    if (th.textContent.includes('\\u00ad')) problems.push(`soft hyphen in header: ${where(th)}`);
+    const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const node = walker.currentNode, words = /\\S+/g;
+      let m;
+      while ((m = words.exec(node.data))) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        if (range.getClientRects().length > 1) problems.push(`header word split: ${m[0]} in ${where(th)}`);
+      }
+    }
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("which", ["demo", "first-day"])
+def test_tables_lay_out_without_wrapping_at_phone_and_desktop_widths(base, reports_root, first_day, chromium, which):
+    from playwright.sync_api import sync_playwright
+
+    directory = report(base, reports_root, DEMO_DAY, "demo") if which == "demo" else first_day
+    url = (directory / "report.html").as_uri()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        try:
+            for width in (390, 1280):
+                page, problems, _ = watched_page(browser, {"width": width, "height": 900})
+                page.goto(url, wait_until="load")
+                found = page.evaluate(LAYOUT_PROBLEMS)
+                page.screenshot(path=str(ARTIFACTS / f"report-layout-{which}-{width}.png"), full_page=True)
+                assert problems == []
+                assert found == [], f"{which} at {width} px:\n" + "\n".join(found)
+                # The page itself never scrolls sideways; a wide table scrolls inside its own box.
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                assert page.evaluate("document.querySelectorAll('.cmp.delta').length") > 20
+                page.close()
+        finally:
+            browser.close()
+
+
+def test_a_data_health_check_is_one_more_row_of_that_section(base, tmp_path):
+    from cdr.reporting.build import HealthCheck
+
+    check = HealthCheck("unpriced_legs", "Legs without a price", "legs whose source sent no price",
+                        "select source, count(*) as n from marts.fct_cdr where date_key = $day "
+                        "and price_minor_units is null group by source")
+    directory = build_report(DEMO_DAY, warehouse=base, reports_root=tmp_path / "reports",
+                             health_checks=(check,)).directory
+    with duckdb.connect(str(base), read_only=True) as con:
+        expected = dict(con.execute("select source, count(*) from marts.fct_cdr where date_key = ? "
+                                    "and price_minor_units is null group by source", [DEMO_DAY]).fetchall())
+    rows = read_csv(directory / "health_checks.csv")
+    assert {r["source"]: int(r["n"]) for r in rows} == {s: expected.get(s, 0) for s in SOURCES}
+    page = (directory / "report.html").read_text()
+    row = re.search(r'<tr data-check="unpriced_legs">(.*?)</tr>', page, re.S).group(1)
+    assert "Legs without a price" in row
+    assert [int(n.replace(",", "")) for n in re.findall(r"<td>([\d,]+)</td>", row)] == \
+        [expected.get(s, 0) for s in SOURCES]
 
 
 def test_the_call_back_list_can_be_masked(base, reports_root, monkeypatch):

@@ -117,5 +117,23 @@ def test_changes_count_differences_and_points_and_know_what_is_better():
     assert 'class="bad"' in small and "+2" in small and 'class="good"' in small and "−1" in small
     assert "the day before: 8" in small and "a week before: 11" in small
     unchanged = str(cmp({"x_vs_day_before": 0, "x_vs_week_before": None}, "x"))
-    assert ">±0<" in unchanged and ">–<" in unchanged and "class=" not in unchanged.replace('class="cmp"', "")
+    assert ">±0<" in unchanged and ">–<" in unchanged and "class=" not in unchanged.replace('class="cmp delta"', "")
     assert timedelta(hours=1) == readiness.SETTLE
+
+
+def test_a_comparison_day_without_data_reads_no_data_not_a_change():
+    # The day before had no data (a first day): its value and change are unknown, not zero and +116.
+    row = {"value_vs_day_before": None, "value_day_before": None, "has_data_day_before": False,
+           "value_vs_week_before": 5, "value_week_before": 111, "has_data_week_before": True}
+    small = str(cmp(row, "value", "count", "up"))
+    assert 'class="nodata"' in small and ">no data<" in small and "+116" not in small
+    assert 'class="good"' in small and ">+5<" in small
+
+
+def test_no_data_is_decided_per_source_and_for_all_sources_by_any():
+    from cdr.reporting.figures import has_data
+
+    with_data = frozenset({"kazoo"})
+    assert has_data({"source": "kazoo"}, with_data) and not has_data({"source": "pbx"}, with_data)
+    assert has_data({"source": "all"}, with_data) and not has_data({"source": "all"}, frozenset())
+    assert not has_data({"caller_number": "+1"}, frozenset())

@@ -26,6 +26,7 @@ from cdr.fsutil import publish_dir
 from cdr.reporting import charts, readiness, render
 from cdr.reporting.figures import (
     FIGURES, PERIODS, SQL_DIR, TOTAL, Measure, Table, change, compared_table, day_table, prepare, source_label,
+    sources_with_data,
 )
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,35 @@ HEADLINE = (
 )
 
 
+@dataclass(frozen=True)
+class HealthCheck:
+    """One more row of the data-health section's checks: per source, how many of the day's records something is
+    true of (0 is fine). ``sql`` answers ``source, n`` for ``$day`` (and may use ``$day_end``, ``$sources``);
+    keep it in include/reports/<key>.sql and pass ``figures._read_sql(key)``."""
+
+    key: str
+    label: str
+    meaning: str
+    sql: str
+
+
+# The data-health section's rows after each source's CDRs, newest CDR and gap hours: add a check here to add a row
+# (it appears in report.html and in health_checks.csv).
+HEALTH_CHECKS: tuple[HealthCheck, ...] = ()
+
+
+def health_checks_table(con, day: date, sources: list[str], checks=None) -> Table:
+    """One row per check and source (every source, zeros included), in the order of ``checks``."""
+    from cdr.reporting.figures import day_params, run
+
+    rows = []
+    for check in HEALTH_CHECKS if checks is None else checks:
+        found = {r["source"]: r["n"] for r in run(con, check.sql, day_params(day, sources)).rows}
+        rows += [{"check": check.key, "label": check.label, "meaning": check.meaning, "source": source,
+                  "n": found.get(source, 0)} for source in sources]
+    return Table(["check", "label", "meaning", "source", "n"], rows)
+
+
 @dataclass
 class Report:
     day: date
@@ -115,7 +145,7 @@ def write_report(start: datetime | None, end: datetime | None, **kwargs) -> dict
 
 
 def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path | None = None,
-                 now: datetime | None = None) -> Report:
+                 now: datetime | None = None, health_checks: tuple[HealthCheck, ...] | None = None) -> Report:
     warehouse = warehouse or config.warehouse_path()
     reports_root = reports_root or config.reports_dir()
     if not warehouse.exists():
@@ -127,13 +157,21 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
         prepare(con)
         sources = report_sources(con)
         tables = {name: compared_table(con, figure, day, sources) for name, figure in FIGURES.items()}
-        callbacks_before = {period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
-                            for period, back in PERIODS.items()}
+        checks = HEALTH_CHECKS if health_checks is None else health_checks
+        if checks:
+            tables["health_checks"] = health_checks_table(con, day, sources, checks)
+        # The headline is of all sources: a comparison day has data if any source sent a CDR that day.
+        any_data = {period: bool(sources_with_data(con, day - timedelta(days=back)))
+                    for period, back in PERIODS.items()}
+        callbacks_before = {
+            period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
+            if any_data[period] else None
+            for period, back in PERIODS.items()}
     day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     complete = published >= day_end + readiness.SETTLE
     peaks = mark_peak_hours(tables["incoming_by_hour"])
     tables["health"] = health_table(tables["health"], tables["gaps"], day_end)
-    tables["headline"] = headline_table(tables, callbacks_before)
+    tables["headline"] = headline_table(tables, callbacks_before, any_data)
     if mask_numbers_setting():
         mask_callback_numbers(tables["callbacks"])
         tables["unmapped"].rows = [r for r in tables["unmapped"].rows if r["affects"] != "remote_country"]
@@ -239,7 +277,8 @@ def health_alerts(health: Table, day: date) -> list[str]:
     return alerts
 
 
-def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int]) -> Table:
+def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int | None],
+                   any_data: dict[str, bool]) -> Table:
     rows = []
     for kpi in HEADLINE:
         if kpi.figure == "callbacks":
@@ -247,14 +286,16 @@ def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int]) -
         else:
             source = tables[kpi.figure].one(**kpi.match) or {}
             values = {suffix: source.get(f"{kpi.measure}{suffix}") for suffix in ("", *(f"_{p}" for p in PERIODS))}
+        known = dict(any_data)
         row = {"kpi": kpi.key, "label": kpi.label, "kind": kpi.kind, "better": kpi.better,
                "value": values[""]}
         for period in PERIODS:
             row[f"value_{period}"] = values[f"_{period}"]
             row[f"value_vs_{period}"] = change(Measure(kpi.measure, kpi.kind), values[""], values[f"_{period}"])
+            row[f"has_data_{period}"] = known[period]
         rows.append(row)
     columns = ["kpi", "label", "kind", "better", "value", *(f"value_{p}" for p in PERIODS),
-               *(f"value_vs_{p}" for p in PERIODS)]
+               *(f"value_vs_{p}" for p in PERIODS), *(f"has_data_{p}" for p in PERIODS)]
     return Table(columns, rows)
 
 

@@ -112,10 +112,12 @@ def hourly_chart(table: Table, sources: list[str], peak_hours: list[int]) -> str
                 ax.bar(hours, values, bottom=bottom, color=source_colour(source, sources), width=0.8,
                        label=_label(source))
                 bottom = [b + v for b, v in zip(bottom, values)]
-        ax.plot(hours, [total[h]["incoming_calls_day_before"] for h in hours], color=DAY_BEFORE_COLOUR,
-                linewidth=1.4, label="day before")
-        ax.plot(hours, [total[h]["incoming_calls_week_before"] for h in hours], color=WEEK_BEFORE_COLOUR,
-                linewidth=1.4, linestyle="--", label="week before")
+        # A comparison day without data (None) has no line, rather than a line at zero.
+        for period, colour, style, label in (("day_before", DAY_BEFORE_COLOUR, "-", "day before"),
+                                             ("week_before", WEEK_BEFORE_COLOUR, "--", "week before")):
+            before = [total[h][f"incoming_calls_{period}"] for h in hours]
+            if all(v is not None for v in before):
+                ax.plot(hours, before, color=colour, linewidth=1.4, linestyle=style, label=label)
         for rank, hour in enumerate(peak_hours, 1):
             ax.annotate(f"#{rank}", (hour, bottom[hour]), xytext=(0, 3), textcoords="offset points",
                         ha="center", fontsize=8, color="#b71c1c")

@@ -3,6 +3,11 @@ how a day's rows are set beside the day before and the same weekday a week befor
 
 A figure's query answers for one day; comparing runs the same query for the other two days and joins the rows
 on the figure's keys, so every figure is compared the same way and no query repeats another's logic.
+
+A comparison day on which a row's source sent no CDR at all (for an all-sources row: no source sent any) has
+no data: that row's values for the day are unknown (empty), not zero, its changes are empty, and its
+``has_data_<period>`` column is false, so a first day reads "no data" rather than "+116". Figures that
+measure the data itself (CDRs per source and hour, data health) keep their zeros.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Figure:
     compare: bool = True
     # Columns that belong to the report's day alone (a rank), left empty on rows only the other days have.
     day_only: tuple[str, ...] = ()
+    # It counts the CDRs themselves: a day without any is a real zero, never "no data".
+    measures_data: bool = False
 
     @property
     def sql(self) -> str:
@@ -72,9 +79,9 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
         _m("abandonment_rate_pct", "pct", "down"))),
     Figure("callbacks", ("caller_number",), compare=False),
     Figure("hangup_causes", ("source", "status", "source_status"), (_m("legs"), _m("share_of_source_pct", "pct"))),
-    Figure("cdrs_by_hour", ("source", "hour_utc"), (_m("cdrs"),)),
+    Figure("cdrs_by_hour", ("source", "hour_utc"), (_m("cdrs"),), measures_data=True),
     Figure("gaps", ("source", "hour_utc"), compare=False),
-    Figure("health", ("source",), (_m("cdrs"),)),
+    Figure("health", ("source",), (_m("cdrs"),), measures_data=True),
     Figure("unmapped", ("source", "affects", "field", "raw_value", "mapped_to"), compare=False),
     Figure("reconciliation", ("cdrs",), compare=False),
 )}
@@ -133,9 +140,22 @@ def day_table(con, figure: Figure, day: date, sources: list[str]) -> Table:
     return run(con, figure.sql, day_params(day, sources))
 
 
+def sources_with_data(con, day: date) -> frozenset[str]:
+    """The sources that sent at least one CDR (a leg of marts.fct_cdr) that started on ``day``."""
+    return frozenset(r[0] for r in con.execute("select distinct source from marts.fct_cdr where date_key = ?",
+                                               [day]).fetchall())
+
+
+def has_data(row: dict[str, Any], with_data: frozenset[str]) -> bool:
+    """Whether a comparison day has data for a row: its source sent CDRs that day (any source, for 'all')."""
+    source = row.get("source", TOTAL)
+    return bool(with_data) if source == TOTAL else source in with_data
+
+
 def compared_table(con, figure: Figure, day: date, sources: list[str]) -> Table:
     """The day's rows, each with ``<measure>_<period>`` (the other day's value) and ``<measure>_vs_<period>`` (the
-    change) for the day before and the week before. A key found only on another day is kept, at zero (counts)."""
+    change) for the day before and the week before, and ``has_data_<period>``. A key found only on another day
+    is kept, at zero (counts); a comparison day without data for a row leaves its values and changes empty."""
     table = day_table(con, figure, day, sources)
     if not figure.compare:
         return table
@@ -143,6 +163,7 @@ def compared_table(con, figure: Figure, day: date, sources: list[str]) -> Table:
         period: {_key(figure, r): r for r in day_table(con, figure, day - timedelta(days=back), sources).rows}
         for period, back in PERIODS.items()
     }
+    with_data = {period: sources_with_data(con, day - timedelta(days=back)) for period, back in PERIODS.items()}
     merged = {_key(figure, r): dict(r) for r in table.rows}
     for other in others.values():
         for key, row in other.items():
@@ -150,13 +171,17 @@ def compared_table(con, figure: Figure, day: date, sources: list[str]) -> Table:
                 merged[key] = {**row, **{m.name: _missing(m) for m in figure.measures},
                                **{c: None for c in figure.day_only}}
     added = [f"{m.name}_{suffix}" for m in figure.measures
-             for suffix in (*PERIODS, *(f"vs_{p}" for p in PERIODS))]
+             for suffix in (*PERIODS, *(f"vs_{p}" for p in PERIODS))] + [f"has_data_{p}" for p in PERIODS]
     for key, row in merged.items():
+        known = {p: figure.measures_data or has_data(row, with_data[p]) for p in PERIODS}
         for measure in figure.measures:
             for period, other in others.items():
-                row[f"{measure.name}_{period}"] = other[key][measure.name] if key in other else _missing(measure)
+                before = other[key][measure.name] if key in other else _missing(measure)
+                row[f"{measure.name}_{period}"] = before if known[period] else None
             for period in PERIODS:
                 row[f"{measure.name}_vs_{period}"] = change(measure, row[measure.name], row[f"{measure.name}_{period}"])
+        for period in PERIODS:
+            row[f"has_data_{period}"] = known[period]
     return Table(table.columns + added, list(merged.values()))
 
 

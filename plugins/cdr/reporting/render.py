@@ -14,8 +14,8 @@ from cdr.reporting.figures import PERIODS, SQL_DIR, TOTAL, Table, source_label
 
 DIRECTIONS = {"inbound": "Incoming", "outbound": "Outgoing", "internal": "Internal", "unknown": "Unknown",
               TOTAL: "All directions"}
-# Column headers on a phone: short, and allowed to hyphenate (soft hyphens).
-SHORT_SOURCES = {"pbx": "PBX", "kazoo": "KAZOO", "enigma": "Enig\u00adma", "voicenter": "Voice\u00adcenter"}
+# Column headers on a phone: short, never hyphenated.
+SHORT_SOURCES = {"pbx": "PBX", "kazoo": "KAZOO", "enigma": "Enigma", "voicenter": "Voicenter"}
 PERIOD_NAMES = {"day_before": "the day before", "week_before": "the same weekday a week before"}
 
 
@@ -80,11 +80,16 @@ def clock(value: datetime | None, with_date: bool = False) -> str:
 
 def cmp(row: dict[str, Any] | None, name: str, kind: str = "count", better: str | None = None) -> Markup:
     """The small print under a figure: its change against the day before · against the week before, green when
-    better, red when worse; the earlier value in the tooltip."""
+    better, red when worse, "no data" where that day has none; the earlier value in the tooltip. ``kind`` is how
+    the figure reads: count, pct (points), seconds (a mean) or duration (a total of seconds, as 2 h 05 m)."""
     if row is None:
         return Markup("")
     parts = []
     for period in PERIODS:
+        if row.get(f"has_data_{period}") is False:
+            parts.append(Markup('<span class="nodata" title="{}: no data">no data</span>').format(
+                PERIOD_NAMES[period]))
+            continue
         delta, before = row.get(f"{name}_vs_{period}"), row.get(f"{name}_{period}")
         title = f"{PERIOD_NAMES[period]}: " + _plain(before, kind)
         if delta is None:
@@ -94,8 +99,8 @@ def cmp(row: dict[str, Any] | None, name: str, kind: str = "count", better: str 
             "good" if (delta > 0) == (better == "up") else "bad")
         tone_attr = Markup(' class="{}"').format(tone) if tone else Markup("")
         parts.append(Markup('<span{} title="{}">{}</span>').format(tone_attr, title, _signed(delta, kind)))
-    # The separator goes with the second change, so a narrow column wraps to "+3" over "· −1".
-    return Markup('<span class="cmp">{} <span>·&nbsp;{}</span></span>').format(parts[0], parts[1])
+    # One line, never wrapped (a table too wide for a phone scrolls sideways, its first column kept in view).
+    return Markup('<span class="cmp delta">{} ·&nbsp;{}</span>').format(parts[0], parts[1])
 
 
 def _signed(delta: float, kind: str) -> str:
@@ -105,6 +110,8 @@ def _signed(delta: float, kind: str) -> str:
     size = abs(delta)
     if kind == "count":
         return f"{sign}{size:,}"
+    if kind == "duration":
+        return sign + duration(size).replace(" ", "\u00a0")
     return f"{sign}{size:.1f}" + (" s" if kind == "seconds" else "")
 
 
@@ -113,6 +120,8 @@ def _plain(value: Any, kind: str) -> str:
         return pct(value)
     if kind == "seconds":
         return secs(value)
+    if kind == "duration":
+        return duration(value)
     return num(value)
 
 
