@@ -60,7 +60,8 @@ def raw_column(records: Sequence[dict]) -> tuple[pa.Array, frozenset[type]]:
     for record in records:
         found = set(map(type, record.values()))
         kinds |= found
-        if found <= _PLAIN or (found <= _PLAIN | _CONTAINERS and _float_free(record)):
+        if found <= _PLAIN or (found <= _PLAIN | _CONTAINERS and _float_free(
+                [value for value in record.values() if type(value) in _CONTAINERS])):
             try:
                 texts.append(_encode(record))
                 continue
@@ -86,22 +87,56 @@ def _column(values: list[Any], kind: pa.DataType, lenient: bool) -> pa.Array:
     return pa.array(list(map(_lenient_int, values)), kind)
 
 
+def _strict_group(records: Sequence[dict], fields: Sequence[pa.Field]) -> dict[str, pa.Array] | None:
+    try:
+        struct = pa.array(records, pa.struct(fields))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
+    return {f.name: column for f, column in zip(fields, struct.flatten())}
+
+
+def _convert_group(records: Sequence[dict], fields: Sequence[pa.Field], out: dict[str, pa.Array],
+                   odd: set[str]) -> None:
+    """Strictly where Arrow takes a group of columns whole; halve a group it refuses, down to the single
+    column, which is then read leniently (and named in ``odd``). A page with one odd column costs a few
+    strict passes, not a Python pass over every column."""
+    columns = _strict_group(records, fields)
+    if columns is not None:
+        out.update(columns)
+    elif len(fields) == 1:
+        out[fields[0].name] = _column([record.get(fields[0].name) for record in records], fields[0].type, True)
+        odd.add(fields[0].name)
+    else:
+        middle = len(fields) // 2
+        _convert_group(records, fields[:middle], out, odd)
+        _convert_group(records, fields[middle:], out, odd)
+
+
+# Columns some page of a source could not take strictly (a PBX's list of transfers in a text column, say),
+# by the source's field names: later pages read them leniently at once instead of finding them again. Only
+# speed depends on it: a lenient read gives the same values as a strict one.
+_ODD_COLUMNS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
 def typed_columns(records: Sequence[dict], fields: Sequence[pa.Field], kinds: Iterable[type]) -> dict[str, pa.Array]:
     """The string and int64 ``fields`` of each record, read as ``as_text``/``as_int`` read them."""
+    key = tuple(f.name for f in fields)
+    odd = set(_ODD_COLUMNS.get(key, ()))
     floats = float in set(kinds)
-    ints_lenient = floats  # Arrow would truncate a float in an int64 column
-    if not floats:
-        try:
-            struct = pa.array(records, pa.struct(fields))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            pass
-        else:
-            return {f.name: column for f, column in zip(fields, struct.flatten())}
-    columns = {}
+    columns: dict[str, pa.Array] = {}
+    strict = []
     for f in fields:
-        values = [record.get(f.name) for record in records]
-        columns[f.name] = _column(values, f.type, lenient=ints_lenient and pa.types.is_integer(f.type))
-    return columns
+        # Arrow would truncate a float in an int64 column: with floats about, those are read leniently.
+        if f.name in odd or (floats and pa.types.is_integer(f.type)):
+            columns[f.name] = _column([record.get(f.name) for record in records], f.type, lenient=True)
+        else:
+            strict.append(f)
+    found: set[str] = set()
+    if strict:
+        _convert_group(records, strict, columns, found)
+    if found:
+        _ODD_COLUMNS[key] = frozenset(odd | found)
+    return {f.name: columns[f.name] for f in fields}
 
 
 def assemble(schema: pa.Schema, columns: dict[str, pa.Array], lineage: dict[str, Any], rows: int) -> pa.Table:

@@ -46,22 +46,33 @@ def uniqueid_epoch(uniqueid: Any) -> float | None:
         return None
 
 
-# The shape the PBX writes. For it, the fields read by slicing are what strptime(LOCAL_FORMAT) reads, and
-# datetime() refuses the same out-of-range values with the same ValueError; any other text goes to strptime.
+# The shape the PBX writes. For it, fromisoformat reads what strptime(LOCAL_FORMAT) reads, several times
+# faster, and refuses the same out-of-range values with a ValueError; any other text goes to strptime.
 _LOCAL_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 def parse_local(text: str) -> datetime:
     if _LOCAL_SHAPE.fullmatch(text):
-        return datetime(int(text[:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
-                        int(text[17:19]))
+        return datetime.fromisoformat(text)
     return datetime.strptime(text, LOCAL_FORMAT)
+
+
+def _wall_labelled_utc(text: str) -> datetime:
+    if _LOCAL_SHAPE.fullmatch(text):
+        return datetime.fromisoformat(text + "+00:00")
+    return datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=timezone.utc)
 
 
 def local_to_utc(text: str, tz: ZoneInfo, hint: float | None = None) -> datetime:
     """PBX wall-clock time to UTC. In the hour that repeats when daylight saving ends, the reading nearer
     ``hint`` (the uniqueid's Unix time) wins; without a hint, the earlier one."""
-    naive = parse_local(text)
+    # A zone's utcoffset reads only the wall-clock fields and fold of what it is given, so the wall time
+    # labelled UTC minus the zone's offset is the instant, whenever both folds agree on the offset.
+    wall = _wall_labelled_utc(text)
+    offset = tz.utcoffset(wall)
+    if offset == tz.utcoffset(wall.replace(fold=1)):
+        return wall - offset
+    naive = wall.replace(tzinfo=None)
     readings = sorted({naive.replace(tzinfo=tz, fold=fold).astimezone(timezone.utc) for fold in (0, 1)})
     if hint is None or len(readings) == 1:
         return readings[0]
@@ -87,14 +98,14 @@ def call_times(record: Any, tz: ZoneInfo) -> tuple[datetime, datetime | None]:
     hint = uniqueid_epoch(record.get("uniqueid"))
     try:
         started = local_to_utc(str(record["time"]), tz, hint)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, OverflowError) as exc:
         raise BadRecord(f"unreadable call time {record.get('time')!r}: {exc}") from exc
     ended = None
     if record.get("time_end"):
         duration = hms_seconds(record.get("duration"))
         try:
             ended = local_to_utc(str(record["time_end"]), tz, None if hint is None else hint + (duration or 0))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise BadRecord(f"unreadable end time {record.get('time_end')!r}: {exc}") from exc
     return started, ended
 
