@@ -173,14 +173,19 @@ def test_local_times_read_as_strptime_reads_them_at_every_change_of_the_clock():
         return readings[0] if hint is None or len(readings) == 1 else min(
             readings, key=lambda moment: abs(moment.timestamp() - hint))
 
-    for name in ("Europe/Bucharest", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"):
+    # This year's changes, and old ones by odd seconds (Bucharest's mean time ended in 1931, Amsterdam's
+    # +00:19:32 in 1937).
+    spans = [(datetime(2026, 1, 1), datetime(2027, 1, 1), timedelta(minutes=13, seconds=7)),
+             (datetime(1931, 7, 23, 21), datetime(1931, 7, 24, 3), timedelta(seconds=37)),
+             (datetime(1937, 6, 30, 22), datetime(1937, 7, 1, 2), timedelta(seconds=37))]
+    for name in ("Europe/Bucharest", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Europe/Amsterdam"):
         tz = ZoneInfo(name)
-        moment = datetime(2026, 1, 1)
-        while moment < datetime(2027, 1, 1):
-            text = moment.strftime("%Y-%m-%d %H:%M:%S")
-            for hint in (None, moment.timestamp() - 5400, moment.timestamp() + 5400):
-                assert pbx.local_to_utc(text, tz, hint) == reference(text, tz, hint), (name, text, hint)
-            moment += timedelta(minutes=13, seconds=7)
+        for moment, until, step in spans:
+            while moment < until:
+                text = moment.strftime("%Y-%m-%d %H:%M:%S")
+                for hint in (None, moment.timestamp() - 5400, moment.timestamp() + 5400):
+                    assert pbx.local_to_utc(text, tz, hint) == reference(text, tz, hint), (name, text, hint)
+                moment += step
 
 
 def test_raw_json_text_is_json_dumps_for_every_character():

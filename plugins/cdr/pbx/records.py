@@ -6,7 +6,8 @@ the rows ``to_lake_row`` gives (tests/unit/test_columnar.py checks it on generat
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+import functools
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -63,11 +64,28 @@ def _wall_labelled_utc(text: str) -> datetime:
     return datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=timezone.utc)
 
 
+@functools.lru_cache(maxsize=4096)
+def _steady_offset(tz: ZoneInfo, hour: str) -> timedelta | None:
+    """The zone's one offset through the wall-clock hour ``YYYY-MM-DD HH``, or None where it changes (or may):
+    both folds agree at its first and its last second. No zone changes its offset twice within an hour."""
+    try:
+        first = datetime.fromisoformat(f"{hour}:00:00")
+        last = datetime.fromisoformat(f"{hour}:59:59")
+    except ValueError:
+        return None
+    offsets = {tz.utcoffset(moment.replace(fold=fold)) for moment in (first, last) for fold in (0, 1)}
+    return offsets.pop() if len(offsets) == 1 else None
+
+
 def local_to_utc(text: str, tz: ZoneInfo, hint: float | None = None) -> datetime:
     """PBX wall-clock time to UTC. In the hour that repeats when daylight saving ends, the reading nearer
     ``hint`` (the uniqueid's Unix time) wins; without a hint, the earlier one."""
     # A zone's utcoffset reads only the wall-clock fields and fold of what it is given, so the wall time
     # labelled UTC minus the zone's offset is the instant, whenever both folds agree on the offset.
+    if _LOCAL_SHAPE.fullmatch(text):
+        offset = _steady_offset(tz, text[:13])
+        if offset is not None:
+            return datetime.fromisoformat(text + "+00:00") - offset
     wall = _wall_labelled_utc(text)
     offset = tz.utcoffset(wall)
     if offset == tz.utcoffset(wall.replace(fold=1)):
