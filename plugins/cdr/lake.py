@@ -48,8 +48,9 @@ def unit_for_interval(start: datetime, end: datetime) -> str:
     return f"{start.astimezone(timezone.utc):{fmt}}_{end.astimezone(timezone.utc):{fmt}}"
 
 
-# Enough for row groups that read well (about 20,000 KAZOO rows), small beside a task's memory.
-DEFAULT_BUFFER_BYTES = 24 * 1024 * 1024
+# Row groups of several thousand CDRs (about 6,000 KAZOO rows), which DuckDB reads well; measured, 24 MiB
+# bought no speed and cost 16 MB of peak RSS (bench/pbx_pull.py).
+DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024
 # Rows given one by one (``write``) wait as Python objects, whose size is not known, until this many are
 # converted to columns at once; from then on they count in bytes like any table.
 ROWS_PER_BATCH = 1024
