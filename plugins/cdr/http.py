@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
@@ -71,6 +72,19 @@ def describe(method: str, url: str, params: dict[str, Any] | None = None) -> str
     return f"{method} {prepared.url}"
 
 
+_decode = msgspec.json.Decoder().decode
+
+
+def parse_json(response: requests.Response) -> Any:
+    """The body's JSON. msgspec reads UTF-8 JSON several times faster than ``json`` and to the same values
+    (integers of any size stay exact, where orjson would make a 20-digit one a float); a body it refuses
+    (another encoding, a BOM, NaN) is read as ``requests`` reads it, so what decodes is what decoded before."""
+    try:
+        return _decode(response.content)
+    except msgspec.DecodeError:
+        return response.json()
+
+
 def excerpt(response: requests.Response) -> str:
     text = response.text or ""
     text = " ".join(text.split())
@@ -125,7 +139,7 @@ def send_json(
         if not 200 <= status < 300:
             raise SourceApiError(source, request, f"HTTP {status}: {excerpt(response)}", status=status)
         try:
-            return status, response.json()
+            return status, parse_json(response)
         except ValueError as exc:
             # A body cut short by a dropped connection reads as invalid JSON: worth another try.
             raise _Transient(f"HTTP {status} with a body that is not JSON: {excerpt(response)}", status=status) from exc

@@ -1,4 +1,11 @@
-"""The page loop every pull source shares: pages in, lake rows out, bad records to quarantine."""
+"""The page loop every pull source shares: pages in, lake rows out, bad records to quarantine.
+
+Invariants: a record repeated at a page edge (the same id in this page or the one before) is written once; a
+record the source's converter refuses goes to quarantine as its JSON text, with the reason; ``_raw`` is the
+record as JSON; the unit's files replace an earlier run's only when all of it is durable (see lake.py). A page
+is converted as a whole, column by column, where the source has a converter (``to_table``); ``to_row`` remains
+for sources that convert row by row.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,10 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from cdr.columnar import Converted, from_rows
 from cdr.lake import LakeWriter, unit_for_interval
 from cdr.quarantine import quarantine
-from cdr.values import BadRecord, raw_json
+from cdr.values import raw_json
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +62,22 @@ def pull_into_lake(
     start: datetime,
     end: datetime,
     pages: Iterable[PageLike],
-    to_row: Callable[[Any, dict[str, Any]], tuple[dict[str, Any], date]],
+    to_row: Callable[[Any, dict[str, Any]], tuple[dict[str, Any], date]] | None = None,
+    to_table: Callable[[list[Any], dict[str, Any]], Converted] | None = None,
     lineage: dict[str, Any] | None = None,
 ) -> dict:
     """Write every record of ``pages`` to the lake as the unit of [start, end), replacing an earlier run's.
 
-    A record repeated at a page edge (a known server paging bug) is written once; a record ``to_row``
-    refuses goes to quarantine with the reason. Memory holds one page and one row group per date.
+    A record repeated at a page edge (a known server paging bug) is written once; a record the converter
+    refuses goes to quarantine with the reason. Memory holds a page and the lake writer's bounded buffer.
     """
+    if (to_row is None) == (to_table is None):
+        raise TypeError("give either to_row or to_table")
     check_interval(start, end)
+    if to_table is None:
+        convert = lambda records, row_lineage: from_rows(records, row_lineage, schema, to_row)  # noqa: E731
+    else:
+        convert = to_table
     summary = PullSummary(start.isoformat(), end.isoformat())
     base = {
         "_source": source, "_interval_start": start, "_interval_end": end,
@@ -73,23 +88,24 @@ def pull_into_lake(
     with LakeWriter(source, schema, unit) as writer:
         for page in pages:
             summary.pages += 1
-            row_lineage = {**base, "_batch": page.batch}
+            summary.rows_seen += len(page.rows)
+            converted = convert(page.rows, {**base, "_batch": page.batch})
+            for record, reason in converted.rejected:
+                summary.quarantined += 1
+                quarantine(source, raw_json(record).encode(), reason, {"interval": unit, "page": page.batch})
             page_ids: set[str] = set()
-            repeated = 0
-            for record in page.rows:
-                summary.rows_seen += 1
-                try:
-                    row, day = to_row(record, row_lineage)
-                except BadRecord as exc:
-                    summary.quarantined += 1
-                    quarantine(source, raw_json(record).encode(), str(exc), {"interval": unit, "page": page.batch})
+            keep: list[int] = []
+            for index, row_id in enumerate(converted.table.column("id").to_pylist()):
+                if row_id in previous_ids or row_id in page_ids:
                     continue
-                if row["id"] in previous_ids or row["id"] in page_ids:
-                    repeated += 1
-                    continue
-                page_ids.add(row["id"])
-                writer.write(row, day)
-                summary.rows_written += 1
+                page_ids.add(row_id)
+                keep.append(index)
+            table, days = converted.table, converted.days
+            repeated = table.num_rows - len(keep)
+            if repeated:
+                table, days = table.take(keep), [days[index] for index in keep]
+            writer.write_days(table, days)
+            summary.rows_written += len(keep)
             summary.repeated_at_page_edge += repeated
             previous_ids = page_ids
             log.info("%s: %s: %d rows (%d repeated, skipped); %d written so far",

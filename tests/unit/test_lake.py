@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,14 +62,79 @@ def test_a_failed_run_leaves_the_earlier_file_and_no_temporaries(tmp_path):
     assert ids(folder / "t__u1.parquet") == ["old"]
 
 
-def test_rows_stream_out_in_row_groups(tmp_path):
-    with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path, rows_per_group=10) as writer:
-        for i in range(35):
-            writer.write(row(str(i)), date(2026, 11, 20))
-            # Never more than one row group's worth held in memory.
-            assert all(len(p.buffer) < 10 for p in writer._partitions.values())
-    meta = pq.ParquetFile(tmp_path / "t/date=2026-11-20/t__u1.parquet").metadata
-    assert meta.num_rows == 35 and meta.num_row_groups == 4
+def page(first: int, count: int) -> pa.Table:
+    return pa.Table.from_pylist([row(str(i)) for i in range(first, first + count)], schema=SCHEMA)
+
+
+def test_rows_given_one_by_one_land_in_order_in_their_dates(tmp_path):
+    days = [date(2026, 11, 1 + i % 3) for i in range(3000)]  # more than one batch of pending rows
+    with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path) as writer:
+        for i, day in enumerate(days):
+            writer.write(row(str(i)), day)
+    for d in range(3):
+        expected = [str(i) for i in range(3000) if i % 3 == d]
+        assert ids(tmp_path / f"t/date=2026-11-0{1 + d}/t__u1.parquet") == expected
+
+
+def test_what_waits_to_be_written_is_bounded_in_bytes_over_all_dates(tmp_path):
+    budget = 256 * 1024
+    one_page = page(29_900, 100).get_total_buffer_size()  # the largest page written
+    written: dict[date, list[str]] = {}
+    with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path, buffer_bytes=budget) as writer:
+        for p in range(300):  # 30,000 rows over 40 dates: far more than the budget holds
+            table, day = page(p * 100, 100), date(2026, 10, 1) + timedelta(days=p % 40)
+            writer.write_table(table, day)
+            written.setdefault(day, []).extend(table.column("id").to_pylist())
+            assert writer._buffered <= budget
+        assert writer.peak_buffered <= budget + one_page
+    files = sorted((tmp_path / "t").glob("date=*/t__u1.parquet"))
+    assert len(files) == 40
+    for path in files:
+        day = date.fromisoformat(path.parent.name.removeprefix("date="))
+        assert ids(path) == written[day]  # every row, in the order written
+
+
+def test_the_bound_does_not_grow_with_volume_and_row_groups_follow_it(tmp_path):
+    budget = 128 * 1024
+    peaks, groups = [], []
+    one_page = page(49_900, 100).get_total_buffer_size()
+    for unit, pages in (("small", 50), ("large", 500)):
+        with LakeWriter("t", SCHEMA, unit, lake_root=tmp_path, buffer_bytes=budget) as writer:
+            for p in range(pages):
+                writer.write_days(page(p * 100, 100), [date(2026, 11, 20)] * 100)
+        peaks.append(writer.peak_buffered)
+        meta = pq.ParquetFile(tmp_path / f"t/date=2026-11-20/t__{unit}.parquet").metadata
+        assert meta.num_rows == pages * 100
+        groups.append([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+    assert all(budget < peak <= budget + one_page for peak in peaks)
+    # Ten times the rows: ten times the row groups, each of about the budget (the last holds the rest).
+    fewest, most = budget // one_page * 100, (budget // page(0, 100).get_total_buffer_size() + 1) * 100
+    assert all(fewest <= size <= most for size in groups[0][:-1] + groups[1][:-1])
+    assert len(groups[1]) >= 9 * (len(groups[0]) - 1)
+
+
+def test_write_days_splits_a_table_by_day_keeping_order(tmp_path):
+    table = page(0, 6)
+    days = [date(2026, 11, 20), date(2026, 11, 21)] * 3
+    with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path) as writer:
+        writer.write(row("first"), date(2026, 11, 21))
+        writer.write_days(table, days)
+    assert ids(tmp_path / "t/date=2026-11-20/t__u1.parquet") == ["0", "2", "4"]
+    assert ids(tmp_path / "t/date=2026-11-21/t__u1.parquet") == ["first", "1", "3", "5"]
+
+
+def test_an_empty_table_still_publishes_its_date(tmp_path):
+    with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path) as writer:
+        writer.write_table(SCHEMA.empty_table(), date(2026, 11, 20))
+    assert pq.read_table(tmp_path / "t/date=2026-11-20/t__u1.parquet").num_rows == 0
+
+
+def test_a_table_of_other_columns_is_refused_at_once(tmp_path):
+    other = pa.table({"id": ["a"]})
+    with pytest.raises(ValueError, match="differ from the lake's"):
+        with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path) as writer:
+            writer.write_table(other, date(2026, 11, 20))
+    assert not list(tmp_path.rglob("*.parquet"))
 
 
 def test_schema_file_is_empty_and_follows_schema_changes(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cdr.kazoo.client import KazooClient
-from cdr.kazoo.records import SCHEMA, to_lake_row
+from cdr.kazoo.records import SCHEMA, to_lake_table
 from cdr.own_numbers import write_own_numbers
 from cdr.pull import check_interval, pull_into_lake
 
@@ -22,5 +22,5 @@ def pull_interval(client: KazooClient, start: datetime, end: datetime, *, defaul
                                *({"number": number, "origin": "connection"} for number in own_numbers)])
     return pull_into_lake(
         source=SOURCE, label="KAZOO", schema=SCHEMA, start=start, end=end,
-        pages=client.cdr_pages(start, end), to_row=to_lake_row, lineage={"_default_region": default_region},
+        pages=client.cdr_pages(start, end), to_table=to_lake_table, lineage={"_default_region": default_region},
     )

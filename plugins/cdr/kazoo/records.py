@@ -1,13 +1,18 @@
-"""KAZOO list rows as lake rows: the documented summary fields typed, the whole row kept in ``_raw``."""
+"""KAZOO list rows as lake rows: the documented summary fields typed, the whole row kept in ``_raw``.
+
+``to_lake_row`` defines a row; ``to_lake_table`` converts a whole page column by column and must give exactly
+the rows ``to_lake_row`` gives (tests/unit/test_columnar.py checks it on generated and odd pages).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from cdr.kazoo.client import from_gregorian
+from cdr.columnar import Converted, assemble, raw_column, typed_columns
+from cdr.kazoo.client import GREGORIAN_UNIX_OFFSET, from_gregorian
 from cdr.lake import lake_schema
 from cdr.values import BadRecord, as_int, as_text, raw_json
 
@@ -37,20 +42,57 @@ def to_lake_row(record: Any, lineage: dict[str, Any]) -> tuple[dict[str, Any], d
     row.update({name: as_int(record.get(name)) for name in INT_FIELDS})
     row.update(lineage)
     row["_raw"] = raw_json(record)
-    return row, _start_day(row["timestamp"], lineage)
+    return row, _day(row["timestamp"], lineage)
 
 
-def _start_day(started: int | None, lineage: dict[str, Any]) -> date:
-    """The call's start date, UTC; a timestamp no calendar holds (the model counts it as invalid) files the row
-    under its interval's day, so that one bad field never stops a pull."""
-    if started:
-        try:
-            return from_gregorian(started).date()
-        except (OverflowError, OSError, ValueError):
-            pass
-    return _interval_day(lineage)
+TYPED = [SCHEMA.field(name) for name in (*STRING_FIELDS, *INT_FIELDS)]
+_EPOCH = date(1970, 1, 1)
+# Within these Gregorian seconds (years 1900 to 2200) a day is plain arithmetic; outside, from_gregorian decides.
+_PLAIN_DAYS = (GREGORIAN_UNIX_OFFSET - 2_208_988_800, GREGORIAN_UNIX_OFFSET + 7_258_118_400)
 
 
-def _interval_day(lineage: dict[str, Any]) -> date:
-    start: datetime = lineage["_interval_start"]
-    return start.date()
+def _day(started: int | None, lineage: dict[str, Any]) -> date:
+    """The call's start date (UTC); a row without a start belongs to its interval's first day."""
+    if not started:
+        start: datetime = lineage["_interval_start"]
+        return start.date()
+    try:
+        return from_gregorian(started).date()
+    except (ValueError, OverflowError, OSError) as exc:
+        raise BadRecord(f"timestamp {started!r} is not a time: {exc}") from exc
+
+
+def to_lake_table(records: list[Any], lineage: dict[str, Any]) -> Converted:
+    """A page of list rows as lake rows, column by column: the rows ``to_lake_row`` gives, in order."""
+    good, rejected = [], []
+    for record in records:
+        if not isinstance(record, dict):
+            rejected.append((record, f"row is a {type(record).__name__}, not an object"))
+        elif not isinstance(record.get("id"), str) or not record["id"]:
+            rejected.append((record, "row has no string id"))
+        else:
+            good.append(record)
+    raw, kinds = raw_column(good)
+    columns = typed_columns(good, TYPED, kinds)
+    columns["_raw"] = raw
+    days, keep = [], []
+    low, high = _PLAIN_DAYS
+    by_number: dict[int, date] = {}
+    for index, started in enumerate(columns["timestamp"].to_pylist()):
+        if started and low <= started < high:
+            number = (started - GREGORIAN_UNIX_OFFSET) // 86_400
+            day = by_number.get(number)
+            if day is None:
+                day = by_number[number] = _EPOCH + timedelta(days=number)
+        else:
+            try:
+                day = _day(started, lineage)
+            except BadRecord as exc:
+                rejected.append((good[index], str(exc)))
+                continue
+        days.append(day)
+        keep.append(index)
+    table = assemble(SCHEMA, columns, lineage, len(good))
+    if len(keep) < len(good):
+        table = table.take(keep)
+    return Converted(table, days, rejected)

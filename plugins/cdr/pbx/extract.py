@@ -12,7 +12,7 @@ from datetime import datetime
 
 from cdr.pbx.client import PbxClient, lookback_start
 from cdr.own_numbers import write_own_numbers
-from cdr.pbx.records import SCHEMA, to_lake_row
+from cdr.pbx.records import SCHEMA, to_lake_table
 from cdr.pull import check_interval, pull_into_lake
 
 SOURCE = "pbx"
@@ -28,5 +28,5 @@ def pull_interval(client: PbxClient, start: datetime, end: datetime, *,
     read_from = lookback_start(start, lookback_hours)
     return pull_into_lake(
         source=SOURCE, label="PBX", schema=SCHEMA, start=start, end=end,
-        pages=client.cdr_pages(read_from, end), to_row=to_lake_row, lineage={"_timezone": client.tz.key},
+        pages=client.cdr_pages(read_from, end), to_table=to_lake_table, lineage={"_timezone": client.tz.key},
     )

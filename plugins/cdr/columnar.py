@@ -1,0 +1,166 @@
+"""A page of decoded JSON records as Arrow columns, giving exactly what the per-row path gives.
+
+The per-row path (``as_text``/``as_int`` on each field, ``raw_json`` for ``_raw``, ``Table.from_pylist``) is the
+definition; this module only takes shortcuts where they provably give the same values, and falls back to it
+value by value where they might not:
+  * typed columns: Arrow's own conversion is strict (a string column takes only str or null, an int64 column
+    only int or null), and where it accepts a value the per-row functions return it unchanged. The one value
+    Arrow would take but bend is a float in an int64 column (it truncates 1.5 to 1), so a column of a page that
+    holds any float at the top level is always converted leniently. A column Arrow refuses is converted
+    leniently too: ``as_text``/``as_int`` value by value, with an integer outside int64 read as null (as
+    ``as_int`` does), so a 20-digit number never fails a pull.
+  * ``_raw``: msgspec writes the same compact JSON as ``json.dumps(separators=(",", ":"), ensure_ascii=False)``
+    for strings, integers of any size, booleans and null; floats it spells differently (``1e16`` for
+    ``1e+16``), so a record holding a float anywhere gets ``raw_json`` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from cdr.values import BadRecord, as_int, as_text, raw_json
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_PLAIN = frozenset({str, int, bool, type(None)})
+_CONTAINERS = frozenset({dict, list})
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass
+class Converted:
+    """A page as lake rows: ``table`` in record order, ``days[i]`` the date partition of row i, and the
+    records refused with the reason (for quarantine)."""
+
+    table: pa.Table
+    days: list[date]
+    rejected: list[tuple[Any, str]] = field(default_factory=list)
+
+
+def _float_free(value: Any) -> bool:
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind is dict:
+        return all(map(_float_free, value.values()))
+    if kind is list:
+        return all(map(_float_free, value))
+    return False
+
+
+def raw_column(records: Sequence[dict]) -> tuple[pa.Array, frozenset[type]]:
+    """``_raw`` of each record, and the types found among the records' top-level values."""
+    texts: list[bytes | str] = []
+    kinds: set[type] = set()
+    for record in records:
+        found = set(map(type, record.values()))
+        kinds |= found
+        if found <= _PLAIN or (found <= _PLAIN | _CONTAINERS and _float_free(
+                [value for value in record.values() if type(value) in _CONTAINERS])):
+            try:
+                texts.append(_encode(record))
+                continue
+            except (UnicodeEncodeError, msgspec.EncodeError):
+                pass  # a lone surrogate, say: the per-row function says what happens to it
+        texts.append(raw_json(record))
+    return pa.array(texts, pa.string()), frozenset(kinds)
+
+
+def _lenient_int(value: Any) -> int | None:
+    number = as_int(value)
+    return number if number is None or INT64_MIN <= number <= INT64_MAX else None
+
+
+def _column(values: list[Any], kind: pa.DataType, lenient: bool) -> pa.Array:
+    if not lenient:
+        try:
+            return pa.array(values, kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+    if pa.types.is_string(kind):
+        return pa.array(list(map(as_text, values)), kind)
+    return pa.array(list(map(_lenient_int, values)), kind)
+
+
+def _strict_group(records: Sequence[dict], fields: Sequence[pa.Field]) -> dict[str, pa.Array] | None:
+    try:
+        struct = pa.array(records, pa.struct(fields))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
+    return {f.name: column for f, column in zip(fields, struct.flatten())}
+
+
+def _convert_group(records: Sequence[dict], fields: Sequence[pa.Field], out: dict[str, pa.Array],
+                   odd: set[str]) -> None:
+    """Strictly where Arrow takes a group of columns whole; halve a group it refuses, down to the single
+    column, which is then read leniently (and named in ``odd``). A page with one odd column costs a few
+    strict passes, not a Python pass over every column."""
+    columns = _strict_group(records, fields)
+    if columns is not None:
+        out.update(columns)
+    elif len(fields) == 1:
+        out[fields[0].name] = _column([record.get(fields[0].name) for record in records], fields[0].type, True)
+        odd.add(fields[0].name)
+    else:
+        middle = len(fields) // 2
+        _convert_group(records, fields[:middle], out, odd)
+        _convert_group(records, fields[middle:], out, odd)
+
+
+# Columns some page of a source could not take strictly (a PBX's list of transfers in a text column, say),
+# by the source's field names: later pages read them leniently at once instead of finding them again. Only
+# speed depends on it: a lenient read gives the same values as a strict one.
+_ODD_COLUMNS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def typed_columns(records: Sequence[dict], fields: Sequence[pa.Field], kinds: Iterable[type]) -> dict[str, pa.Array]:
+    """The string and int64 ``fields`` of each record, read as ``as_text``/``as_int`` read them."""
+    key = tuple(f.name for f in fields)
+    odd = set(_ODD_COLUMNS.get(key, ()))
+    floats = float in set(kinds)
+    columns: dict[str, pa.Array] = {}
+    strict = []
+    for f in fields:
+        # Arrow would truncate a float in an int64 column: with floats about, those are read leniently.
+        if f.name in odd or (floats and pa.types.is_integer(f.type)):
+            columns[f.name] = _column([record.get(f.name) for record in records], f.type, lenient=True)
+        else:
+            strict.append(f)
+    found: set[str] = set()
+    if strict:
+        _convert_group(records, strict, columns, found)
+    if found:
+        _ODD_COLUMNS[key] = frozenset(odd | found)
+    return {f.name: columns[f.name] for f in fields}
+
+
+def assemble(schema: pa.Schema, columns: dict[str, pa.Array], lineage: dict[str, Any], rows: int) -> pa.Table:
+    """The lake table: converted columns where given, else each row's constant lineage value (or null)."""
+    arrays = []
+    for f in schema:
+        column = columns.get(f.name)
+        if column is None:
+            value = lineage.get(f.name)
+            column = pa.nulls(rows, f.type) if value is None else pa.repeat(pa.scalar(value, f.type), rows)
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def from_rows(records: Sequence[Any], lineage: dict[str, Any], schema: pa.Schema,
+              to_row: Callable[[Any, dict[str, Any]], tuple[dict[str, Any], date]]) -> Converted:
+    """The per-row path itself, for sources without a columnar converter."""
+    rows, days, rejected = [], [], []
+    for record in records:
+        try:
+            row, day = to_row(record, lineage)
+        except BadRecord as exc:
+            rejected.append((record, str(exc)))
+            continue
+        rows.append(row)
+        days.append(day)
+    return Converted(pa.Table.from_pylist(rows, schema=schema), days, rejected)
