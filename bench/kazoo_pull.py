@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pull_common import contender_main, emit, parquet_rows, print_table, run_contender, start_server, verdict  # noqa: E402
+from pull_common import contender_main, emit, race, require_dlt, run_contender, run_dlt, start_server, verdict  # noqa: E402
 from pull_server import DAY, GREGORIAN_UNIX_OFFSET, KAZOO_ACCOUNT, KAZOO_KEY  # noqa: E402
 
 WINDOW = {"created_from": int(DAY.timestamp()) + GREGORIAN_UNIX_OFFSET,
@@ -76,14 +76,7 @@ def dlt(url: str, workdir: Path) -> None:
                          "params": {**WINDOW, "page_size": page_size()}},
         }],
     })
-    pipeline = dlt_.pipeline(pipeline_name="bench_kazoo", pipelines_dir=str(workdir / "dlt_pipelines"),
-                             destination=dlt_.destinations.duckdb(str(workdir / "dlt.duckdb")), dataset_name="kazoo")
-    # dlt at its best: its default for DuckDB, INSERT statements, took 350 s and 3.7 GB here for 200,000 rows.
-    pipeline.run(source, loader_file_format="parquet")
-    elapsed = time.perf_counter() - started
-    with pipeline.sql_client() as client:
-        rows = client.execute_sql("select count(*) from cdrs")[0][0]
-    emit(rows, elapsed)
+    run_dlt(dlt_, source, "kazoo", workdir, started)
 
 
 def plain(url: str, workdir: Path) -> None:
@@ -131,31 +124,12 @@ def main() -> None:
     parser.add_argument("--scale-rows", type=int, default=1_000_000)
     parser.add_argument("--only", choices=sorted(CONTENDERS), action="append", help="run only these contenders")
     args = parser.parse_args()
-    try:
-        import dlt  # noqa: F401
-    except ImportError:
-        sys.exit("dlt is missing: `uv sync --frozen --group bench` adds it (see this file's docstring)")
+    require_dlt()
     env = {"BENCH_PAGE_SIZE": str(args.page_size)}
     script = Path(__file__).resolve()
-    results = {}
     with tempfile.TemporaryDirectory(prefix="bench-kazoo-") as tmp:
-        with start_server("kazoo", args.rows, args.page_size) as server:
-            print(f"KAZOO page server: {server.banner}", flush=True)
-            for name in args.only or ["product", "dlt", "plain"]:
-                print(f"  {name} ...", flush=True)
-                results[name] = run_contender(script, name, server.url, Path(tmp) / name, env)
-        for name, result in results.items():
-            assert result.rows == args.rows, f"{name} wrote {result.rows:,} rows, not {args.rows:,}"
-        if "product" in results:
-            assert parquet_rows(Path(tmp) / "product" / "lake" / "kazoo") == args.rows
-        if "plain" in results:
-            assert parquet_rows(Path(tmp) / "plain") == args.rows
-        if len(results) == 3:
-            print_table(f"KAZOO: {args.rows:,} CDRs, page_size {args.page_size}, one UTC day",
-                        results["product"], results["dlt"], results["plain"])
-        else:
-            for result in results.values():
-                print(f"{result.name:10}{result.rows:>10,} rows {result.rate:>10,.0f} rows/s {result.rss_mb:>6,.0f} MB")
+        results = race(script, "kazoo", "KAZOO", f"KAZOO: {args.rows:,} CDRs, page_size {args.page_size}, one UTC day",
+                       args.rows, args.page_size, Path(tmp), args.only, env)
         if args.scale:
             with start_server("kazoo", args.scale_rows, args.page_size) as server:
                 print(f"\nKAZOO page server: {server.banner}", flush=True)

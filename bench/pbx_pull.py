@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pull_common import contender_main, emit, parquet_rows, print_table, run_contender, start_server  # noqa: E402
+from pull_common import contender_main, emit, race, require_dlt, run_dlt  # noqa: E402
 from pull_server import DAY, PBX_KEY, PBX_TOKEN, PBX_TZ, pbx_filters, signed_body  # noqa: E402
 
 HEADERS = {"Authorization": f"Bearer {PBX_TOKEN}", "Content-Type": "application/x-www-form-urlencoded",
@@ -85,14 +85,7 @@ def dlt(url: str, workdir: Path) -> None:
             "endpoint": {"path": "cdr", "method": "POST", "data_selector": "results", "paginator": SignedPages()},
         }],
     })
-    pipeline = dlt_.pipeline(pipeline_name="bench_pbx", pipelines_dir=str(workdir / "dlt_pipelines"),
-                             destination=dlt_.destinations.duckdb(str(workdir / "dlt.duckdb")), dataset_name="pbx")
-    # dlt at its best: its default for DuckDB, INSERT statements, is many times slower here.
-    pipeline.run(source, loader_file_format="parquet")
-    elapsed = time.perf_counter() - started
-    with pipeline.sql_client() as client:
-        rows = client.execute_sql("select count(*) from cdrs")[0][0]
-    emit(rows, elapsed)
+    run_dlt(dlt_, source, "pbx", workdir, started)
 
 
 def plain(url: str, workdir: Path) -> None:
@@ -143,31 +136,11 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--only", choices=sorted(CONTENDERS), action="append", help="run only these contenders")
     args = parser.parse_args()
-    try:
-        import dlt  # noqa: F401
-    except ImportError:
-        sys.exit("dlt is missing: `uv sync --frozen --group bench` adds it (see this file's docstring)")
-    script = Path(__file__).resolve()
-    results = {}
+    require_dlt()
     with tempfile.TemporaryDirectory(prefix="bench-pbx-") as tmp:
-        with start_server("pbx", args.rows, args.page_size) as server:
-            print(f"PBX page server: {server.banner}", flush=True)
-            for name in args.only or ["product", "dlt", "plain"]:
-                print(f"  {name} ...", flush=True)
-                results[name] = run_contender(script, name, server.url, Path(tmp) / name)
-        for name, result in results.items():
-            assert result.rows == args.rows, f"{name} wrote {result.rows:,} rows, not {args.rows:,}"
-        if "product" in results:
-            assert parquet_rows(Path(tmp) / "product" / "lake" / "pbx") == args.rows
-        if "plain" in results:
-            assert parquet_rows(Path(tmp) / "plain") == args.rows
-    if len(results) == 3:
-        print_table(f"While1 PBX: {args.rows:,} CDRs, {args.page_size} a page, signed, one UTC day",
-                    results["product"], results["dlt"], results["plain"])
-    else:
-        for result in results.values():
-            print(f"{result.name:10}{result.rows:>10,} rows {result.rate:>10,.0f} rows/s {result.rss_mb:>6,.0f} MB")
-
+        race(Path(__file__).resolve(), "pbx", "PBX",
+             f"While1 PBX: {args.rows:,} CDRs, {args.page_size} a page, signed, one UTC day",
+             args.rows, args.page_size, Path(tmp), args.only)
 
 if __name__ == "__main__":
     if not contender_main(CONTENDERS):

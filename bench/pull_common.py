@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -21,41 +20,28 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-LISTENING = re.compile(r"listening on (http://\S+)")
+sys.path.insert(0, str(ROOT / "include" / "simulators"))
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen
-    url: str
-    banner: str
+def start_server(source: str, rows: int, page_size: int, timeout: float = 600.0):
+    """The pre-rendered page server (pull_server.py) on a free loopback port, as the simulators are started."""
+    from launch import start
 
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    return start(str(BENCH / "pull_server.py"), source, "--rows", str(rows), "--page-size", str(page_size),
+                 timeout=timeout)
 
 
-def start_server(source: str, rows: int, page_size: int, timeout: float = 600.0) -> Server:
-    process = subprocess.Popen([sys.executable, str(BENCH / "pull_server.py"), source, "--rows", str(rows),
-                                "--page-size", str(page_size)], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        match = LISTENING.search(line)
-        if match:
-            return Server(process, match.group(1), line.strip())
-    process.kill()
-    raise RuntimeError(f"the {source} page server did not start (exit code {process.poll()})")
+def run_dlt(dlt_, source, name: str, workdir: Path, started: float) -> None:
+    """dlt's pipeline into its DuckDB destination, at its best: Parquet load files (its default for DuckDB,
+    INSERT statements, took 350 s and 3.7 GB for 200,000 KAZOO rows); emits the rows it holds, timed from
+    ``started`` (before the contender's first request)."""
+    pipeline = dlt_.pipeline(pipeline_name=f"bench_{name}", pipelines_dir=str(workdir / "dlt_pipelines"),
+                             destination=dlt_.destinations.duckdb(str(workdir / "dlt.duckdb")), dataset_name=name)
+    pipeline.run(source, loader_file_format="parquet")
+    elapsed = time.perf_counter() - started
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql("select count(*) from cdrs")[0][0]
+    emit(rows, elapsed)
 
 
 @dataclass
@@ -126,3 +112,34 @@ def parquet_rows(folder: Path) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.rglob("*.parquet") if p.name != "_schema.parquet")
+
+
+def require_dlt() -> None:
+    try:
+        import dlt  # noqa: F401
+    except ImportError:
+        sys.exit("dlt is missing: `uv sync --frozen --group bench` adds it (see the benchmark's docstring)")
+
+
+def race(script: Path, source: str, label: str, title: str, rows: int, page_size: int, workdir: Path,
+         only: list[str] | None = None, env: dict[str, str] | None = None) -> dict[str, Result]:
+    """Every contender against one page server of ``rows`` CDRs, each checked to have written them all; prints
+    the table of figures beside their targets when all three ran."""
+    results = {}
+    with start_server(source, rows, page_size) as server:
+        print(f"{label} page server: {server.banner}", flush=True)
+        for name in only or ["product", "dlt", "plain"]:
+            print(f"  {name} ...", flush=True)
+            results[name] = run_contender(script, name, server.url, workdir / name, env)
+    for name, result in results.items():
+        assert result.rows == rows, f"{name} wrote {result.rows:,} rows, not {rows:,}"
+    if "product" in results:
+        assert parquet_rows(workdir / "product" / "lake" / source) == rows
+    if "plain" in results:
+        assert parquet_rows(workdir / "plain") == rows
+    if len(results) == 3:
+        print_table(title, results["product"], results["dlt"], results["plain"])
+    else:
+        for result in results.values():
+            print(f"{result.name:10}{result.rows:>10,} rows {result.rate:>10,.0f} rows/s {result.rss_mb:>6,.0f} MB")
+    return results

@@ -17,6 +17,7 @@ LISTENING = re.compile(r"listening on (http://\S+)")
 class Simulator:
     process: subprocess.Popen
     url: str
+    banner: str = ""  # the line it printed when it started listening
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -35,6 +36,7 @@ class Simulator:
 
 
 def start(script: str, *args: str, port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0) -> Simulator:
+    """``script``: a simulator's file name here, or any path to a server that prints ``listening on <url>``."""
     command = [sys.executable, str(HERE / script), "--host", host, "--port", str(port), *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
@@ -45,7 +47,7 @@ def start(script: str, *args: str, port: int = 0, host: str = "127.0.0.1", timeo
             break
         match = LISTENING.search(line)
         if match:
-            return Simulator(process, match.group(1))
+            return Simulator(process, match.group(1), line.strip())
     process.kill()
     raise RuntimeError(f"{script} did not start listening within {timeout:.0f}s (exit code {process.poll()})")
 
