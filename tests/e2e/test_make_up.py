@@ -242,7 +242,9 @@ def test_a_new_user_back_fills_through_rest_and_cli_with_make_up(up):
         runs = up.runs(dag_id, run_type=["backfill"])
         assert sorted(r["logical_date"][:10] for r in runs) == ["2026-11-19", "2026-11-20", "2026-11-21"]
         assert {r["state"] for r in runs} == {"success"}, runs
-    # The builds settle once the pulls have: bounded however many pull runs ended, all successful.
+    # The builds settle once the pulls have: bounded however many pull runs ended, all successful. The scheduler
+    # queues the asset-triggered run a loop after the last pull's events, so wait for a build first, then for quiet.
+    wait_for(lambda: builds(up) > built_before, 600, "cdr_warehouse build after the back-fills")
     up.wait_idle(["cdr_warehouse"], 420, "cdr_warehouse after the back-fills")
     warehouse_runs = up.runs("cdr_warehouse")
     assert {r["state"] for r in warehouse_runs} == {"success"}, warehouse_runs
