@@ -12,7 +12,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from cdr.assets import ENIGMA_LAKE
+from cdr.assets import lake_asset
 
 # A run stops taking new batches after this, well inside the 5-minute schedule.
 TIME_BUDGET_SECONDS = 240
@@ -29,7 +29,7 @@ TIME_BUDGET_SECONDS = 240
     doc_md=__doc__,
 )
 def enigma_cdrs():
-    @task(outlets=[ENIGMA_LAKE])
+    @task(outlets=[lake_asset("enigma")])
     def drain() -> dict:
         from cdr.enigma.drain import drain
         from cdr.hooks import EnigmaHook

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from cdr.assets import KAZOO_LAKE
+from cdr.assets import lake_asset
 from cdr.schedules import PULL_START_DATE, pull_timetable
 
 
@@ -25,7 +25,7 @@ from cdr.schedules import PULL_START_DATE, pull_timetable
     doc_md=__doc__,
 )
 def kazoo_cdrs():
-    @task(outlets=[KAZOO_LAKE])
+    @task(outlets=[lake_asset("kazoo")])
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
         from cdr.hooks import KazooHook
         from cdr.kazoo.extract import pull_interval

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from cdr.assets import PBX_LAKE
+from cdr.assets import lake_asset
 from cdr.schedules import PULL_START_DATE, pull_timetable
 
 
@@ -27,7 +27,7 @@ from cdr.schedules import PULL_START_DATE, pull_timetable
     doc_md=__doc__,
 )
 def pbx_cdrs():
-    @task(outlets=[PBX_LAKE])
+    @task(outlets=[lake_asset("pbx")])
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
         from cdr.hooks import PbxHook
         from cdr.pbx.extract import pull_interval

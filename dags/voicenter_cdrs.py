@@ -11,7 +11,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from cdr.assets import VOICENTER_LAKE
+from cdr.assets import lake_asset
 
 
 @dag(
@@ -25,7 +25,7 @@ from cdr.assets import VOICENTER_LAKE
     doc_md=__doc__,
 )
 def voicenter_cdrs():
-    @task(outlets=[VOICENTER_LAKE])
+    @task(outlets=[lake_asset("voicenter")])
     def load() -> dict:
         from cdr.voicenter.load import load_staged
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from cdr.assets import VOICENTER_LAKE
+from cdr.assets import lake_asset
 from cdr.schedules import PULL_START_DATE, reconcile_timetable
 
 
@@ -36,7 +36,7 @@ def voicenter_reconcile():
 
         return settled(data_interval_end)
 
-    @task(outlets=[VOICENTER_LAKE])
+    @task(outlets=[lake_asset("voicenter")])
     def reconcile(data_interval_start=None, data_interval_end=None) -> dict:
         from cdr.hooks import VoicenterHook
         from cdr.voicenter.reconcile import reconcile_interval

@@ -13,7 +13,8 @@ from post_voicenter import post, post_all
 
 from cdr.http import RetryPolicy
 from cdr.voicenter.calllog import CallLogClient, endpoint_url
-from cdr.voicenter.load import SCHEMA, load_staged
+from cdr.voicenter.load import load_staged
+from cdr.voicenter.records import SCHEMA
 from cdr.voicenter.reconcile import reconcile_interval
 from tests.conftest import ROOT
 from tests.helpers import control, lake_rows

@@ -228,9 +228,9 @@ def mask_callback_numbers(table: Table) -> None:
 
 def report_sources(con) -> list[str]:
     """The contract's sources in their usual order, then any other source the warehouse holds."""
-    from cdr.sources import LAKE_SCHEMAS
+    from cdr.registry import names
 
-    known = list(LAKE_SCHEMAS)
+    known = names()
     seen = [r[0] for r in con.execute("select distinct source from marts.fct_cdr order by 1").fetchall()]
     return known + [s for s in seen if s not in known]
 

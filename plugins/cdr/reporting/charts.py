@@ -14,9 +14,10 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from cdr.registry import SOURCES
 from cdr.reporting.figures import TOTAL, Table, source_label as _label
 
-SOURCE_COLOURS = {"kazoo": "#4c72b0", "pbx": "#dd8452", "enigma": "#55a868", "voicenter": "#8172b3"}
+SOURCE_COLOURS = {s.name: s.colour for s in SOURCES.values()}
 OTHER_COLOURS = ["#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
 STATUS_COLOURS = {
     "answered": "#2e7d32", "voicemail": "#7b1fa2", "no_answer": "#9e9e9e", "busy": "#f9a825",

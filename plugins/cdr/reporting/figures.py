@@ -19,14 +19,14 @@ from functools import cache
 from typing import Any
 
 from cdr import config
+from cdr.registry import SOURCES
 
 SQL_DIR = config.PROJECT_ROOT / "include" / "reports"
 # The label of a row that totals a dimension (all sources, all directions, all of a source's queues ...).
 TOTAL = "all"
 # Suffix of the comparison columns -> how many days before the report's day.
 PERIODS = {"day_before": 1, "week_before": 7}
-SOURCE_LABELS = {"kazoo": "KAZOO", "pbx": "While1 PBX", "enigma": "Enigma", "voicenter": "Voicenter",
-                 TOTAL: "All sources"}
+SOURCE_LABELS = {**{s.name: s.label for s in SOURCES.values()}, TOTAL: "All sources"}
 
 
 def source_label(source: Any) -> str:

@@ -10,12 +10,13 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from cdr.registry import SOURCES
 from cdr.reporting.figures import PERIODS, SQL_DIR, TOTAL, Table, source_label
 
 DIRECTIONS = {"inbound": "Incoming", "outbound": "Outgoing", "internal": "Internal", "unknown": "Unknown",
               TOTAL: "All directions"}
 # Column headers on a phone: short, never hyphenated.
-SHORT_SOURCES = {"pbx": "PBX", "kazoo": "KAZOO", "enigma": "Enigma", "voicenter": "Voicenter"}
+SHORT_SOURCES = {s.name: s.short_label for s in SOURCES.values()}
 PERIOD_NAMES = {"day_before": "the day before", "week_before": "the same weekday a week before"}
 
 

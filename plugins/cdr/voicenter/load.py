@@ -17,34 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
 
 from cdr import config
 from cdr.fsutil import fsync_dir
-from cdr.lake import TS, LakeWriter, ensure_schema_file, lake_schema
+from cdr.lake import LakeWriter, ensure_schema_file
 from cdr.quarantine import quarantine
 from cdr.values import as_int, as_text, raw_json
 from cdr.voicenter.bounds import OutOfBounds, check
+from cdr.voicenter.records import INT_FIELDS, ORIGIN_WEBHOOK, SCHEMA, SOURCE, STRING_FIELDS
 
 log = logging.getLogger(__name__)
 
-SOURCE = "voicenter"
-STRING_FIELDS = (
-    "ivruniqueid", "OriginalIvrUniqueID", "type", "status", "leg1DialStatusName", "caller", "caller_number",
-    "target", "targetextension", "targetextension_name", "callerextension", "callerextension_name", "did",
-    "queueid", "queuename", "record", "representative_name", "representative_code", "target_country",
-    "caller_country", "DepartmentID", "DepartmentName", "TopDepartmentID", "TopDepartmentName", "IVR",
-)
-INT_FIELDS = ("time", "duration", "dialtime", "price", "seconds_waiting_in_queue")
-SCHEMA = lake_schema(
-    [pa.field(name, pa.string()) for name in STRING_FIELDS]
-    + [pa.field(name, pa.int64()) for name in INT_FIELDS]
-    + [pa.field("received_at", TS), pa.field("received_format", pa.string())]
-    # How the row reached the lake: "webhook" (posted to cdr-receiver) or "call_log" (recovered by
-    # voicenter_reconcile). Files written before the column existed read as null, meaning webhook.
-    + [pa.field("_origin", pa.string())]
-)
-ORIGIN_WEBHOOK, ORIGIN_CALL_LOG = "webhook", "call_log"
 
 
 @dataclass
