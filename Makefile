@@ -3,12 +3,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help install demo test up clean
+.PHONY: help install lint demo test up clean
 
 help:
 	@echo "make install   create .venv with the pinned stack"
 	@echo "make demo      install, then run the whole pipeline once on the demo sources"
-	@echo "make test      install, then run the test suite"
+	@echo "make lint      ruff (Python) and sqlfluff (dbt SQL)"
+	@echo "make test      install, lint, then run the test suite"
 	@echo "make up        install, then start Airflow (web UI) with the demo sources"
 
 install:
@@ -18,7 +19,11 @@ demo: install
 	@scripts/need.sh redis-server=redis-server
 	@$(PY) include/demo/run_demo.py
 
+lint: install
+	@scripts/lint.sh
+
 test: install
+	@scripts/lint.sh
 	@scripts/test.sh
 
 up: install
