@@ -84,6 +84,7 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("health", ("source",), (_m("cdrs"),), measures_data=True),
     Figure("unmapped", ("source", "affects", "field", "raw_value", "mapped_to"), compare=False),
     Figure("reconciliation", ("cdrs",), compare=False),
+    Figure("ingest_lag", ("source",), compare=False),
 )}
 
 

@@ -1,0 +1,37 @@
+-- How late each source's legs reach the lake: per source and UTC day of the calls' end, the lag from a leg's end
+-- to the moment its record was extracted (pulled, drained or loaded). The warehouse holds a leg one build after
+-- that, so this is the part of the end-to-end latency the source and its schedule decide.
+with
+
+legs as (
+
+    select * from {{ ref('fct_cdr') }}
+
+),
+
+lags as (
+
+    select
+        source,
+        cast(ended_at at time zone 'UTC' as date) as date_key,
+        epoch(extracted_at) - epoch(ended_at) as lag_seconds
+    from legs
+    where ended_at is not null and extracted_at is not null
+
+),
+
+final as (
+
+    select
+        source,
+        date_key,
+        count(*) as legs,
+        round(quantile_cont(lag_seconds, 0.5), 1) as p50_lag_seconds,
+        round(quantile_cont(lag_seconds, 0.95), 1) as p95_lag_seconds,
+        round(max(lag_seconds), 1) as max_lag_seconds
+    from lags
+    group by source, date_key
+
+)
+
+select * from final
