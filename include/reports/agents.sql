@@ -1,6 +1,7 @@
 -- Agents ranked by the incoming and outgoing calls they answered (marts.fct_call.answered_by_agent_key), then
 -- by talk time (the talk seconds of every leg the agent was on, marts.fct_cdr.agent_key), on $day.
 -- Per-source totals (agent_key 'all') and the total of all sources (source 'all') follow the agents.
+-- An agent reads as their name (the source's, else the agent directory's, else the id) with their team.
 with answered as (
     select answered_by_agent_key as agent_key,
            count(*) filter (where direction = 'inbound') as answered_incoming,
@@ -16,7 +17,7 @@ talk as (
     group by all
 ),
 per_agent as (
-    select a.source, a.agent_key, coalesce(a.agent_name, a.agent_id) as agent,
+    select a.source, a.agent_key, a.display_name as agent, a.team,
            coalesce(n.answered_incoming, 0) as answered_incoming,
            coalesce(n.answered_outgoing, 0) as answered_outgoing,
            coalesce(t.talk_seconds, 0) as talk_seconds
@@ -28,7 +29,7 @@ per_agent as (
 totals as (
     select
         case when grouping(source) = 1 then 'all' else source end as source,
-        'all' as agent_key, null::varchar as agent,
+        'all' as agent_key, null::varchar as agent, null::varchar as team,
         coalesce(sum(answered_incoming), 0)::bigint as answered_incoming,
         coalesce(sum(answered_outgoing), 0)::bigint as answered_outgoing,
         coalesce(sum(talk_seconds), 0)::bigint as talk_seconds
@@ -38,7 +39,7 @@ totals as (
 select row_number() over (
            order by answered_incoming + answered_outgoing desc, talk_seconds desc, agent, source
        ) as rank,
-       source, agent_key, agent, answered_incoming, answered_outgoing, talk_seconds::bigint as talk_seconds
+       source, agent_key, agent, team, answered_incoming, answered_outgoing, talk_seconds::bigint as talk_seconds
 from per_agent
 union all
 select null, * from totals

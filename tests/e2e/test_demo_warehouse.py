@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.e2e.conftest import DAY, VOICENTER
-from tests.e2e.test_enigma_e2e import expected_call_refs
+from tests.e2e.test_enigma_e2e import expected_call_refs, expected_calls
 from tests.helpers import kazoo_ids_created_in, pbx_ids_read_by
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ def test_totals_per_source_match_the_demo_data(warehouse, kazoo_rows, pbx_rows):
     kazoo_calls = {r["interaction_id"] for r in kazoo_rows if r["id"] in kazoo_ids_created_in(kazoo_rows, *DAY)}
     pbx_calls = {r["linkedid"] for r in pbx_rows if r["id"] in pbx_ids_read_by(pbx_rows, *DAY)}
     calls = dict(warehouse.execute("select source, count(*) from marts.fct_call group by all").fetchall())
-    assert calls == {"kazoo": len(kazoo_calls), "pbx": len(pbx_calls), "enigma": len(expected_call_refs()[0]),
+    assert calls == {"kazoo": len(kazoo_calls), "pbx": len(pbx_calls), "enigma": len(expected_calls()),
                      "voicenter": len(voicenter_calls())}
 
 

@@ -45,6 +45,32 @@ cdrs as (
 
 ),
 
+-- One c2d message answers one click-to-dial (POST /click2dial/calls, one call_ref): its notifications, the
+-- agent's leg and the callee's, are the legs of one call, keyed by the first one's key. A re-drained copy of the
+-- message (another extracted_at) gets the same keys. The vendor's <ext> is the agent's extension (3-4 digits) or
+-- "the first number connected to the call", the callee's number.
+keyed as (
+
+    select
+        cdrs.*,
+        case
+            when message_type = 'c2d' and call_ref is not null
+                and count(*) over (partition by message_md5, extracted_at, call_ref) > 1
+                then call_ref || ':' || notification_index
+            else enigma_cdr_key
+        end as leg_key,
+        case
+            when message_type = 'c2d'
+                then first_value(enigma_cdr_key) over (
+                    partition by message_md5, extracted_at order by notification_index nulls last
+                )
+            else enigma_cdr_key
+        end as enigma_call_key,
+        message_type = 'c2d' and not regexp_full_match(extension, '[0-9]{3,4}') as extension_is_callee
+    from cdrs
+
+),
+
 classified as (
 
     select
@@ -53,7 +79,7 @@ classified as (
         coalesce(own_word.status, asterisk_word.status) as word_status,
         coalesce(sip_code.status, sip_class.status) as sip_status,
         by_cause.status as cause_status
-    from cdrs
+    from keyed as cdrs
     left join direction_words as dir_word on cdrs.call_dir_key = dir_word.word
     left join end_reasons as own_word on cdrs.end_reason_key = {{ vocab_key('own_word.end_reason') }}
     left join asterisk_statuses as asterisk_word on cdrs.end_reason_key = asterisk_word.word
@@ -94,16 +120,26 @@ final as (
 
     select
         'enigma' as source,
-        enigma_cdr_key as source_cdr_id,
-        enigma_cdr_key as call_key,
-        -- c2d notifications carry no time: they are sent when the call ends, so the drain time stands in.
+        leg_key as source_cdr_id,
+        enigma_call_key as call_key,
+        -- A c2d notification carries no time (docs/analysts.md, "Times that are estimated"): it is pushed once
+        -- the call has ended, so when it was drained is the latest the call can have been; flagged as estimated.
         coalesce(dialed_at, extracted_at) as started_at,
         coalesce(dialed_at, extracted_at) + to_seconds(coalesce(call_time_seconds, 0)) as ended_at,
+        dialed_at is null as started_at_estimated,
         direction,
         direction_basis,
         call_dir as source_direction,
-        case when direction = 'inbound' then dialed_number else extension end as caller_number_as_sent,
-        case when direction = 'inbound' then extension else dialed_number end as callee_number_as_sent,
+        case
+            when extension_is_callee then null
+            when direction = 'inbound' then dialed_number
+            else extension
+        end as caller_number_as_sent,
+        case
+            when extension_is_callee then extension
+            when direction = 'inbound' then extension
+            else dialed_number
+        end as callee_number_as_sent,
         'ZA' as phone_region,
         status,
         status_basis,
@@ -111,7 +147,7 @@ final as (
         cast(null as integer) as ring_seconds,
         call_time_seconds as talk_seconds,
         cast(null as integer) as queue_wait_seconds,
-        extension as agent_id,
+        case when not extension_is_callee then extension end as agent_id,
         cast(null as varchar) as agent_name,
         campaign_ref as queue_id,
         campaign_ref as queue_name,

@@ -8,11 +8,12 @@ legs as (
 
 bounds as (
 
-    -- every day from the first call to the last (today alone while the warehouse is empty)
+    -- every day from the first timed call to the last (today alone while the warehouse has none)
     select
-        coalesce(min(cast(started_at at time zone 'UTC' as date)), current_date) as first_day,
-        coalesce(max(cast(started_at at time zone 'UTC' as date)), current_date) as last_day
+        coalesce(min(date_key), current_date) as first_day,
+        coalesce(max(date_key), current_date) as last_day
     from legs
+    where not started_at_estimated
 
 ),
 
@@ -20,6 +21,14 @@ days as (
 
     select cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as date_key
     from bounds
+
+    union
+
+    -- A leg whose time is only estimated (a c2d leg dated by its drain) keeps its date_key resolvable, but its
+    -- day does not stretch the span: a back-log drained days later adds that one day, not the days between.
+    select distinct date_key
+    from legs
+    where started_at_estimated
 
 ),
 

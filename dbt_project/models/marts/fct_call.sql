@@ -53,7 +53,9 @@ calls as (
         call_key,
         min(source) as source,
         count(*) as legs,
-        min(started_at) as started_at,
+        -- a leg whose time is only estimated (fct_cdr.started_at_estimated) dates the call only if no leg is timed
+        coalesce(min(started_at) filter (where not started_at_estimated), min(started_at)) as started_at,
+        bool_and(started_at_estimated) as started_at_estimated,
         max(ended_at) as ended_at,
         arg_min(direction, leg_order) as direction,
         arg_min(remote_country_code, leg_order) filter (where remote_country_code is not null)
@@ -84,6 +86,7 @@ final as (
         legs,
         started_at,
         ended_at,
+        started_at_estimated,
         cast(started_at at time zone 'UTC' as date) as date_key,
         hour(started_at at time zone 'UTC') as started_hour_utc,
         direction,

@@ -115,6 +115,8 @@ final as (
         call_key,
         started_at,
         ended_at,
+        -- true where the source sent no time and started_at is the best known one (an Enigma c2d leg's drain)
+        coalesce(started_at_estimated, false) as started_at_estimated,
         cast(started_at at time zone 'UTC' as date) as date_key,
         hour(started_at at time zone 'UTC') as started_hour_utc,
         direction,
