@@ -29,9 +29,9 @@ def quantile(values: list[float], q: float) -> float:
 
 def expected_lags(warehouse) -> dict[tuple[str, date], list[float]]:
     lags = defaultdict(list)
-    for source, ended_at, extracted_at in warehouse.execute(
-            "select source, ended_at, extracted_at from marts.fct_cdr").fetchall():
-        if ended_at is None or extracted_at is None:
+    for source, ended_at, extracted_at, estimated in warehouse.execute(
+            "select source, ended_at, extracted_at, started_at_estimated from marts.fct_cdr").fetchall():
+        if ended_at is None or extracted_at is None or estimated:
             continue
         lags[(source, ended_at.astimezone(timezone.utc).date())].append((extracted_at - ended_at).total_seconds())
     return lags

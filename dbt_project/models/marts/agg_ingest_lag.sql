@@ -16,7 +16,8 @@ lags as (
         cast(ended_at at time zone 'UTC' as date) as date_key,
         epoch(extracted_at) - epoch(ended_at) as lag_seconds
     from legs
-    where ended_at is not null and extracted_at is not null
+    -- an estimated time is the extraction's own (a click-to-dial has none): it says nothing about the lag
+    where ended_at is not null and extracted_at is not null and not started_at_estimated
 
 ),
 
