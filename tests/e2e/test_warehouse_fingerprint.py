@@ -87,7 +87,7 @@ def test_the_fingerprint_sees_a_changed_value(warehouse):
 
     con = duckdb.connect()
     con.execute("create schema marts")
-    table = warehouse.execute("select * from marts.fct_cdr").to_arrow_table()
+    table = warehouse.sql("select * from marts.fct_cdr").to_arrow_table()
     con.register("source_fct_cdr", table)
     con.execute("create table marts.fct_cdr as select * from source_fct_cdr")
     before = fingerprint(con)["marts.fct_cdr"]
