@@ -65,7 +65,7 @@ def fingerprint(con) -> dict:
             f"select count(*), md5(coalesce(string_agg(line, chr(10) order by line), '')) from ("
             f"select to_json(t)::varchar as line from (select {select} from \"{schema}\".\"{table}\""
             f"{' where ' + where if where else ''}) as t)"
-        ).fetchone()
+        ).fetchall()[0]  # fetched whole: DuckDB keeps a connection busy with a result partly fetched
         relations[name] = {"columns": [c for (c,) in columns], "rows": rows, "md5": digest}
     return relations
 
@@ -87,7 +87,7 @@ def test_the_fingerprint_sees_a_changed_value(warehouse):
 
     con = duckdb.connect()
     con.execute("create schema marts")
-    table = warehouse.sql("select * from marts.fct_cdr").to_arrow_table()
+    table = warehouse.cursor().sql("select * from marts.fct_cdr").to_arrow_table()
     con.register("source_fct_cdr", table)
     con.execute("create table marts.fct_cdr as select * from source_fct_cdr")
     before = fingerprint(con)["marts.fct_cdr"]
