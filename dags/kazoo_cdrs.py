@@ -29,10 +29,11 @@ def kazoo_cdrs():
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
         from cdr.hooks import KazooHook
         from cdr.kazoo.extract import pull_interval
+        from cdr.registry import region_for
 
         hook = KazooHook()
         return pull_interval(
-            hook.get_conn(), data_interval_start, data_interval_end, default_region=hook.default_region,
+            hook.get_conn(), data_interval_start, data_interval_end, default_region=region_for("kazoo", hook.extra),
             own_numbers=hook.own_numbers,
         )
 

@@ -31,11 +31,12 @@ def pbx_cdrs():
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
         from cdr.hooks import PbxHook
         from cdr.pbx.extract import pull_interval
+        from cdr.registry import region_for
 
         hook = PbxHook()
         return pull_interval(
             hook.get_conn(), data_interval_start, data_interval_end, lookback_hours=hook.lookback_hours,
-            own_numbers=hook.own_numbers,
+            own_numbers=hook.own_numbers, default_region=region_for("pbx", hook.extra),
         )
 
     pull()

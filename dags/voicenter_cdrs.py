@@ -27,9 +27,9 @@ from cdr.assets import lake_asset
 def voicenter_cdrs():
     @task(outlets=[lake_asset("voicenter")])
     def load() -> dict:
-        from cdr.voicenter.load import load_staged
+        from cdr.voicenter.load import configured_region, load_staged
 
-        return load_staged()
+        return load_staged(default_region=configured_region())
 
     load()
 

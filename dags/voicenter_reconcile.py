@@ -40,8 +40,11 @@ def voicenter_reconcile():
     def reconcile(data_interval_start=None, data_interval_end=None) -> dict:
         from cdr.hooks import VoicenterHook
         from cdr.voicenter.reconcile import reconcile_interval
+        from cdr.registry import region_for
 
-        return reconcile_interval(VoicenterHook().get_conn(), data_interval_start, data_interval_end)
+        hook = VoicenterHook()
+        return reconcile_interval(hook.get_conn(), data_interval_start, data_interval_end,
+                                  default_region=region_for("voicenter", hook.extra))
 
     wait_for_the_log() >> reconcile()
 

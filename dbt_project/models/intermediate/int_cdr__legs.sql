@@ -1,39 +1,9 @@
--- Every source's legs in the conformed shape, one branch per source.
+-- Every source's legs in the conformed shape: the int_<source>__legs model of each source of the registry
+-- (the var cdr_sources), unioned by column name.
 with
 
-kazoo as (
-
-    select * from {{ ref('int_kazoo__legs') }}
-
-),
-
-pbx as (
-
-    select * from {{ ref('int_pbx__legs') }}
-
-),
-
-enigma as (
-
-    select * from {{ ref('int_enigma__legs') }}
-
-),
-
-voicenter as (
-
-    select * from {{ ref('int_voicenter__legs') }}
-
-),
-
 unioned as (
-
-    select * from kazoo
-    union all by name
-    select * from pbx
-    union all by name
-    select * from enigma
-    union all by name
-    select * from voicenter
+{{ union_source_models('legs') }}
 
 )
 

@@ -140,7 +140,8 @@ final as (
             when direction = 'inbound' then extension
             else dialed_number
         end as callee_number_as_sent,
-        'ZA' as phone_region,
+        -- numbers without a country code belong to the Connection's default_region, else the registry's
+        coalesce(default_region, {{ source_default('enigma', 'default_region') }}) as phone_region,
         status,
         status_basis,
         end_reason as source_status,

@@ -105,8 +105,8 @@ final as (
         switch_direction as source_direction,
         caller_id_number as caller_number_as_sent,
         callee_id_number as callee_number_as_sent,
-        -- numbers without a country code belong to the connection's default_region
-        default_region as phone_region,
+        -- numbers without a country code belong to the Connection's default_region, else the registry's
+        coalesce(default_region, {{ source_default('kazoo', 'default_region') }}) as phone_region,
         status,
         status_basis,
         hangup_cause as source_status,

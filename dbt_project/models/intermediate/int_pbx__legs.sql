@@ -118,7 +118,8 @@ final as (
         direction_code as source_direction,
         caller_raw as caller_number_as_sent,
         destination_number as callee_number_as_sent,
-        'RO' as phone_region,
+        -- numbers without a country code belong to the Connection's default_region, else the registry's
+        coalesce(default_region, {{ source_default('pbx', 'default_region') }}) as phone_region,
         -- An inbound call that waited in a queue and was not answered was abandoned there.
         case
             when witnessed_status in ('no_answer', 'cancelled') and direction = 'inbound' and queue_name is not null

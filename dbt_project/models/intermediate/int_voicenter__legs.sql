@@ -92,7 +92,8 @@ final as (
         call_type as source_direction,
         caller as caller_number_as_sent,
         case when direction = 'inbound' then coalesce(did, target) else target end as callee_number_as_sent,
-        'IL' as phone_region,
+        -- numbers without a country code belong to the Connection's default_region, else the registry's
+        coalesce(default_region, {{ source_default('voicenter', 'default_region') }}) as phone_region,
         status,
         status_basis,
         call_status as source_status,

@@ -6,15 +6,19 @@ legs as (
 
 ),
 
+sources as (
+
+    select * from {{ ref('cdr_sources') }}
+
+),
+
 queues as (
 
     select
         queue_key,
         source,
         queue_id,
-        arg_max(queue_name, {{ leg_order() }}) filter (where queue_name is not null) as queue_name,
-        -- the Enigma dialer's campaigns play the part of queues
-        case when source = 'enigma' then 'campaign' else 'queue' end as queue_type
+        arg_max(queue_name, {{ leg_order() }}) filter (where queue_name is not null) as queue_name
     from legs
     where queue_key is not null
     group by queue_key, source, queue_id
@@ -23,7 +27,12 @@ queues as (
 
 final as (
 
-    select * from queues
+    select
+        queues.*,
+        -- what the source's queues are (seed cdr_sources): the Enigma dialer's campaigns play their part
+        sources.queue_type
+    from queues
+    left join sources using (source)
 
 )
 

@@ -37,6 +37,12 @@ changed_calls as (
 
 ),
 
+sources as (
+
+    select * from {{ ref('cdr_sources') }}
+
+),
+
 legs_of_changed_calls as (
 
     select
@@ -67,10 +73,10 @@ calls as (
         arg_min(agent_key, leg_order) filter (where status = 'answered' and agent_key is not null)
             as answered_by_agent_key,
         arg_min(queue_key, leg_order) filter (where queue_key is not null) as queue_key,
-        -- KAZOO reports both halves of a bridged call (A and B legs), which overlap: the longest counts.
-        -- Other sources' legs follow one another (transfers, second legs): they add up.
-        case when min(source) = 'kazoo' then max(ring_seconds) else sum(ring_seconds) end as ring_seconds,
-        case when min(source) = 'kazoo' then max(talk_seconds) else sum(talk_seconds) end as talk_seconds,
+        max(ring_seconds) as longest_ring_seconds,
+        sum(ring_seconds) as total_ring_seconds,
+        max(talk_seconds) as longest_talk_seconds,
+        sum(talk_seconds) as total_talk_seconds,
         sum(queue_wait_seconds) as queue_wait_seconds,
         max(extracted_at) as extracted_at
     from legs_of_changed_calls
@@ -98,11 +104,16 @@ final as (
         answered_by_agent_key,
         queue_key,
         remote_country_code,
-        cast(ring_seconds as integer) as ring_seconds,
+        -- A source whose legs overlap (seed cdr_sources: KAZOO's A and B legs of a bridged call) counts the
+        -- longest; other sources' legs follow one another (transfers, second legs) and add up.
+        cast(case when sources.legs_overlap then longest_ring_seconds else total_ring_seconds end as integer)
+            as ring_seconds,
         cast(queue_wait_seconds as integer) as queue_wait_seconds,
-        cast(talk_seconds as integer) as talk_seconds,
+        cast(case when sources.legs_overlap then longest_talk_seconds else total_talk_seconds end as integer)
+            as talk_seconds,
         extracted_at
     from calls
+    left join sources using (source)
 
 )
 

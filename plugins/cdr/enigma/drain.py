@@ -26,6 +26,7 @@ import redis
 from cdr.enigma.records import SCHEMA, batch_table
 from cdr.lake import LakeWriter, sweep_temporaries
 from cdr.quarantine import quarantine
+from cdr.registry import source
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +99,16 @@ def batch_id(items: list[bytes]) -> str:
     return digest.hexdigest()[:24]
 
 
-def write_batch(key: str, items: list[bytes], tz_name: str) -> tuple[int, int]:
+def write_batch(key: str, items: list[bytes], tz_name: str, default_region: str | None = None) -> tuple[int, int]:
     """Lake file for one batch (oldest first) and quarantine for what is not JSON; returns (rows, quarantined).
 
-    The file lands in the partition of the day it was drained: the dialer's times are read at build time.
+    The file lands in the partition of the day it was drained: the dialer's times are read at build time. Its
+    rows carry the region of numbers without a country code (``default_region``, else the registry's).
     """
     now = datetime.now(timezone.utc)
     ident = batch_id(items)
-    lineage = {"_source": SOURCE, "_extracted_at": now, "_batch": ident}
+    lineage = {"_source": SOURCE, "_extracted_at": now, "_batch": ident,
+               "_default_region": default_region or source(SOURCE).default_region}
     table, bad = batch_table(items, key, tz_name, lineage)
     for index in bad:
         quarantine(SOURCE, items[index], "not a JSON object", {"key": key, "batch": ident})
@@ -114,7 +117,8 @@ def write_batch(key: str, items: list[bytes], tz_name: str) -> tuple[int, int]:
     return table.num_rows, len(bad)
 
 
-def _drain_key(client, key, lease, counts, summary, started, timezone_name, batch_size, budget_seconds) -> bool:
+def _drain_key(client, key, lease, counts, summary, started, timezone_name, batch_size, budget_seconds,
+               default_region=None) -> bool:
     """Drain one key; False when the time budget ran out.
 
     While a batch is parsed and written (DuckDB and Parquet run outside the GIL), a second thread already reads
@@ -130,7 +134,7 @@ def _drain_key(client, key, lease, counts, summary, started, timezone_name, batc
             n = len(items)
             following = pool.submit(client.lrange, key, -(n + batch_size), -(n + 1)) if n == batch_size else None
             items.reverse()
-            rows, bad = write_batch(key, items, timezone_name)
+            rows, bad = write_batch(key, items, timezone_name, default_region)
             next_items = following.result() if following else []
             lease.renew()
             if client.eval(_TRIM, 1, key, n) < 0:
@@ -151,6 +155,7 @@ def drain(
     keys: list[str] | tuple[str, ...] = DEFAULT_KEYS,
     *,
     timezone_name: str = DEFAULT_TIMEZONE,
+    default_region: str | None = None,
     batch_size: int = 20_000,
     budget_seconds: float = 240.0,
     lease_ttl_seconds: float = 60.0,
@@ -163,7 +168,7 @@ def drain(
         for key in keys:
             counts = summary.keys.setdefault(key, KeySummary())
             if not _drain_key(client, key, lease, counts, summary, started, timezone_name, batch_size,
-                              budget_seconds):
+                              budget_seconds, default_region):
                 break
     summary.seconds = round(time.monotonic() - started, 3)
     result = asdict(summary)

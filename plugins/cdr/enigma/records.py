@@ -21,6 +21,8 @@ from cdr.lake import lake_schema
 SCHEMA = lake_schema([
     pa.field("_key", pa.string()),  # the Redis LIST the message came from
     pa.field("_timezone", pa.string()),  # the dialer's time zone, for a dialed_at without offset
+    # the region that numbers without a country code belong to, as configured when the batch was drained
+    pa.field("_default_region", pa.string()),
 ])
 
 # Indexes of the messages that are not a JSON object (one parse per message, in C++).

@@ -36,6 +36,8 @@ SCHEMA = lake_schema(
     + [pa.field(name, pa.int64()) for name in INT_FIELDS]
     # `time`/`time_end` read in the PBX's time zone (the connection's, recorded in `_timezone`).
     + [pa.field("time_utc", TS), pa.field("time_end_utc", TS), pa.field("_timezone", pa.string())]
+    # The region that numbers without a country code belong to, as configured when the row was pulled.
+    + [pa.field("_default_region", pa.string())]
 )
 
 

@@ -22,6 +22,7 @@ from cdr import config
 from cdr.fsutil import fsync_dir
 from cdr.lake import LakeWriter, ensure_schema_file
 from cdr.quarantine import quarantine
+from cdr.registry import region_for
 from cdr.values import as_int, as_text, raw_json
 from cdr.voicenter.bounds import OutOfBounds, check
 from cdr.voicenter.records import INT_FIELDS, ORIGIN_WEBHOOK, SCHEMA, SOURCE, STRING_FIELDS
@@ -54,13 +55,29 @@ def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     return row, day
 
 
-def load_staged() -> dict:
+def configured_region() -> str:
+    """The region of Voicenter's numbers without a country code: the optional ``voicenter_default`` Connection's
+    extra ``default_region`` where that Connection exists (the webhook itself has none), else the registry's."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        extra = BaseHook.get_connection("voicenter_default").extra_dejson
+    except AirflowNotFoundException:
+        extra = {}
+    return region_for(SOURCE, extra)
+
+
+def load_staged(default_region: str | None = None) -> dict:
+    """Load every sealed segment; its rows carry ``default_region`` (else the registry's)."""
     folder = landing_folder()
     done = folder / "loaded"
     summary = LoadSummary()
     ensure_schema_file(SOURCE, SCHEMA)
+    region = default_region or region_for(SOURCE)
     for segment in sorted(folder.glob("*.jsonl")):
-        lineage = {"_source": SOURCE, "_extracted_at": datetime.now(timezone.utc), "_batch": segment.stem}
+        lineage = {"_source": SOURCE, "_extracted_at": datetime.now(timezone.utc), "_batch": segment.stem,
+                   "_default_region": region}
         count = bad = 0
         with LakeWriter(SOURCE, SCHEMA, segment.stem) as writer, open(segment, "rb") as fh:
             for number, line in enumerate(fh, 1):

@@ -38,6 +38,7 @@ from typing import Any
 from cdr import config
 from cdr.lake import LakeWriter, ensure_schema_file, unit_for_interval
 from cdr.quarantine import quarantine
+from cdr.registry import region_for
 from cdr.values import as_int, as_text, raw_json
 from cdr.voicenter.calllog import CallLogClient, fold, parse_date
 from cdr.voicenter.load import landing_folder
@@ -220,7 +221,10 @@ def settled(end: datetime, now: datetime | None = None) -> bool:
     return ready
 
 
-def reconcile_interval(client: CallLogClient, start: datetime, end: datetime) -> dict:
+def reconcile_interval(client: CallLogClient, start: datetime, end: datetime, *,
+                       default_region: str | None = None) -> dict:
+    """Recover what the webhook missed in [start, end); recovered rows carry ``default_region`` (else the
+    registry's), as the webhook's do."""
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     summary = ReconcileSummary(start.isoformat(), end.isoformat(), unit=unit_name(start, end))
     pulled = client.pull(start, end)
@@ -244,7 +248,8 @@ def reconcile_interval(client: CallLogClient, start: datetime, end: datetime) ->
                     "quarantines them when it loads them)", delivered.unreadable_staged_lines)
     missing = sorted(set(owned) - delivered.ids)
     lineage = {"_source": SOURCE, "_interval_start": start, "_interval_end": end,
-               "_extracted_at": datetime.now(timezone.utc), "_batch": summary.unit}
+               "_extracted_at": datetime.now(timezone.utc), "_batch": summary.unit,
+               "_default_region": default_region or region_for(SOURCE)}
     ensure_schema_file(SOURCE, SCHEMA)
     with LakeWriter(SOURCE, SCHEMA, summary.unit) as writer:
         for call_id in missing:

@@ -21,5 +21,7 @@ SCHEMA = lake_schema(
     # How the row reached the lake: "webhook" (posted to cdr-receiver) or "call_log" (recovered by
     # voicenter_reconcile). Files written before the column existed read as null, meaning webhook.
     + [pa.field("_origin", pa.string())]
+    # The region that numbers without a country code belong to, as configured when the row was loaded.
+    + [pa.field("_default_region", pa.string())]
 )
 ORIGIN_WEBHOOK, ORIGIN_CALL_LOG = "webhook", "call_log"

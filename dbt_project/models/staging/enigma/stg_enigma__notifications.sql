@@ -1,4 +1,12 @@
 {#- The lake keeps each Redis message whole; this is where its fields are read. -#}
+
+{#- A notification's fields (a campaign message's payload, or one of a c2d message's notifications), all read as
+    text and typed below. -#}
+{%- set payload_fields = ['extension', 'number', 'call_ref', 'contact_ref', 'dialed_at', 'end_reason', 'end_code',
+                          'call_time', 'call_dir', 'recording_url', 'ref', 'disposition'] -%}
+{%- set payload_schema -%}
+{ {%- for name in payload_fields %}"{{ name }}": "VARCHAR"{{ ", " if not loop.last }}{% endfor -%} }
+{%- endset %}
 with
 
 source as (
@@ -11,7 +19,7 @@ parsed as (
 
     select
         *,
-        try(json_transform(_raw, '{"type": "VARCHAR", "notifications": "JSON[]", "payload": {"extension": "VARCHAR", "number": "VARCHAR", "call_ref": "VARCHAR", "contact_ref": "VARCHAR", "dialed_at": "VARCHAR", "end_reason": "VARCHAR", "end_code": "VARCHAR", "call_time": "VARCHAR", "call_dir": "VARCHAR", "recording_url": "VARCHAR", "ref": "VARCHAR", "disposition": "VARCHAR"}}')) as message
+        try(json_transform(_raw, '{"type": "VARCHAR", "notifications": "JSON[]", "payload": {{ payload_schema }}}')) as message
     from source
 
 ),
@@ -37,7 +45,7 @@ fields as (
     select
         *,
         case when message.notifications is not null then 'c2d' else message.type end as message_type,
-        coalesce(try(json_transform(notification.item, '{"extension": "VARCHAR", "number": "VARCHAR", "call_ref": "VARCHAR", "contact_ref": "VARCHAR", "dialed_at": "VARCHAR", "end_reason": "VARCHAR", "end_code": "VARCHAR", "call_time": "VARCHAR", "call_dir": "VARCHAR", "recording_url": "VARCHAR", "ref": "VARCHAR", "disposition": "VARCHAR"}')), message.payload) as p
+        coalesce(try(json_transform(notification.item, '{{ payload_schema }}')), message.payload) as p
     from exploded
 
 ),
@@ -75,6 +83,8 @@ renamed as (
         nullif(trim(p.ref), '') as campaign_ref,
         _key as redis_key,
         _timezone as dialer_timezone,
+        -- the Connection's region for numbers without a country code (null in files older than the column)
+        upper(_default_region) as default_region,
         _batch as drain_batch,
         _interval_start as lake_interval_start,
         _extracted_at as extracted_at,

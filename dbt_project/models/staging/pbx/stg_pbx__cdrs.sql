@@ -16,6 +16,8 @@ renamed as (
         time_end_utc as ended_at,
         cast("time" as timestamp) as started_at_local,
         _timezone as pbx_timezone,
+        -- the Connection's region for numbers without a country code (null in files older than the column)
+        upper(_default_region) as default_region,
         "direction" as direction_code,
         code as call_code,
         -- caller_id comes as "Name" <number>

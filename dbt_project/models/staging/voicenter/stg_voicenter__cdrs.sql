@@ -49,6 +49,8 @@ renamed as (
         received_format,
         -- `webhook` (the receiver staged it) or `call_log` (voicenter_reconcile recovered it); older files: webhook
         coalesce(_origin, 'webhook') as origin,
+        -- the region for numbers without a country code as loaded (null in files older than the column)
+        upper(_default_region) as default_region,
         _interval_start as lake_interval_start,
         _extracted_at as extracted_at,
         _raw as raw_record
