@@ -32,7 +32,7 @@ def enigma_cdrs():
     @task(outlets=[lake_asset("enigma")])
     def drain() -> dict:
         from cdr.enigma.drain import drain
-        from cdr.hooks import EnigmaHook
+        from cdr.enigma.hook import EnigmaHook
 
         hook = EnigmaHook()
         return drain(hook.get_conn(), hook.keys, timezone_name=hook.timezone, budget_seconds=TIME_BUDGET_SECONDS)

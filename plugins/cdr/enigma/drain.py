@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 
 import redis
 
+from cdr.enigma import DEFAULT_KEYS
 from cdr.enigma.records import SCHEMA, batch_table
 from cdr.lake import LakeWriter, sweep_temporaries
 from cdr.quarantine import quarantine
@@ -30,7 +31,6 @@ from cdr.quarantine import quarantine
 log = logging.getLogger(__name__)
 
 SOURCE = "enigma"
-DEFAULT_KEYS = ("enigma:notifications:campaigns",)
 DEFAULT_TIMEZONE = "Africa/Johannesburg"
 LEASE_KEY = "cdr:enigma:drain:lease"
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from cdr.pbx import DEFAULT_LOOKBACK_HOURS
 from cdr.pbx.client import PbxClient, lookback_start
 from cdr.own_numbers import write_own_numbers
 from cdr.pbx.records import SCHEMA, to_lake_table
 from cdr.pull import check_interval, pull_into_lake
 
 SOURCE = "pbx"
-DEFAULT_LOOKBACK_HOURS = 4.0
 
 
 def pull_interval(client: PbxClient, start: datetime, end: datetime, *,

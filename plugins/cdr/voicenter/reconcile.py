@@ -40,7 +40,7 @@ from cdr.lake import LakeWriter, ensure_schema_file, unit_for_interval
 from cdr.quarantine import quarantine
 from cdr.values import as_int, as_text, raw_json
 from cdr.voicenter.calllog import CallLogClient, fold, parse_date
-from cdr.voicenter.load import landing_folder
+from cdr.voicenter.staging import landing_folder
 from cdr.voicenter.records import INT_FIELDS, ORIGIN_CALL_LOG, SCHEMA, SOURCE, STRING_FIELDS
 
 log = logging.getLogger(__name__)
