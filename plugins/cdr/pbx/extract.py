@@ -14,7 +14,7 @@ from cdr.pbx import DEFAULT_LOOKBACK_HOURS
 from cdr.pbx.client import PbxClient, lookback_start
 from cdr.own_numbers import write_own_numbers
 from cdr.pbx.records import SCHEMA, to_lake_table
-from cdr.pull import check_interval, pull_into_lake
+from cdr.pull import pull_into_lake
 
 SOURCE = "pbx"
 
@@ -23,10 +23,9 @@ def pull_interval(client: PbxClient, start: datetime, end: datetime, *,
                   lookback_hours: float = DEFAULT_LOOKBACK_HOURS, own_numbers: list[str] | tuple[str, ...] = ()) -> dict:
     """Write the CDRs whose call time is in [start - lookback, end) to the lake as the unit of [start, end), and
     the Connection's ``own_numbers`` (the PBX's DIDs), which tell the model who is ours."""
-    check_interval(start, end)
-    write_own_numbers(SOURCE, [{"number": number, "origin": "connection"} for number in own_numbers])
     read_from = lookback_start(start, lookback_hours)
     return pull_into_lake(
         source=SOURCE, label="PBX", schema=SCHEMA, start=start, end=end,
         pages=client.cdr_pages(read_from, end), to_table=to_lake_table, lineage={"_timezone": client.tz.key},
+        prepare=lambda: write_own_numbers(SOURCE, [{"number": n, "origin": "connection"} for n in own_numbers]),
     )
