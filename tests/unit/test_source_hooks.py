@@ -16,7 +16,7 @@ from cdr.pbx.hook import PbxHook
 from cdr.voicenter.hook import VoicenterHook
 
 HOOKS = {"kazoo": KazooHook, "while1_pbx": PbxHook, "enigma_redis": EnigmaHook, "voicenter": VoicenterHook}
-# The regions and zones the sources had before they were configurable (CONTRACT: pbx, enigma timezone defaults).
+# The regions and zones the sources had before they were configurable (docs/contract.md: the PBX and Enigma time zone defaults).
 DEFAULTS = {KazooHook: ("US", "UTC"), PbxHook: ("RO", "Europe/Bucharest"), EnigmaHook: ("ZA", "Africa/Johannesburg"),
             VoicenterHook: ("IL", "Asia/Jerusalem")}
 

@@ -1,4 +1,4 @@
-"""`cdr-receiver`: the web service Voicenter POSTs each CDR to (see CONTRACT.md, Voicenter receiver).
+"""`cdr-receiver`: the web service Voicenter POSTs each CDR to (docs/contract.md, Voicenter receiver).
 
 Every request ends in one of five answers, never a 500 for anything a sender can put in a body:
 Err 0 (HTTP 200) only once the CDR is durably staged (cdr.voicenter.staging, fsynced); Err 1 (HTTP 400) for a
