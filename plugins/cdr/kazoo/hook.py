@@ -37,4 +37,4 @@ class KazooHook(SourceHook):
         if not isinstance(rows, list):
             raise ValueError(f"the cdrs answer has no data list: {str(body)[:200]}")
         return (f"KAZOO at {client.base_url}: authenticated; account {client.account_id} answered a page of CDRs "
-                f"({len(rows)} row{'s' if len(rows) != 1 else ''} in the last hour at page size 1)")
+                f"({'some' if rows else 'none'} in the last hour)")
