@@ -32,7 +32,7 @@ def enigma_cdrs():
     @task(outlets=[lake_asset("enigma")])
     def drain() -> dict:
         from cdr.enigma.drain import drain
-        from cdr.hooks import EnigmaHook
+        from cdr.enigma.hook import EnigmaHook
         from cdr.registry import region_for
 
         hook = EnigmaHook()

@@ -27,7 +27,7 @@ from cdr.schedules import PULL_START_DATE, pull_timetable
 def kazoo_cdrs():
     @task(outlets=[lake_asset("kazoo")])
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.hooks import KazooHook
+        from cdr.kazoo.hook import KazooHook
         from cdr.kazoo.extract import pull_interval
         from cdr.registry import region_for
 

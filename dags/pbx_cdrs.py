@@ -29,7 +29,7 @@ from cdr.schedules import PULL_START_DATE, pull_timetable
 def pbx_cdrs():
     @task(outlets=[lake_asset("pbx")])
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.hooks import PbxHook
+        from cdr.pbx.hook import PbxHook
         from cdr.pbx.extract import pull_interval
         from cdr.registry import region_for
 

@@ -38,7 +38,7 @@ def voicenter_reconcile():
 
     @task(outlets=[lake_asset("voicenter")])
     def reconcile(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.hooks import VoicenterHook
+        from cdr.voicenter.hook import VoicenterHook
         from cdr.voicenter.reconcile import reconcile_interval
         from cdr.registry import region_for
 

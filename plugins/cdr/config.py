@@ -1,4 +1,4 @@
-"""Where the pipeline reads and writes: every path comes from the environment (see CONTRACT.md)."""
+"""Where the pipeline reads and writes: every path comes from the environment (docs/contract.md, Paths)."""
 
 from __future__ import annotations
 

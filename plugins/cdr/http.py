@@ -5,12 +5,14 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
 import requests
+import requests.auth
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 log = logging.getLogger(__name__)
@@ -157,6 +159,47 @@ def send_json(
         raise SourceApiError(
             source, request, f"gave up after {policy.attempts} attempts; last answer: {exc.detail}", status=exc.status
         ) from exc
+
+
+class RenewingTokenAuth(requests.auth.AuthBase):
+    """A session token in a header, fetched when there is none or it nears ``lifetime``, fetched again and the
+    request sent once more when the server answers 401 (the token died early); a second 401 is the answer.
+
+    ``fetch_token`` gets a new token (it sends its own request, without this auth). The retry happens inside
+    the response hook, so the caller's retry loop (send_json) sees the answer to the retried request.
+    """
+
+    def __init__(self, fetch_token: Callable[[], str], *, header: str, lifetime: float, source: str):
+        self.fetch_token, self.header, self.lifetime, self.source = fetch_token, header, lifetime, source
+        self.token: str | None = None
+        self._token_at = 0.0
+
+    def renew(self) -> str:
+        self.token, self._token_at = self.fetch_token(), time.monotonic()
+        return self.token
+
+    def fresh(self) -> bool:
+        # Renew a little before the server's expiry so a long pull does not spend a request on a 401.
+        margin = min(60.0, self.lifetime / 10)
+        return self.token is not None and time.monotonic() - self._token_at < self.lifetime - margin
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers[self.header] = self.token if self.fresh() else self.renew()
+        request.register_hook("response", self._retry_on_401)
+        return request
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401:
+            return response
+        log.info("%s: token refused (HTTP 401); authenticating again", self.source)
+        response.content  # noqa: B018 - read and release the refused answer before reusing its connection
+        response.close()
+        retry = response.request.copy()
+        retry.headers[self.header] = self.renew()
+        again = response.connection.send(retry, **kwargs)
+        again.history.append(response)
+        again.request = retry
+        return again
 
 
 def utcnow() -> datetime:

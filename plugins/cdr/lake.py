@@ -118,7 +118,7 @@ class LakeWriter:
             final.parent.mkdir(parents=True, exist_ok=True)
             temp = temp_path_for(final)
             # Dictionary encoding only pays where values repeat; _raw never does.
-            dictionary = [name for name in self.schema.names if name not in ("_raw", "message_md5")]
+            dictionary = [name for name in self.schema.names if name != "_raw"]
             writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
             part = self._partitions[day] = _Partition(final, temp, writer)
         return part

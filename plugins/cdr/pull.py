@@ -65,15 +65,20 @@ def pull_into_lake(
     to_row: Callable[[Any, dict[str, Any]], tuple[dict[str, Any], date]] | None = None,
     to_table: Callable[[list[Any], dict[str, Any]], Converted] | None = None,
     lineage: dict[str, Any] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> dict:
     """Write every record of ``pages`` to the lake as the unit of [start, end), replacing an earlier run's.
 
     A record repeated at a page edge (a known server paging bug) is written once; a record the converter
     refuses goes to quarantine with the reason. Memory holds a page and the lake writer's bounded buffer.
+    ``prepare`` runs once the interval is known to be a real one, before the first page: the source's side work
+    (its own-numbers list), which an empty interval (a DAG with the wrong timetable) must not trigger either.
     """
     if (to_row is None) == (to_table is None):
         raise TypeError("give either to_row or to_table")
     check_interval(start, end)
+    if prepare is not None:
+        prepare()
     if to_table is None:
         convert = lambda records, row_lineage: from_rows(records, row_lineage, schema, to_row)  # noqa: E731
     else:

@@ -1,4 +1,4 @@
-"""Schedules the DAGs share, built from the environment (CONTRACT.md), never from airflow.cfg."""
+"""Schedules the DAGs share, built from the environment (docs/contract.md), never from airflow.cfg."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cdr.hooks import KazooHook
+from cdr.kazoo.hook import KazooHook
 
 
 def set_conn(monkeypatch, **fields):
@@ -37,7 +37,7 @@ def test_kazoo_hook_names_what_is_missing(monkeypatch):
 
 def test_hook_has_the_provider_shape():
     assert KazooHook.conn_name_attr == "kazoo_conn_id" and KazooHook.default_conn_name == "kazoo_default"
-    assert KazooHook.conn_type == "http"
+    assert KazooHook.conn_type == "kazoo"  # its own form; Connections of type http keep working
 
 
 @pytest.mark.parametrize("value, numbers", [

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cdr.hooks import VoicenterHook
+from cdr.voicenter.hook import VoicenterHook
 from cdr.voicenter.calllog import CALL_LOG_POLICY, DEFAULT_FIELDS
 
 
@@ -45,4 +45,4 @@ def test_voicenter_hook_names_what_is_missing(monkeypatch):
 
 def test_hook_has_the_provider_shape():
     assert VoicenterHook.conn_name_attr == "voicenter_conn_id"
-    assert VoicenterHook.default_conn_name == "voicenter_default" and VoicenterHook.conn_type == "http"
+    assert VoicenterHook.default_conn_name == "voicenter_default" and VoicenterHook.conn_type == "voicenter"

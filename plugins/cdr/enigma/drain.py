@@ -4,8 +4,8 @@ The dialer LPUSHes; the oldest message is at the right end. A batch is read with
 yet), written to the lake (fsync, atomic rename), and only then trimmed off the right end with LTRIM. A kill
 before the trim leaves the batch in Redis, to be read again: the file of an identical batch is replaced (it is
 named by the batch's content) and the warehouse counts each CDR once (call_ref, else the message's hash).
-We are the only consumer; a lease in Redis (SET NX PX, renewed each batch) refuses a second drain, and one left
-by a killed drain expires by itself within its TTL.
+We are the only consumer; a lease in Redis (redis-py's Lock: SET NX PX with our token, extended before each trim)
+refuses a second drain, and one left by a killed drain expires by itself within its TTL (at most a minute).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import redis
+from redis.exceptions import LockError
 
+from cdr.enigma import DEFAULT_KEYS
 from cdr.enigma.records import SCHEMA, batch_table
 from cdr.lake import LakeWriter, sweep_temporaries
 from cdr.quarantine import quarantine
@@ -31,7 +33,6 @@ from cdr.registry import source
 log = logging.getLogger(__name__)
 
 SOURCE = "enigma"
-DEFAULT_KEYS = ("enigma:notifications:campaigns",)
 DEFAULT_TIMEZONE = "Africa/Johannesburg"
 LEASE_KEY = "cdr:enigma:drain:lease"
 
@@ -42,8 +43,8 @@ if redis.call('LLEN', KEYS[1]) < n then return -1 end
 redis.call('LTRIM', KEYS[1], 0, -n - 1)
 return n
 """
-_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# A drain killed by Airflow (timeout, worker lost) never releases its lease: the next run waits out at most this.
+MAX_LEASE_TTL_SECONDS = 60.0
 
 
 class LeaseHeld(RuntimeError):
@@ -51,12 +52,17 @@ class LeaseHeld(RuntimeError):
 
 
 class Lease:
-    def __init__(self, client: redis.Redis, key: str = LEASE_KEY, ttl_seconds: float = 60.0):
-        self.client, self.key, self.ttl_ms = client, key, int(ttl_seconds * 1000)
+    """The one-consumer lease: redis-py's Lock on ``key``, holding a token that names this process."""
+
+    def __init__(self, client: redis.Redis, key: str = LEASE_KEY, ttl_seconds: float = MAX_LEASE_TTL_SECONDS):
+        if not 0 < ttl_seconds <= MAX_LEASE_TTL_SECONDS:
+            raise ValueError(f"the lease TTL must be in (0, {MAX_LEASE_TTL_SECONDS:.0f}] seconds, not {ttl_seconds}")
+        self.client, self.key, self.ttl_seconds = client, key, float(ttl_seconds)
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lock = client.lock(key, timeout=self.ttl_seconds, blocking=False)
 
     def __enter__(self) -> Lease:
-        if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+        if not self.lock.acquire(token=self.token):
             holder = self.client.get(self.key)
             left = self.client.pttl(self.key)
             raise LeaseHeld(
@@ -67,11 +73,18 @@ class Lease:
         return self
 
     def renew(self) -> None:
-        if not self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms):
-            raise LeaseHeld(f"Enigma drain lost its lease {self.key!r} (expired and taken); stopping before trimming")
+        """A full TTL again from now; refused if the lease expired meanwhile (and may be someone else's)."""
+        try:
+            self.lock.extend(self.ttl_seconds, replace_ttl=True)
+        except LockError:
+            raise LeaseHeld(f"Enigma drain lost its lease {self.key!r} (expired and taken); stopping before "
+                            "trimming") from None
 
     def __exit__(self, *exc) -> None:
-        self.client.eval(_RELEASE, 1, self.key, self.token)
+        try:
+            self.lock.release()
+        except LockError:  # expired meanwhile: nothing of ours is left to free
+            log.warning("Enigma: the lease %r had expired before the drain released it", self.key)
 
 
 @dataclass
@@ -117,26 +130,43 @@ def write_batch(key: str, items: list[bytes], tz_name: str, default_region: str 
     return table.num_rows, len(bad)
 
 
-def _drain_key(client, key, lease, counts, summary, started, timezone_name, batch_size, budget_seconds,
-               default_region=None) -> bool:
+@dataclass
+class _Run:
+    """One drain's settings and what its keys share: the client, the lease, the summary and the time budget."""
+
+    client: redis.Redis
+    lease: Lease
+    summary: DrainSummary
+    timezone_name: str
+    default_region: str | None
+    batch_size: int
+    budget_seconds: float
+    started: float
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() - self.started > self.budget_seconds
+
+
+def _drain_key(run: _Run, key: str, counts: KeySummary) -> bool:
     """Drain one key; False when the time budget ran out.
 
     While a batch is parsed and written (DuckDB and Parquet run outside the GIL), a second thread already reads
     the next older batch from Redis: indexes from the right end are stable, since only we remove from it.
     The read completes before the trim that shifts them.
     """
+    client, batch_size = run.client, run.batch_size
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enigma-prefetch") as pool:
         items = client.lrange(key, -batch_size, -1)
         while items:
-            if time.monotonic() - started > budget_seconds:
-                summary.stopped_by_budget = True
+            if run.out_of_time():
+                run.summary.stopped_by_budget = True
                 return False
             n = len(items)
             following = pool.submit(client.lrange, key, -(n + batch_size), -(n + 1)) if n == batch_size else None
             items.reverse()
-            rows, bad = write_batch(key, items, timezone_name, default_region)
+            rows, bad = write_batch(key, items, run.timezone_name, run.default_region)
             next_items = following.result() if following else []
-            lease.renew()
+            run.lease.renew()
             if client.eval(_TRIM, 1, key, n) < 0:
                 raise RuntimeError(f"Enigma list {key!r} lost messages we had not trimmed: another consumer?")
             counts.batches += 1
@@ -158,17 +188,18 @@ def drain(
     default_region: str | None = None,
     batch_size: int = 20_000,
     budget_seconds: float = 240.0,
-    lease_ttl_seconds: float = 60.0,
+    lease_ttl_seconds: float = MAX_LEASE_TTL_SECONDS,
 ) -> dict:
     """Drain every key, oldest first, until each is empty or the time budget is spent."""
     started = time.monotonic()
     summary = DrainSummary()
     with Lease(client, ttl_seconds=lease_ttl_seconds) as lease:
         sweep_temporaries(SOURCE)
+        run = _Run(client=client, lease=lease, summary=summary, timezone_name=timezone_name,
+                   default_region=default_region, batch_size=batch_size, budget_seconds=budget_seconds,
+                   started=started)
         for key in keys:
-            counts = summary.keys.setdefault(key, KeySummary())
-            if not _drain_key(client, key, lease, counts, summary, started, timezone_name, batch_size,
-                              budget_seconds, default_region):
+            if not _drain_key(run, key, summary.keys.setdefault(key, KeySummary())):
                 break
     summary.seconds = round(time.monotonic() - started, 3)
     result = asdict(summary)
@@ -183,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key", action="append", dest="keys")
     parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--budget", type=float, default=240.0)
-    parser.add_argument("--lease-ttl", type=float, default=60.0)
+    parser.add_argument("--lease-ttl", type=float, default=MAX_LEASE_TTL_SECONDS)
     parser.add_argument("--timezone", default=DEFAULT_TIMEZONE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

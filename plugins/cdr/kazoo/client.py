@@ -1,11 +1,13 @@
-"""Client for the KAZOO Crossbar ``cdrs`` API: API-key auth, token refresh, windows and paging."""
+"""Client for the KAZOO Crossbar ``cdrs`` API: API-key auth, token refresh, windows and paging.
+
+The parts are cdr.paging's: windows of at most 31 days, each walked by its ``next_start_key`` cursor; the
+token is a RenewingTokenAuth (renewed near its lifetime, and once on a 401). The client says what a page is.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -13,7 +15,8 @@ from typing import Any
 
 import requests
 
-from cdr.http import RetryPolicy, SourceApiError, send_json
+from cdr import paging
+from cdr.http import RenewingTokenAuth, RetryPolicy, SourceApiError, send_json
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +40,8 @@ def from_gregorian(seconds: int | float) -> datetime:
 
 
 def split_windows(start: datetime, end: datetime, max_window: timedelta = MAX_WINDOW) -> list[tuple[datetime, datetime]]:
-    """Cut the half-open interval [start, end) into consecutive windows no wider than ``max_window``."""
-    if end < start:
-        raise ValueError(f"interval ends before it starts: {start} .. {end}")
-    windows = []
-    cursor = start
-    while cursor < end:
-        upper = min(cursor + max_window, end)
-        windows.append((cursor, upper))
-        cursor = upper
-    return windows
+    """Cut the half-open interval [start, end) into windows Crossbar accepts (see cdr.paging.split_windows)."""
+    return paging.split_windows(start, end, max_window)
 
 
 def window_params(start: datetime, end: datetime) -> dict[str, int]:
@@ -89,17 +84,20 @@ class KazooClient:
         self.account_id = account_id
         self.page_size = int(page_size)
         self.policy = policy
-        self.token_lifetime = token_lifetime
         self._api_key = api_key
         self._session = session or requests.Session()
-        self._token: str | None = None
-        self._token_at = 0.0
+        self._auth = RenewingTokenAuth(self._fetch_token, header="X-Auth-Token", lifetime=token_lifetime,
+                                       source=SOURCE)
         self.auth_count = 0
 
     def __repr__(self) -> str:  # never show the key or token
         return f"KazooClient({self.base_url!r}, account_id={self.account_id!r})"
 
-    def authenticate(self) -> None:
+    @property
+    def token_lifetime(self) -> float:
+        return self._auth.lifetime
+
+    def _fetch_token(self) -> str:
         _, body = send_json(
             self._session, "PUT", f"{self.base_url}/v2/api_auth",
             source=SOURCE, policy=self.policy, json={"data": {"api_key": self._api_key}},
@@ -107,61 +105,51 @@ class KazooClient:
         token = body.get("auth_token") if isinstance(body, dict) else None
         if not token:
             raise SourceApiError(SOURCE, f"PUT {self.base_url}/v2/api_auth", "answer has no auth_token")
-        self._token, self._token_at = token, time.monotonic()
         self.auth_count += 1
         log.info("KAZOO: authenticated to %s (account %s)", self.base_url, self.account_id)
+        return token
 
-    def _token_fresh(self) -> bool:
-        # Renew a little before the server's expiry so a long pull does not spend a request on a 401.
-        margin = min(60.0, self.token_lifetime / 10)
-        return self._token is not None and time.monotonic() - self._token_at < self.token_lifetime - margin
+    def authenticate(self) -> None:
+        self._auth.renew()
 
     def get(self, path: str, params: dict[str, Any]) -> Any:
-        if not self._token_fresh():
-            self.authenticate()
-        url = f"{self.base_url}{path}"
-        for attempt in (1, 2):
-            try:
-                _, body = send_json(
-                    self._session, "GET", url, source=SOURCE, policy=self.policy, params=params,
-                    headers={"X-Auth-Token": self._token, "Accept": "application/json"},
-                )
-                return body
-            except SourceApiError as exc:
-                if exc.status != 401 or attempt == 2:
-                    raise
-                log.info("KAZOO: token refused (HTTP 401); authenticating again")
-                self.authenticate()
-        raise AssertionError("unreachable")
+        """One GET with the account's token: renewed when it nears its lifetime, and once more on a 401."""
+        _, body = send_json(
+            self._session, "GET", f"{self.base_url}{path}", source=SOURCE, policy=self.policy, params=params,
+            headers={"Accept": "application/json"}, auth=self._auth,
+        )
+        return body
+
+    def _cdr_answer(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        body = self.get(path, params)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise SourceApiError(SOURCE, f"GET {path}", f"answer has no data list: {str(body)[:300]}")
+        if body.get("status", "success") != "success":
+            raise SourceApiError(SOURCE, f"GET {path}", f"status {body.get('status')!r}: {str(body)[:300]}")
+        return body
 
     def cdr_pages(self, start: datetime, end: datetime) -> Iterator[Page]:
-        """Every page of CDRs created in [start, end), window by window."""
+        """Every page of CDRs created in [start, end), window by window, each window by its cursor."""
         path = f"/v2/accounts/{self.account_id}/cdrs"
         windows = split_windows(start, end)
         for index, (w_start, w_end) in enumerate(windows, 1):
-            start_key: str | None = None
-            number = 0
-            while True:
-                number += 1
-                params: dict[str, Any] = {**window_params(w_start, w_end), "page_size": self.page_size}
-                if start_key is not None:
-                    params["start_key"] = start_key
-                body = self.get(path, params)
-                if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                    raise SourceApiError(SOURCE, f"GET {path}", f"answer has no data list: {str(body)[:300]}")
-                if body.get("status", "success") != "success":
-                    raise SourceApiError(SOURCE, f"GET {path}", f"status {body.get('status')!r}: {str(body)[:300]}")
-                yield Page(index, len(windows), number, body["data"], start_key)
-                next_key = body.get("next_start_key")
-                if next_key is None or next_key == "":
-                    break
-                next_key = next_key if isinstance(next_key, str) else json.dumps(next_key)
-                if next_key == start_key:
-                    raise SourceApiError(
-                        SOURCE, f"GET {path} page {number} of window {w_start:%Y-%m-%dT%H:%M:%SZ}",
-                        f"next_start_key {next_key!r} came back unchanged; stopping rather than looping forever",
-                    )
-                start_key = next_key
+            window = {**window_params(w_start, w_end), "page_size": self.page_size}
+            cursor = paging.CursorPaginator()
+            try:
+                for number, body in paging.paginate(lambda params: self._cdr_answer(path, {**window, **params}),
+                                                    cursor):
+                    yield Page(index, len(windows), number, body["data"], cursor.cursor)
+            except paging.UnchangedCursor as exc:
+                raise SourceApiError(
+                    SOURCE, f"GET {path} page {exc.page} of window {w_start:%Y-%m-%dT%H:%M:%SZ}",
+                    f"next_start_key {exc.cursor!r} came back unchanged; stopping rather than looping forever",
+                ) from None
+
+    def _numbers_answer(self, path: str, params: dict[str, Any]) -> Any:
+        body = self.get(path, params)
+        if not isinstance(body, dict) or "data" not in body:
+            raise SourceApiError(SOURCE, f"GET {path}", f"answer has no data: {str(body)[:300]}")
+        return body
 
     def phone_numbers(self) -> list[dict[str, Any]] | None:
         """The account's own numbers (``GET .../phone_numbers``), each ``{"number", "state", "used_by", "raw"}``.
@@ -172,29 +160,19 @@ class KazooClient:
         """
         path = f"/v2/accounts/{self.account_id}/phone_numbers"
         numbers: list[dict[str, Any]] = []
-        start_key: str | None = None
-        while True:
-            params: dict[str, Any] = {"page_size": self.page_size}
-            if start_key is not None:
-                params["start_key"] = start_key
-            try:
-                body = self.get(path, params)
-            except SourceApiError as exc:
-                if exc.status in (403, 404):
-                    log.warning("KAZOO: the account's phone numbers are not available (%s); using the "
-                                "connection's own_numbers only", exc.detail)
-                    return None
-                raise
-            if not isinstance(body, dict) or "data" not in body:
-                raise SourceApiError(SOURCE, f"GET {path}", f"answer has no data: {str(body)[:300]}")
-            numbers.extend(_numbers_of(body["data"]))
-            next_key = body.get("next_start_key")
-            if next_key is None or next_key == "":
-                break
-            next_key = next_key if isinstance(next_key, str) else json.dumps(next_key)
-            if next_key == start_key:
-                raise SourceApiError(SOURCE, f"GET {path}", f"next_start_key {next_key!r} came back unchanged")
-            start_key = next_key
+        pages = paging.paginate(lambda params: self._numbers_answer(path, {"page_size": self.page_size, **params}),
+                                paging.CursorPaginator())
+        try:
+            for _, body in pages:
+                numbers.extend(_numbers_of(body["data"]))
+        except SourceApiError as exc:
+            if exc.status in (403, 404):
+                log.warning("KAZOO: the account's phone numbers are not available (%s); using the "
+                            "connection's own_numbers only", exc.detail)
+                return None
+            raise
+        except paging.UnchangedCursor as exc:
+            raise SourceApiError(SOURCE, f"GET {path}", f"next_start_key {exc.cursor!r} came back unchanged") from None
         log.info("KAZOO: the account lists %d phone numbers", len(numbers))
         return numbers
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from cdr.kazoo.client import KazooClient
 from cdr.kazoo.records import SCHEMA, to_lake_table
 from cdr.own_numbers import write_own_numbers
-from cdr.pull import check_interval, pull_into_lake
+from cdr.pull import pull_into_lake
 from cdr.registry import source
 
 SOURCE = "kazoo"
@@ -17,11 +17,13 @@ def pull_interval(client: KazooClient, start: datetime, end: datetime, *, defaul
                   own_numbers: list[str] | tuple[str, ...] = ()) -> dict:
     """Write every CDR created in [start, end) to the lake, replacing what an earlier run of it wrote; and the
     account's own numbers (its API's list and the Connection's ``own_numbers``), which tell the model who is ours."""
-    check_interval(start, end)
-    listed = client.phone_numbers() or []
-    write_own_numbers(SOURCE, [*({**item, "origin": "api"} for item in listed),
-                               *({"number": number, "origin": "connection"} for number in own_numbers)])
+    def keep_own_numbers() -> None:
+        listed = client.phone_numbers() or []
+        write_own_numbers(SOURCE, [*({**item, "origin": "api"} for item in listed),
+                                   *({"number": number, "origin": "connection"} for number in own_numbers)])
+
     return pull_into_lake(
         source=SOURCE, label="KAZOO", schema=SCHEMA, start=start, end=end,
-        pages=client.cdr_pages(start, end), to_table=to_lake_table, lineage={"_default_region": default_region or source(SOURCE).default_region},
+        pages=client.cdr_pages(start, end), to_table=to_lake_table,
+        lineage={"_default_region": default_region or source(SOURCE).default_region}, prepare=keep_own_numbers,
     )

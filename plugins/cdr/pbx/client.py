@@ -1,4 +1,8 @@
-"""Client for the While1 Voice PBX ``/api/cdr``: signed POSTs, local wall-clock filters, every page."""
+"""Client for the While1 Voice PBX ``/api/cdr``: signed POSTs, local wall-clock filters, every page.
+
+Pages are numbered (cdr.paging.PageNumberPaginator on ``pagination.max_page``); each page is its own signed
+request, since the signature covers the page number.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from cdr import paging
 from cdr.http import RetryPolicy, SourceApiError, send_json
 from cdr.pbx.phpquery import api_hash, http_build_query
 
@@ -93,17 +98,17 @@ class PbxClient:
         return envelope
 
     def cdr_pages(self, start: datetime, end: datetime) -> Iterator[Page]:
-        """Every page of the CDRs whose call time (PBX local time) falls in [start, end)."""
+        """Every page of the CDRs whose call time (PBX local time) falls in [start, end), up to ``max_page``."""
         filters = {"date_between": local_range(start, end, self.tz)}
-        page = 1
-        while True:
-            envelope = self.request_page(filters, page)
-            pagination = envelope.get("pagination") if isinstance(envelope.get("pagination"), dict) else {}
-            max_page = int(pagination.get("max_page") or 0)
-            yield Page(page, max(max_page, page), envelope["results"])
-            if page >= max_page:
-                break
-            page += 1
+        numbers = paging.PageNumberPaginator(max_page)
+        for number, envelope in paging.paginate(lambda params: self.request_page(filters, params["page"]), numbers):
+            yield Page(number, max(numbers.max_page, number), envelope["results"])
+
+
+def max_page(envelope: dict[str, Any]) -> int:
+    """The answer's page count (``pagination.max_page``); 0 when it gives none, which ends the walk."""
+    pagination = envelope.get("pagination") if isinstance(envelope.get("pagination"), dict) else {}
+    return int(pagination.get("max_page") or 0)
 
 
 def lookback_start(start: datetime, hours: float) -> datetime:

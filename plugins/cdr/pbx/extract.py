@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from cdr.pbx import DEFAULT_LOOKBACK_HOURS
 from cdr.pbx.client import PbxClient, lookback_start
 from cdr.own_numbers import write_own_numbers
 from cdr.pbx.records import SCHEMA, to_lake_table
-from cdr.pull import check_interval, pull_into_lake
+from cdr.pull import pull_into_lake
 from cdr.registry import source
 
 SOURCE = "pbx"
-DEFAULT_LOOKBACK_HOURS = 4.0
 
 
 def pull_interval(client: PbxClient, start: datetime, end: datetime, *,
@@ -26,11 +26,10 @@ def pull_interval(client: PbxClient, start: datetime, end: datetime, *,
     """Write the CDRs whose call time is in [start - lookback, end) to the lake as the unit of [start, end), and
     the Connection's ``own_numbers`` (the PBX's DIDs), which tell the model who is ours. Each row carries the
     region of its numbers without a country code (``default_region``, else the registry's)."""
-    check_interval(start, end)
-    write_own_numbers(SOURCE, [{"number": number, "origin": "connection"} for number in own_numbers])
     read_from = lookback_start(start, lookback_hours)
     lineage = {"_timezone": client.tz.key, "_default_region": default_region or source(SOURCE).default_region}
     return pull_into_lake(
         source=SOURCE, label="PBX", schema=SCHEMA, start=start, end=end,
         pages=client.cdr_pages(read_from, end), to_table=to_lake_table, lineage=lineage,
+        prepare=lambda: write_own_numbers(SOURCE, [{"number": n, "origin": "connection"} for n in own_numbers]),
     )

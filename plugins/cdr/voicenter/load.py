@@ -13,12 +13,10 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from cdr import config
 from cdr.fsutil import fsync_dir
 from cdr.lake import LakeWriter, ensure_schema_file
 from cdr.quarantine import quarantine
@@ -26,6 +24,7 @@ from cdr.registry import region_for
 from cdr.values import as_int, as_text, raw_json
 from cdr.voicenter.bounds import OutOfBounds, check
 from cdr.voicenter.records import INT_FIELDS, ORIGIN_WEBHOOK, SCHEMA, SOURCE, STRING_FIELDS
+from cdr.voicenter.staging import landing_folder
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +35,6 @@ class LoadSummary:
     segments: int = 0
     cdrs: int = 0
     quarantined: int = 0
-
-
-def landing_folder() -> Path:
-    return config.landing_dir() / "voicenter"
 
 
 def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:

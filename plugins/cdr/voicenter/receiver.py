@@ -1,4 +1,4 @@
-"""`cdr-receiver`: the web service Voicenter POSTs each CDR to (see CONTRACT.md, Voicenter receiver).
+"""`cdr-receiver`: the web service Voicenter POSTs each CDR to (docs/contract.md, Voicenter receiver).
 
 Every request ends in one of five answers, never a 500 for anything a sender can put in a body:
 Err 0 (HTTP 200) only once the CDR is durably staged (cdr.voicenter.staging, fsynced); Err 1 (HTTP 400) for a
@@ -35,10 +35,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from cdr import config
 from cdr.quarantine import DailyCap, quarantine
 from cdr.voicenter.formats import ParseError, answer, detect, parse
-from cdr.voicenter.staging import SegmentWriter
+from cdr.voicenter.staging import SegmentWriter, landing_folder
 
 log = logging.getLogger("cdr.voicenter.receiver")
 
@@ -52,10 +51,6 @@ DEFAULTS = {
     "CDR_RECEIVER_QUARANTINE_MB_PER_DAY": 256,
     "CDR_RECEIVER_LOG_INTERVAL": 60.0,  # seconds between two lines counting refused tokens or timeouts
 }
-
-
-def landing_folder():
-    return config.landing_dir() / "voicenter"
 
 
 def setting(name: str) -> float:

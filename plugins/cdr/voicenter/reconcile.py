@@ -41,7 +41,7 @@ from cdr.quarantine import quarantine
 from cdr.registry import region_for
 from cdr.values import as_int, as_text, raw_json
 from cdr.voicenter.calllog import CallLogClient, fold, parse_date
-from cdr.voicenter.load import landing_folder
+from cdr.voicenter.staging import landing_folder
 from cdr.voicenter.records import INT_FIELDS, ORIGIN_CALL_LOG, SCHEMA, SOURCE, STRING_FIELDS
 
 log = logging.getLogger(__name__)

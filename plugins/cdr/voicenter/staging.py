@@ -19,11 +19,17 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from cdr import config
 from cdr.fsutil import fsync_dir
 
 log = logging.getLogger(__name__)
 
 OPEN_SUFFIX = ".jsonl.open"
+
+
+def landing_folder() -> Path:
+    """Where the receiver stages and the loader (and reconciliation) read: ``landing/voicenter/``."""
+    return config.landing_dir() / "voicenter"
 
 
 def seal_leftovers(folder: Path) -> list[Path]:
