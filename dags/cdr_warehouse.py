@@ -31,8 +31,7 @@ from cdr.settle import SETTLE_POKE_SECONDS, SETTLE_TIMEOUT_SECONDS
 )
 def cdr_warehouse():
     # soft_fail: after the timeout the sensor is skipped and the build runs anyway (trigger_rule none_failed).
-    @task.sensor(mode="reschedule", poke_interval=SETTLE_POKE_SECONDS, timeout=SETTLE_TIMEOUT_SECONDS,
-                 soft_fail=True)
+    @task.sensor(mode="reschedule", poke_interval=SETTLE_POKE_SECONDS, timeout=SETTLE_TIMEOUT_SECONDS, soft_fail=True)
     def wait_for_pulls_to_settle(ti=None) -> bool:
         from cdr.settle import pulls_settled
 
@@ -42,9 +41,12 @@ def cdr_warehouse():
     def build_and_publish(params: dict | None = None, triggering_asset_events=None, inlet_events=None) -> dict:
         from cdr.settle import build_unless_built
 
-        return build_unless_built(full_refresh=bool((params or {}).get("full_refresh")),
-                                  triggering_asset_events=triggering_asset_events, inlet_events=inlet_events,
-                                  lake_assets=LAKE_ASSETS)
+        return build_unless_built(
+            full_refresh=bool((params or {}).get("full_refresh")),
+            triggering_asset_events=triggering_asset_events,
+            inlet_events=inlet_events,
+            lake_assets=LAKE_ASSETS,
+        )
 
     wait_for_pulls_to_settle() >> build_and_publish()
 

@@ -36,8 +36,13 @@ def enigma_cdrs():
         from cdr.registry import region_for
 
         hook = EnigmaHook()
-        return drain(hook.get_conn(), hook.keys, timezone_name=hook.timezone,
-                     default_region=region_for("enigma", hook.extra), budget_seconds=TIME_BUDGET_SECONDS)
+        return drain(
+            hook.get_conn(),
+            hook.keys,
+            timezone_name=hook.timezone,
+            default_region=region_for("enigma", hook.extra),
+            budget_seconds=TIME_BUDGET_SECONDS,
+        )
 
     drain()
 

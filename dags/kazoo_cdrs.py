@@ -27,13 +27,16 @@ from cdr.schedules import PULL_START_DATE, pull_timetable
 def kazoo_cdrs():
     @task(outlets=[lake_asset("kazoo")])
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.kazoo.hook import KazooHook
         from cdr.kazoo.extract import pull_interval
+        from cdr.kazoo.hook import KazooHook
         from cdr.registry import region_for
 
         hook = KazooHook()
         return pull_interval(
-            hook.get_conn(), data_interval_start, data_interval_end, default_region=region_for("kazoo", hook.extra),
+            hook.get_conn(),
+            data_interval_start,
+            data_interval_end,
+            default_region=region_for("kazoo", hook.extra),
             own_numbers=hook.own_numbers,
         )
 

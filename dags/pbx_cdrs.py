@@ -29,14 +29,18 @@ from cdr.schedules import PULL_START_DATE, pull_timetable
 def pbx_cdrs():
     @task(outlets=[lake_asset("pbx")])
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.pbx.hook import PbxHook
         from cdr.pbx.extract import pull_interval
+        from cdr.pbx.hook import PbxHook
         from cdr.registry import region_for
 
         hook = PbxHook()
         return pull_interval(
-            hook.get_conn(), data_interval_start, data_interval_end, lookback_hours=hook.lookback_hours,
-            own_numbers=hook.own_numbers, default_region=region_for("pbx", hook.extra),
+            hook.get_conn(),
+            data_interval_start,
+            data_interval_end,
+            lookback_hours=hook.lookback_hours,
+            own_numbers=hook.own_numbers,
+            default_region=region_for("pbx", hook.extra),
         )
 
     pull()

@@ -38,13 +38,14 @@ def voicenter_reconcile():
 
     @task(outlets=[lake_asset("voicenter")])
     def reconcile(data_interval_start=None, data_interval_end=None) -> dict:
+        from cdr.registry import region_for
         from cdr.voicenter.hook import VoicenterHook
         from cdr.voicenter.reconcile import reconcile_interval
-        from cdr.registry import region_for
 
         hook = VoicenterHook()
-        return reconcile_interval(hook.get_conn(), data_interval_start, data_interval_end,
-                                  default_region=region_for("voicenter", hook.extra))
+        return reconcile_interval(
+            hook.get_conn(), data_interval_start, data_interval_end, default_region=region_for("voicenter", hook.extra)
+        )
 
     wait_for_the_log() >> reconcile()
 

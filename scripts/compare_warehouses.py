@@ -22,7 +22,8 @@ def relations(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, list[tupl
     found: dict[str, list[tuple[str, str]]] = {}
     for schema, table, column, data_type in con.execute(
         "select schema_name, table_name, column_name, data_type from duckdb_columns() "
-        "where database_name = ? order by schema_name, table_name, column_index", [alias]
+        "where database_name = ? order by schema_name, table_name, column_index",
+        [alias],
     ).fetchall():
         found.setdefault(f"{schema}.{table}", []).append((column, data_type))
     return found
@@ -49,13 +50,19 @@ def compare(before: str, after: str, ignore: list[str] = ()) -> tuple[bool, list
         cols = ", ".join(f'"{c}"' for c in kept) or "1"
         counts = []
         for first, second in (("before", "after"), ("after", "before")):
-            counts.append(con.execute(
-                f'select count(*) from (select {cols} from {first}."{schema}"."{table}" '
-                f'except all select {cols} from {second}."{schema}"."{table}")'
-            ).fetchone()[0])
+            counts.append(
+                con.execute(
+                    f'select count(*) from (select {cols} from {first}."{schema}"."{table}" '
+                    f'except all select {cols} from {second}."{schema}"."{table}")'
+                ).fetchone()[0]
+            )
         rows = con.execute(f'select count(*) from before."{schema}"."{table}"').fetchone()[0]
         left_out = len(old[name]) - len(kept)
-        note = f" ({left_out} column(s) left out: {', '.join(c for c, _ in old[name] if c not in kept)})" if left_out else ""
+        note = (
+            f" ({left_out} column(s) left out: {', '.join(c for c, _ in old[name] if c not in kept)})"
+            if left_out
+            else ""
+        )
         if counts == [0, 0]:
             lines.append(f"{name}: identical, {rows} rows, {len(kept)} columns{note}")
         else:

@@ -16,12 +16,14 @@ ARTIFACTS = ROOT / "build" / "test-artifacts"
 
 # Before anything imports Airflow: the suite's own Airflow home, never the developer's .airflow/.
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="cdr-test-airflow-"))
-os.environ.update({
-    "AIRFLOW_HOME": str(AIRFLOW_HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-})
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+)
 os.environ.pop("CDR_PULL_SCHEDULE", None)
 
 

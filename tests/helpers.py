@@ -10,7 +10,8 @@ from cdr.kazoo.client import to_gregorian
 
 
 def kazoo_ids_created_in(rows: list[dict], start: datetime, end: datetime) -> set[str]:
-    """Ids of the rows whose creation time (start + duration, as the simulator and Crossbar define it) is in [start, end)."""
+    """Ids of the rows whose creation time (start + duration, as the simulator and Crossbar define it) is in
+    [start, end)."""
     low, high = to_gregorian(start), to_gregorian(end)
     return {r["id"] for r in rows if low <= r["timestamp"] + int(r.get("duration_seconds") or 0) < high}
 
@@ -25,8 +26,9 @@ def stats(url: str) -> dict:
     return requests.get(f"{url}/__stats", timeout=5).json()
 
 
-def pbx_ids_read_by(rows: list[dict], start: datetime, end: datetime, lookback_hours: float = 4.0,
-                    now: float | None = None) -> set[str]:
+def pbx_ids_read_by(
+    rows: list[dict], start: datetime, end: datetime, lookback_hours: float = 4.0, now: float | None = None
+) -> set[str]:
     """Ids a pull of [start, end) gets: call start (uniqueid's Unix time) in [start - lookback, end),
     and ended by ``now``."""
     from datetime import timedelta

@@ -26,8 +26,14 @@ ALL_SERVICES = ["postgres", "redis", *AIRFLOW_SERVICES, RECEIVER]
 CONNECTIONS = ["AIRFLOW_CONN_KAZOO_DEFAULT", "AIRFLOW_CONN_PBX_DEFAULT", "AIRFLOW_CONN_ENIGMA_DEFAULT"]
 TASK_ONLY = [*CONNECTIONS, "AIRFLOW_CONN_SMTP_DEFAULT", "AIRFLOW_VAR_CDR_REPORT_RECIPIENTS"]
 # What .env must hold: without any one of them the stack refuses to start.
-REQUIRED = ["AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_FERNET_KEY", "POSTGRES_PASSWORD",
-            "REDIS_PASSWORD", "CDR_VOICENTER_TOKEN"]
+REQUIRED = [
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+    "AIRFLOW_FERNET_KEY",
+    "POSTGRES_PASSWORD",
+    "REDIS_PASSWORD",
+    "CDR_VOICENTER_TOKEN",
+]
 DOTENV = {name: f"{name.lower()}-value" for name in REQUIRED}
 SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "FERNET", "JWT", "API_KEY")
 # A whole value that is one compose interpolation: ${VAR}, ${VAR:-default}, ${VAR:?message}, ...
@@ -257,8 +263,14 @@ def test_the_ui_users_are_configured_and_documented(services):
     env = env_of(services["airflow-apiserver"])
     assert ENV_REFERENCE.match(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"])
     readme = (ROOT / "README.md").read_text()
-    for words in ("AIRFLOW_UI_USERS", "simple_auth_manager_passwords.json.generated", "reverse_proxy 127.0.0.1:8080",
-                  "REDIS_PASSWORD", "POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY"):
+    for words in (
+        "AIRFLOW_UI_USERS",
+        "simple_auth_manager_passwords.json.generated",
+        "reverse_proxy 127.0.0.1:8080",
+        "REDIS_PASSWORD",
+        "POSTGRES_PASSWORD",
+        "AIRFLOW_FERNET_KEY",
+    ):
         assert words in readme, f"README's Production section must document {words}"
 
 
@@ -276,8 +288,11 @@ def test_api_server_published_with_healthcheck(services):
 
 @pytest.mark.parametrize(
     "name, job_type",
-    [("airflow-scheduler", "SchedulerJob"), ("airflow-dag-processor", "DagProcessorJob"),
-     ("airflow-triggerer", "TriggererJob")],
+    [
+        ("airflow-scheduler", "SchedulerJob"),
+        ("airflow-dag-processor", "DagProcessorJob"),
+        ("airflow-triggerer", "TriggererJob"),
+    ],
 )
 def test_job_healthchecks(services, name, job_type):
     test = services[name]["healthcheck"]["test"]

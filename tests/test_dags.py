@@ -32,8 +32,9 @@ PULL_DAGS = {"kazoo_cdrs": "cdr://lake/kazoo", "pbx_cdrs": "cdr://lake/pbx"}
 
 
 def test_dag_ids(monkeypatch):
-    assert {*PULL_DAGS, "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse", "cdr_reports",
-            "voicenter_reconcile"} <= set(load_dags(monkeypatch))
+    assert {*PULL_DAGS, "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse", "cdr_reports", "voicenter_reconcile"} <= set(
+        load_dags(monkeypatch)
+    )
 
 
 def test_the_report_covers_whole_utc_days_whatever_the_pull_schedule(monkeypatch):
@@ -41,8 +42,10 @@ def test_the_report_covers_whole_utc_days_whatever_the_pull_schedule(monkeypatch
     dag = load_dags(monkeypatch, "*/15 * * * *")["cdr_reports"]
     timetable = core_timetable(dag)
     interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 21, tz="UTC"))
-    assert (interval.start, interval.end) == (pendulum.datetime(2026, 11, 20, tz="UTC"),
-                                              pendulum.datetime(2026, 11, 21, tz="UTC"))
+    assert (interval.start, interval.end) == (
+        pendulum.datetime(2026, 11, 20, tz="UTC"),
+        pendulum.datetime(2026, 11, 21, tz="UTC"),
+    )
     from airflow.timetables.base import TimeRestriction
 
     restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=True)
@@ -61,8 +64,9 @@ def test_the_report_reads_the_warehouse_waits_for_it_and_mails_after_writing(mon
     assert {a.name for a in write.inlets} == {"cdr_warehouse"} and {a.name for a in write.outlets} == {"cdr_reports"}
 
 
-@pytest.mark.parametrize("dag_id,asset", [("enigma_cdrs", "cdr://lake/enigma"),
-                                           ("voicenter_cdrs", "cdr://lake/voicenter")])
+@pytest.mark.parametrize(
+    "dag_id,asset", [("enigma_cdrs", "cdr://lake/enigma"), ("voicenter_cdrs", "cdr://lake/voicenter")]
+)
 def test_the_5_minute_loaders_run_alone_and_feed_the_warehouse(monkeypatch, dag_id, asset):
     dags = load_dags(monkeypatch)
     loader = dags[dag_id]
@@ -73,8 +77,10 @@ def test_the_5_minute_loaders_run_alone_and_feed_the_warehouse(monkeypatch, dag_
 
 
 @pytest.mark.parametrize("dag_id", sorted(PULL_DAGS))
-@pytest.mark.parametrize("schedule,span", [(None, timedelta(hours=1)), ("@daily", timedelta(days=1)),
-                                           ("*/15 * * * *", timedelta(minutes=15))])
+@pytest.mark.parametrize(
+    "schedule,span",
+    [(None, timedelta(hours=1)), ("@daily", timedelta(days=1)), ("*/15 * * * *", timedelta(minutes=15))],
+)
 def test_pull_runs_cover_a_whole_period_of_the_schedule(monkeypatch, dag_id, schedule, span):
     dag = load_dags(monkeypatch, schedule)[dag_id]
     timetable = core_timetable(dag)
@@ -89,7 +95,8 @@ def test_pull_runs_cover_a_whole_period_of_the_schedule(monkeypatch, dag_id, sch
     assert first.data_interval.start == interval.end and first.data_interval.end - first.data_interval.start == span
     second = timetable.next_dagrun_info(
         last_automated_data_interval=DataInterval(first.data_interval.start, first.data_interval.end),
-        restriction=restriction)
+        restriction=restriction,
+    )
     assert second.data_interval.start == first.data_interval.end
 
 

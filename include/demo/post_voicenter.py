@@ -30,8 +30,9 @@ def acknowledged(fmt: str, response: requests.Response) -> bool:
 
 def post(url: str, token: str, cdr: dict, fmt: str, session: requests.Session | None = None) -> requests.Response:
     body, content_type = encode(cdr, fmt)
-    return (session or requests).post(f"{url}/voicenter/cdr", params={"token": token}, data=body,
-                                      headers={"Content-Type": content_type}, timeout=10)
+    return (session or requests).post(
+        f"{url}/voicenter/cdr", params={"token": token}, data=body, headers={"Content-Type": content_type}, timeout=10
+    )
 
 
 def post_all(url: str, token: str, cdrs: list[dict], resend_every: int = 5) -> int:
@@ -43,7 +44,8 @@ def post_all(url: str, token: str, cdrs: list[dict], resend_every: int = 5) -> i
             for _ in range(2 if i % resend_every == 0 else 1):
                 response = post(url, token, cdr, fmt, session)
                 if response.status_code != 200 or not acknowledged(fmt, response):
-                    raise RuntimeError(f"receiver refused {cdr['ivruniqueid']} ({fmt}): {response.status_code} "
-                                       f"{response.text[:200]}")
+                    raise RuntimeError(
+                        f"receiver refused {cdr['ivruniqueid']} ({fmt}): {response.status_code} {response.text[:200]}"
+                    )
                 sent += 1
     return sent

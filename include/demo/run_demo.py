@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT / "include" / "simulators"))
 sys.path.insert(0, str(ROOT / "include" / "demo"))
 
 import duckdb  # noqa: E402
-from launch import start, start_receiver, start_redis  # noqa: E402
 from post_voicenter import post_all  # noqa: E402
 
 from cdr import config  # noqa: E402
+from launch import start, start_receiver, start_redis  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 ENIGMA_MESSAGES = ROOT / "include" / "demo_data" / "enigma_messages.jsonl"
@@ -38,8 +38,15 @@ DEMO_TOKEN = "demo-voicenter-token-not-for-production"
 DEMO_SCHEDULE = "@daily"
 DEMO_RUN = "2026-11-21T00:00:00+00:00"
 REPORT_DAY = "2026-11-20"
-DEMO_DAGS = ["kazoo_cdrs", "pbx_cdrs", "enigma_cdrs", "voicenter_cdrs", "voicenter_reconcile", "cdr_warehouse",
-             "cdr_reports"]
+DEMO_DAGS = [
+    "kazoo_cdrs",
+    "pbx_cdrs",
+    "enigma_cdrs",
+    "voicenter_cdrs",
+    "voicenter_reconcile",
+    "cdr_warehouse",
+    "cdr_reports",
+]
 
 EXAMPLE_QUERY = """\
 select a.source, coalesce(a.agent_name, a.agent_id) as agent, count(*) as answered_inbound_legs,
@@ -53,19 +60,34 @@ def demo_environment(kazoo_url: str, pbx_url: str, redis_port: int) -> dict[str,
     return {
         **os.environ,
         "CDR_PULL_SCHEDULE": DEMO_SCHEDULE,
-        "AIRFLOW_CONN_KAZOO_DEFAULT": json.dumps({
-            "conn_type": "http", "host": kazoo_url, "password": "demo-kazoo-api-key",
-            "extra": {"account_id": "demo-account", "page_size": 50, "default_region": "US"},
-        }),
-        "AIRFLOW_CONN_PBX_DEFAULT": json.dumps({
-            "conn_type": "http", "host": pbx_url, "password": "demo-pbx-token",
-            "extra": {"api_key": "demo-pbx-api-key", "timezone": "Europe/Bucharest"},
-        }),
-        "AIRFLOW_CONN_ENIGMA_DEFAULT": json.dumps({
-            "conn_type": "redis", "host": "127.0.0.1", "port": redis_port,
-            "extra": {"db": 0, "keys": ["enigma:notifications:campaigns", "enigma:notifications:c2d"],
-                      "timezone": "Africa/Johannesburg"},
-        }),
+        "AIRFLOW_CONN_KAZOO_DEFAULT": json.dumps(
+            {
+                "conn_type": "http",
+                "host": kazoo_url,
+                "password": "demo-kazoo-api-key",
+                "extra": {"account_id": "demo-account", "page_size": 50, "default_region": "US"},
+            }
+        ),
+        "AIRFLOW_CONN_PBX_DEFAULT": json.dumps(
+            {
+                "conn_type": "http",
+                "host": pbx_url,
+                "password": "demo-pbx-token",
+                "extra": {"api_key": "demo-pbx-api-key", "timezone": "Europe/Bucharest"},
+            }
+        ),
+        "AIRFLOW_CONN_ENIGMA_DEFAULT": json.dumps(
+            {
+                "conn_type": "redis",
+                "host": "127.0.0.1",
+                "port": redis_port,
+                "extra": {
+                    "db": 0,
+                    "keys": ["enigma:notifications:campaigns", "enigma:notifications:c2d"],
+                    "timezone": "Africa/Johannesburg",
+                },
+            }
+        ),
     }
 
 
@@ -88,7 +110,7 @@ def _done(log: str, marker: str) -> dict:
     if not lines:
         raise ValueError(f"no line with {marker!r}")
     text = lines[-1].split(marker, 1)[1]
-    return ast.literal_eval(text[:text.rindex("}") + 1])
+    return ast.literal_eval(text[: text.rindex("}") + 1])
 
 
 def _interval(summary: dict) -> str:
@@ -99,16 +121,21 @@ def _interval(summary: dict) -> str:
 def pull_summary(name: str, marker: str):
     def summarize(log: str) -> str:
         s = _done(log, marker)
-        return (f"{name}: {s['rows_written']} CDRs from {s['pages']} page(s) for {_interval(s)}, "
-                f"{s['quarantined']} quarantined")
+        return (
+            f"{name}: {s['rows_written']} CDRs from {s['pages']} page(s) for {_interval(s)}, "
+            f"{s['quarantined']} quarantined"
+        )
+
     return summarize
 
 
 def enigma_summary(log: str) -> str:
     s = _done(log, "Enigma: drain done: ")
     keys = s["keys"].values()
-    return (f"Enigma: {sum(k['messages'] for k in keys)} messages drained from {len(keys)} list(s), "
-            f"{sum(k['stored'] for k in keys)} stored, {sum(k['quarantined'] for k in keys)} quarantined")
+    return (
+        f"Enigma: {sum(k['messages'] for k in keys)} messages drained from {len(keys)} list(s), "
+        f"{sum(k['stored'] for k in keys)} stored, {sum(k['quarantined'] for k in keys)} quarantined"
+    )
 
 
 def voicenter_summary(log: str) -> str:
@@ -119,8 +146,10 @@ def voicenter_summary(log: str) -> str:
 def warehouse_summary(log: str) -> str:
     tables = _done(log, "published " + str(config.warehouse_path()) + ": ")
     tests = re.findall(r"Done\. (PASS=\d+ WARN=\d+ ERROR=\d+)", log)
-    return (f"warehouse: {tables.get('marts.fct_cdr', 0)} legs, {tables.get('marts.fct_call', 0)} calls, "
-            f"{len(tables)} tables published; dbt build {tests[0] if tests else '?'}")
+    return (
+        f"warehouse: {tables.get('marts.fct_cdr', 0)} legs, {tables.get('marts.fct_call', 0)} calls, "
+        f"{len(tables)} tables published; dbt build {tests[0] if tests else '?'}"
+    )
 
 
 def report_summary(log: str) -> str:
@@ -129,8 +158,9 @@ def report_summary(log: str) -> str:
     return f"report for {written[-1][0]} written to {written[-1][1]}, {mailed}" if written else "no report written"
 
 
-def run(step: str, command: list[str], env: dict[str, str], log_dir: Path,
-        summarize: Callable[[str], str] | None = None) -> None:
+def run(
+    step: str, command: list[str], env: dict[str, str], log_dir: Path, summarize: Callable[[str], str] | None = None
+) -> None:
     """Run one command with its full output in a log file, then print one line of what it did."""
     log_file = log_dir / f"{step}.log"
     started = time.monotonic()
@@ -160,60 +190,90 @@ def record_real_starts(dag_ids: list[str], logical_date: str) -> None:
     when = datetime.fromisoformat(logical_date)
     with create_session() as session:
         for dag_run in session.scalars(select(DagRun).where(DagRun.dag_id.in_(dag_ids), DagRun.logical_date == when)):
-            first = session.scalar(select(func.min(TaskInstance.start_date)).where(
-                TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id))
+            first = session.scalar(
+                select(func.min(TaskInstance.start_date)).where(
+                    TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
+                )
+            )
             if first is not None:
                 dag_run.start_date = first
 
 
 VOICENTER_NOT_POSTED = ROOT / "include" / "demo" / "voicenter_not_posted.json"
+
+
 def reconcile_voicenter(env: dict[str, str], log_dir: Path, calllog_url: str, missed: set[str]) -> None:
     """Run voicenter_reconcile for the demo day against the Call Log simulator; say what it recovered."""
     import pyarrow.parquet as pq
 
-    env.update({
-        "CDR_RECONCILE_SCHEDULE": DEMO_SCHEDULE,
-        "AIRFLOW_CONN_VOICENTER_DEFAULT": json.dumps({
-            "conn_type": "http", "host": calllog_url, "password": "demo-voicenter-code",
-            "extra": {"requests_per_minute": 30},
-        }),
-    })
+    env.update(
+        {
+            "CDR_RECONCILE_SCHEDULE": DEMO_SCHEDULE,
+            "AIRFLOW_CONN_VOICENTER_DEFAULT": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": calllog_url,
+                    "password": "demo-voicenter-code",
+                    "extra": {"requests_per_minute": 30},
+                }
+            ),
+        }
+    )
     # The line below says what it recovered, counted from the lake.
     run("voicenter_reconcile", [AIRFLOW, "dags", "test", "voicenter_reconcile", DEMO_RUN], env, log_dir)
     recovered = set()
     for path in (config.lake_dir() / "voicenter").glob("date=*/voicenter__calllog__*.parquet"):
         recovered |= set(pq.read_table(path, columns=["ivruniqueid"]).column("ivruniqueid").to_pylist())
-    print(f"==> voicenter_reconcile recovered {len(recovered & missed)} of the {len(missed)} CDRs the webhook "
-          f"missed from Voicenter's call log" + ("" if recovered == missed else
-                                                 f" (and {len(recovered - missed)} it should not have)"))
+    print(
+        f"==> voicenter_reconcile recovered {len(recovered & missed)} of the {len(missed)} CDRs the webhook "
+        f"missed from Voicenter's call log"
+        + ("" if recovered == missed else f" (and {len(recovered - missed)} it should not have)")
+    )
 
 
 def main() -> None:
     log_dir = config.data_dir() / "logs" / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"Demo: data under {config.data_dir()}, Airflow state under {os.environ['AIRFLOW_HOME']}")
-    with start("kazoo_sim.py") as kazoo, start("pbx_sim.py", "--page-size", "25") as pbx, start_redis() as redis, \
-            start("voicenter_calllog_sim.py") as calllog:
-        print(f"==> KAZOO simulator on {kazoo.url}, While1 PBX simulator on {pbx.url}, Redis on {redis.url}, "
-              f"Voicenter Call Log simulator on {calllog.url}")
+    with (
+        start("kazoo_sim.py") as kazoo,
+        start("pbx_sim.py", "--page-size", "25") as pbx,
+        start_redis() as redis,
+        start("voicenter_calllog_sim.py") as calllog,
+    ):
+        print(
+            f"==> KAZOO simulator on {kazoo.url}, While1 PBX simulator on {pbx.url}, Redis on {redis.url}, "
+            f"Voicenter Call Log simulator on {calllog.url}"
+        )
         print(f"==> the Enigma dialer pushes {push_enigma_messages(redis.port)} messages to Redis")
         env = demo_environment(kazoo.url, pbx.url, redis.port)
         run("airflow-db-migrate", [AIRFLOW, "db", "migrate"], env, log_dir)
-        run("kazoo_cdrs", [AIRFLOW, "dags", "test", "kazoo_cdrs", DEMO_RUN], env, log_dir,
-            pull_summary("KAZOO", "done: "))
-        run("pbx_cdrs", [AIRFLOW, "dags", "test", "pbx_cdrs", DEMO_RUN], env, log_dir,
-            pull_summary("While1 PBX", "done: "))
+        run(
+            "kazoo_cdrs",
+            [AIRFLOW, "dags", "test", "kazoo_cdrs", DEMO_RUN],
+            env,
+            log_dir,
+            pull_summary("KAZOO", "done: "),
+        )
+        run(
+            "pbx_cdrs",
+            [AIRFLOW, "dags", "test", "pbx_cdrs", DEMO_RUN],
+            env,
+            log_dir,
+            pull_summary("While1 PBX", "done: "),
+        )
         run("enigma_cdrs", [AIRFLOW, "dags", "test", "enigma_cdrs", DEMO_RUN], env, log_dir, enigma_summary)
         with start_receiver(str(config.data_dir()), DEMO_TOKEN) as receiver:
             cdrs = json.loads(VOICENTER_CDRS.read_text())
             missed = set(json.loads(VOICENTER_NOT_POSTED.read_text())["ivruniqueids"])
             delivered = [c for c in cdrs if c["ivruniqueid"] not in missed]
             posts = post_all(receiver.url, DEMO_TOKEN, delivered)
-            print(f"==> Voicenter posted {posts} requests ({len(delivered)} CDRs, some re-sent) to cdr-receiver on "
-                  f"{receiver.url} as JSON, XML-RPC and form; every one acknowledged. {len(missed)} CDRs of "
-                  f"08:00-09:00 UTC were never delivered (the receiver was down; {VOICENTER_NOT_POSTED.name})")
-        run("voicenter_cdrs", [AIRFLOW, "dags", "test", "voicenter_cdrs", DEMO_RUN], env, log_dir,
-            voicenter_summary)
+            print(
+                f"==> Voicenter posted {posts} requests ({len(delivered)} CDRs, some re-sent) to cdr-receiver on "
+                f"{receiver.url} as JSON, XML-RPC and form; every one acknowledged. {len(missed)} CDRs of "
+                f"08:00-09:00 UTC were never delivered (the receiver was down; {VOICENTER_NOT_POSTED.name})"
+            )
+        run("voicenter_cdrs", [AIRFLOW, "dags", "test", "voicenter_cdrs", DEMO_RUN], env, log_dir, voicenter_summary)
         reconcile_voicenter(env, log_dir, calllog.url, missed)
         run("cdr_warehouse", [AIRFLOW, "dags", "test", "cdr_warehouse", DEMO_RUN], env, log_dir, warehouse_summary)
         # The run at 2026-11-21 reports the day before: its data interval is the demo day, 2026-11-20 (UTC).
@@ -234,8 +294,10 @@ def main() -> None:
             "where affects in ('status', 'direction') group by all order by all"
         ).fetchall():
             print(f"  {source:10} {field:12} {value!r}: {legs} legs, status taken as {became}")
-    print(f"Open it yourself: .venv/bin/python -c \"import duckdb; duckdb.connect('{config.warehouse_path()}', "
-          "read_only=True).sql('from marts.fct_cdr limit 5').show()\"")
+    print(
+        f"Open it yourself: .venv/bin/python -c \"import duckdb; duckdb.connect('{config.warehouse_path()}', "
+        "read_only=True).sql('from marts.fct_cdr limit 5').show()\""
+    )
     report = config.reports_dir() / REPORT_DAY / "report.html"
     if not report.exists():
         sys.exit(f"cdr_reports ran but {report} is missing")

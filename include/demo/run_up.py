@@ -31,8 +31,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "simulators"))
 
-from launch import start, start_receiver, start_redis  # noqa: E402
 from post_voicenter import post_all  # noqa: E402
+
+from launch import start, start_receiver, start_redis  # noqa: E402
 from run_demo import AIRFLOW, DEMO_TOKEN, VOICENTER_CDRS, demo_environment, push_enigma_messages  # noqa: E402
 
 PORT = int(os.environ.get("AIRFLOW__API__PORT", "8080"))
@@ -54,8 +55,9 @@ def login() -> tuple[str, str]:
     return "admin", json.loads(path.read_text())["admin"]
 
 
-def ensure_postgres_database(host: str = PG_HOST, port: int = PG_PORT, user: str = PG_USER,
-                             database: str = PG_DATABASE) -> str:
+def ensure_postgres_database(
+    host: str = PG_HOST, port: int = PG_PORT, user: str = PG_USER, database: str = PG_DATABASE
+) -> str:
     """The SQLAlchemy URL of ``database`` on that server, created if missing; raises if the server cannot be used."""
     import psycopg2
     from psycopg2 import sql
@@ -85,9 +87,11 @@ def metadata_database(home: Path, **server) -> tuple[str, str]:
     except psycopg2.Error as exc:
         reason = (str(exc).strip().splitlines() or ["no answer"])[0]
         where = f"{server.get('host', PG_HOST)}:{server.get('port', PG_PORT)}"
-        return (f"sqlite:///{home / 'airflow.db'}",
-                f"WARNING: Airflow metadata in SQLite ({home / 'airflow.db'}), no PostgreSQL usable on {where} "
-                f"({reason}): a back-fill created while other runs write may fail with 'database is locked'")
+        return (
+            f"sqlite:///{home / 'airflow.db'}",
+            f"WARNING: Airflow metadata in SQLite ({home / 'airflow.db'}), no PostgreSQL usable on {where} "
+            f"({reason}): a back-fill created while other runs write may fail with 'database is locked'",
+        )
 
 
 def _safe(url: str) -> str:
@@ -133,15 +137,17 @@ def unpause(url: str, token: str, dag_ids: list[str], timeout: float = 180) -> l
                 continue
             response.raise_for_status()
             if response.json()["is_paused"]:
-                requests.patch(f"{url}/api/v2/dags/{dag_id}", json={"is_paused": False}, headers=headers,
-                               timeout=10).raise_for_status()
+                requests.patch(
+                    f"{url}/api/v2/dags/{dag_id}", json={"is_paused": False}, headers=headers, timeout=10
+                ).raise_for_status()
                 unpaused.append(dag_id)
             waiting.discard(dag_id)
         if waiting:
             time.sleep(2)
     if waiting:
-        print(f"make up: {', '.join(sorted(waiting))} not parsed after {timeout:.0f}s; unpause them in the UI",
-              flush=True)
+        print(
+            f"make up: {', '.join(sorted(waiting))} not parsed after {timeout:.0f}s; unpause them in the UI", flush=True
+        )
     return unpaused
 
 
@@ -170,20 +176,35 @@ def main() -> None:
         # Airflow writes its full airflow.cfg (with the secrets its components share) on a first start: let it,
         # then set the one line.
         if not (home / "airflow.cfg").exists():
-            subprocess.run([AIRFLOW, "config", "get-value", "core", "executor"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                [AIRFLOW, "config", "get-value", "core", "executor"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
         write_database_to_cfg(home, db_url)
     keep_paused = os.environ.get(PAUSED_ENV, "").strip().lower() in ("true", "1", "yes")
     print(db_line, flush=True)
-    print("The project's DAGs " + (
-        f"stay paused ({PAUSED_ENV} is set): unpause them in the UI or with `.venv/bin/airflow dags unpause <dag_id>`"
-        if keep_paused else
-        "run unpaused, on their schedules: pause one with its toggle in the UI or "
-        "`.venv/bin/airflow dags pause <dag_id>`"), flush=True)
+    print(
+        "The project's DAGs "
+        + (
+            f"stay paused ({PAUSED_ENV} is set): unpause them in the UI or with "
+            "`.venv/bin/airflow dags unpause <dag_id>`"
+            if keep_paused
+            else "run unpaused, on their schedules: pause one with its toggle in the UI or "
+            "`.venv/bin/airflow dags pause <dag_id>`"
+        ),
+        flush=True,
+    )
 
-    with (start("kazoo_sim.py") as kazoo, start("pbx_sim.py") as pbx, start_redis() as redis,
-          start_receiver(str(config.data_dir()), DEMO_TOKEN,
-                         port=int(os.environ.get("CDR_RECEIVER_PORT", "8088"))) as receiver):
+    with (
+        start("kazoo_sim.py") as kazoo,
+        start("pbx_sim.py") as pbx,
+        start_redis() as redis,
+        start_receiver(
+            str(config.data_dir()), DEMO_TOKEN, port=int(os.environ.get("CDR_RECEIVER_PORT", "8088"))
+        ) as receiver,
+    ):
         push_enigma_messages(redis.port)
         post_all(receiver.url, DEMO_TOKEN, json.loads(VOICENTER_CDRS.read_text()))
         env = demo_environment(kazoo.url, pbx.url, redis.port)
@@ -191,24 +212,31 @@ def main() -> None:
         env.pop("CDR_PULL_SCHEDULE")
         if os.environ.get("CDR_PULL_SCHEDULE"):
             env["CDR_PULL_SCHEDULE"] = os.environ["CDR_PULL_SCHEDULE"]
-        env.update({
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
-            "AIRFLOW__API__PORT": str(PORT),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            # Tasks report to the API server; Airflow's default assumes port 8080.
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{PORT}/execution/",
-            DB_ENV: db_url,
-            # Unpaused below, through the API once it answers: a task started before the API server is up fails.
-            PAUSED_ENV: "True",
-            # Tasks wait this long for an API server busy starting up on a small machine (Airflow's default: 5 s).
-            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": os.environ.get("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "30"),
-            # standalone starts its components as `airflow ...` found on PATH.
-            "PATH": f"{Path(AIRFLOW).parent}{os.pathsep}{env.get('PATH', '')}",
-        })
-        print(f"KAZOO simulator: {kazoo.url}   While1 PBX simulator: {pbx.url}   Enigma Redis: {redis.url}\n"
-              f"Voicenter receiver: {receiver.url}/voicenter/cdr?token={DEMO_TOKEN} (demo token)", flush=True)
+        env.update(
+            {
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
+                "AIRFLOW__API__PORT": str(PORT),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                # Tasks report to the API server; Airflow's default assumes port 8080.
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{PORT}/execution/",
+                DB_ENV: db_url,
+                # Unpaused below, through the API once it answers: a task started before the API server is up fails.
+                PAUSED_ENV: "True",
+                # Tasks wait this long for an API server busy starting up on a small machine (Airflow's default: 5 s).
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": os.environ.get(
+                    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "30"
+                ),
+                # standalone starts its components as `airflow ...` found on PATH.
+                "PATH": f"{Path(AIRFLOW).parent}{os.pathsep}{env.get('PATH', '')}",
+            }
+        )
+        print(
+            f"KAZOO simulator: {kazoo.url}   While1 PBX simulator: {pbx.url}   Enigma Redis: {redis.url}\n"
+            f"Voicenter receiver: {receiver.url}/voicenter/cdr?token={DEMO_TOKEN} (demo token)",
+            flush=True,
+        )
         # Its own process group, so stopping `make up` stops every component standalone started.
         proc = subprocess.Popen([AIRFLOW, "standalone"], env=env, start_new_session=True)
         signal.signal(signal.SIGTERM, _interrupt)
@@ -218,8 +246,7 @@ def main() -> None:
                 print(f"\nAirflow UI: {url}   login: {user} / {password}\n(Ctrl-C stops everything)\n", flush=True)
                 if not keep_paused:
                     done = unpause(url, api_token(url, user, password), DEMO_DAGS)
-                    print(f"make up: unpaused {', '.join(done) or 'nothing (all were unpaused already)'}",
-                          flush=True)
+                    print(f"make up: unpaused {', '.join(done) or 'nothing (all were unpaused already)'}", flush=True)
             proc.wait()
         except KeyboardInterrupt:
             pass

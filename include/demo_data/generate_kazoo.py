@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 GREGORIAN_UNIX_OFFSET = 62_167_219_200
 OUT = Path(__file__).with_name("kazoo_cdrs.json")
-FIRST_DAY = datetime(2026, 11, 19, tzinfo=timezone.utc)
+FIRST_DAY = datetime(2026, 11, 19, tzinfo=UTC)
 DAYS = 3
 COMPANY_DID = "+18005550100"
 # The account's second DID, which carriers send nationally (the phone_numbers API lists it as +18005550111).
@@ -27,13 +27,39 @@ AGENTS = [
 ]
 # National US numbers without +1 exercise the connection's default_region.
 OUTSIDE = [
-    "+12125550123", "2125550187", "+13125550199", "6175550142", "+442079460321", "+27821234567",
-    "+4930123456789", "+972501234567", "+40721234567", "+33142868200", "+61291234567", "12345",
+    "+12125550123",
+    "2125550187",
+    "+13125550199",
+    "6175550142",
+    "+442079460321",
+    "+27821234567",
+    "+4930123456789",
+    "+972501234567",
+    "+40721234567",
+    "+33142868200",
+    "+61291234567",
+    "12345",
 ]
 
 
-def leg(rng, call_id, interaction, start, duration, billing, cause, direction, caller, callee, owner=None,
-        caller_name="", callee_name="", other=None, bridge=None, recording=False):
+def leg(
+    rng,
+    call_id,
+    interaction,
+    start,
+    duration,
+    billing,
+    cause,
+    direction,
+    caller,
+    callee,
+    owner=None,
+    caller_name="",
+    callee_name="",
+    other=None,
+    bridge=None,
+    recording=False,
+):
     g = int(start.timestamp()) + GREGORIAN_UNIX_OFFSET
     row = {
         "id": f"{start:%Y%m}-{call_id}",
@@ -86,8 +112,9 @@ def main() -> None:
             interaction = f"{int(start.timestamp()) + GREGORIAN_UNIX_OFFSET}-{uid()[:8]}"
             ext, owner, name = rng.choice(AGENTS)
             outside = rng.choice(OUTSIDE[:-1])
-            kind = rng.choices(["in", "out", "internal", "forward", "voicemail", "conference"],
-                               weights=[6, 3, 1, 0.4, 0.4, 0.3])[0]
+            kind = rng.choices(
+                ["in", "out", "internal", "forward", "voicemail", "conference"], weights=[6, 3, 1, 0.4, 0.4, 0.3]
+            )[0]
             ring = rng.randint(2, 30)
             talk = rng.randint(20, 600)
             a, b = uid(), uid()
@@ -102,48 +129,236 @@ def main() -> None:
                 dur = ring + bill
                 did = rng.choice([COMPANY_DID, COMPANY_DID, SECOND_DID])
                 caller = "anonymous" if rng.random() < 0.05 else outside
-                rows.append(leg(rng, a, interaction, start, dur, bill, a_cause, "inbound", caller, did,
-                                caller_name="OUTSIDE CALLER", other=b, recording=bill > 0))
-                rows.append(leg(rng, b, interaction, start + timedelta(seconds=1), dur - 1, bill, b_cause, "outbound",
-                                caller, ext, owner=owner, callee_name=name, other=a, bridge=a))
+                rows.append(
+                    leg(
+                        rng,
+                        a,
+                        interaction,
+                        start,
+                        dur,
+                        bill,
+                        a_cause,
+                        "inbound",
+                        caller,
+                        did,
+                        caller_name="OUTSIDE CALLER",
+                        other=b,
+                        recording=bill > 0,
+                    )
+                )
+                rows.append(
+                    leg(
+                        rng,
+                        b,
+                        interaction,
+                        start + timedelta(seconds=1),
+                        dur - 1,
+                        bill,
+                        b_cause,
+                        "outbound",
+                        caller,
+                        ext,
+                        owner=owner,
+                        callee_name=name,
+                        other=a,
+                        bridge=a,
+                    )
+                )
             elif kind == "out":
                 outcome = rng.choices(["answered", "no_answer", "busy", "bad_number"], weights=[5, 3, 1, 1])[0]
-                cause = {"answered": "NORMAL_CLEARING", "no_answer": "NO_ANSWER", "busy": "USER_BUSY",
-                         "bad_number": "UNALLOCATED_NUMBER"}[outcome]
+                cause = {
+                    "answered": "NORMAL_CLEARING",
+                    "no_answer": "NO_ANSWER",
+                    "busy": "USER_BUSY",
+                    "bad_number": "UNALLOCATED_NUMBER",
+                }[outcome]
                 bill = talk if outcome == "answered" else 0
                 dur = ring + bill if outcome != "bad_number" else 1
-                rows.append(leg(rng, a, interaction, start, dur, bill, cause, "inbound", ext, outside, owner=owner,
-                                caller_name=name, other=b))
+                rows.append(
+                    leg(
+                        rng,
+                        a,
+                        interaction,
+                        start,
+                        dur,
+                        bill,
+                        cause,
+                        "inbound",
+                        ext,
+                        outside,
+                        owner=owner,
+                        caller_name=name,
+                        other=b,
+                    )
+                )
                 # KAZOO copies the calling side's channel variables (owner_id) onto the carrier leg, mostly.
-                rows.append(leg(rng, b, interaction, start, dur, bill, cause, "outbound", COMPANY_DID, outside,
-                                owner=owner if rng.random() < 0.9 else None, caller_name="DEMO CONTACT CENTRE",
-                                other=a, bridge=a, recording=bill > 0))
+                rows.append(
+                    leg(
+                        rng,
+                        b,
+                        interaction,
+                        start,
+                        dur,
+                        bill,
+                        cause,
+                        "outbound",
+                        COMPANY_DID,
+                        outside,
+                        owner=owner if rng.random() < 0.9 else None,
+                        caller_name="DEMO CONTACT CENTRE",
+                        other=a,
+                        bridge=a,
+                        recording=bill > 0,
+                    )
+                )
             elif kind == "forward":
                 # the agent forwards their calls to a mobile: carrier leg in, then the switch calls the mobile
                 mobile = "+12125550" + str(rng.randint(100, 999))
-                rows.append(leg(rng, a, interaction, start, ring + talk, talk, "NORMAL_CLEARING", "inbound", outside,
-                                COMPANY_DID, caller_name="OUTSIDE CALLER", other=b))
-                rows.append(leg(rng, b, interaction, start + timedelta(seconds=1), ring + talk - 1, talk,
-                                "NORMAL_CLEARING", "outbound", outside, mobile, owner=owner, other=a, bridge=a))
+                rows.append(
+                    leg(
+                        rng,
+                        a,
+                        interaction,
+                        start,
+                        ring + talk,
+                        talk,
+                        "NORMAL_CLEARING",
+                        "inbound",
+                        outside,
+                        COMPANY_DID,
+                        caller_name="OUTSIDE CALLER",
+                        other=b,
+                    )
+                )
+                rows.append(
+                    leg(
+                        rng,
+                        b,
+                        interaction,
+                        start + timedelta(seconds=1),
+                        ring + talk - 1,
+                        talk,
+                        "NORMAL_CLEARING",
+                        "outbound",
+                        outside,
+                        mobile,
+                        owner=owner,
+                        other=a,
+                        bridge=a,
+                    )
+                )
             elif kind == "voicemail":
                 left = rng.randint(10, 60)
-                rows.append(leg(rng, a, interaction, start, ring + left, left, "NORMAL_CLEARING", "inbound", outside,
-                                COMPANY_DID, caller_name="OUTSIDE CALLER", other=b))
-                rows.append(leg(rng, b, interaction, start + timedelta(seconds=ring), left, left, "NORMAL_CLEARING",
-                                "outbound", outside, "*97", owner=owner, callee_name="Voicemail", other=a, bridge=a,
-                                recording=True))
+                rows.append(
+                    leg(
+                        rng,
+                        a,
+                        interaction,
+                        start,
+                        ring + left,
+                        left,
+                        "NORMAL_CLEARING",
+                        "inbound",
+                        outside,
+                        COMPANY_DID,
+                        caller_name="OUTSIDE CALLER",
+                        other=b,
+                    )
+                )
+                rows.append(
+                    leg(
+                        rng,
+                        b,
+                        interaction,
+                        start + timedelta(seconds=ring),
+                        left,
+                        left,
+                        "NORMAL_CLEARING",
+                        "outbound",
+                        outside,
+                        "*97",
+                        owner=owner,
+                        callee_name="Voicemail",
+                        other=a,
+                        bridge=a,
+                        recording=True,
+                    )
+                )
             elif kind == "conference":
-                rows.append(leg(rng, a, interaction, start, talk, talk, "NORMAL_CLEARING", "inbound", outside,
-                                "conference", caller_name="OUTSIDE CALLER", other=b))
-                rows.append(leg(rng, b, interaction, start, talk, talk, "NORMAL_CLEARING", "inbound", ext,
-                                "conference", owner=owner, caller_name=name, other=a, bridge=a))
+                rows.append(
+                    leg(
+                        rng,
+                        a,
+                        interaction,
+                        start,
+                        talk,
+                        talk,
+                        "NORMAL_CLEARING",
+                        "inbound",
+                        outside,
+                        "conference",
+                        caller_name="OUTSIDE CALLER",
+                        other=b,
+                    )
+                )
+                rows.append(
+                    leg(
+                        rng,
+                        b,
+                        interaction,
+                        start,
+                        talk,
+                        talk,
+                        "NORMAL_CLEARING",
+                        "inbound",
+                        ext,
+                        "conference",
+                        owner=owner,
+                        caller_name=name,
+                        other=a,
+                        bridge=a,
+                    )
+                )
             else:
                 ext2, owner2, name2 = rng.choice([x for x in AGENTS if x[0] != ext])
                 bill = talk // 4
-                rows.append(leg(rng, a, interaction, start, ring + bill, bill, "NORMAL_CLEARING", "inbound", ext, ext2,
-                                owner=owner, caller_name=name, callee_name=name2, other=b))
-                rows.append(leg(rng, b, interaction, start, ring + bill, bill, "NORMAL_CLEARING", "outbound", ext,
-                                ext2, owner=owner2, caller_name=name, callee_name=name2, other=a, bridge=a))
+                rows.append(
+                    leg(
+                        rng,
+                        a,
+                        interaction,
+                        start,
+                        ring + bill,
+                        bill,
+                        "NORMAL_CLEARING",
+                        "inbound",
+                        ext,
+                        ext2,
+                        owner=owner,
+                        caller_name=name,
+                        callee_name=name2,
+                        other=b,
+                    )
+                )
+                rows.append(
+                    leg(
+                        rng,
+                        b,
+                        interaction,
+                        start,
+                        ring + bill,
+                        bill,
+                        "NORMAL_CLEARING",
+                        "outbound",
+                        ext,
+                        ext2,
+                        owner=owner2,
+                        caller_name=name,
+                        callee_name=name2,
+                        other=a,
+                        bridge=a,
+                    )
+                )
     rows.sort(key=lambda r: (r["timestamp"], r["id"]))
     OUT.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {len(rows)} KAZOO CDR rows to {OUT}")

@@ -19,8 +19,16 @@ DAYS = 3
 DID = "0312285000"
 AGENTS = [("ana-pop", "Ana Pop"), ("mihai-ionescu", "Mihai Ionescu"), ("elena-radu", "Elena Radu")]
 QUEUES = ["Suport", "Vanzari"]
-OUTSIDE = ["0722123456", "0744987654", "0213101010", "+4915112345678", "+393471234567", "0040755111222",
-           "+359888123456", "0731000111"]
+OUTSIDE = [
+    "0722123456",
+    "0744987654",
+    "0213101010",
+    "+4915112345678",
+    "+393471234567",
+    "0040755111222",
+    "+359888123456",
+    "0731000111",
+]
 STATUS_INFO = {
     "ANSWERED": "DS:ANSWER|HC:16|HI:",
     "NO ANSWER": "DS:NOANSWER|HC:19|HI:",
@@ -39,18 +47,48 @@ def row(start: datetime, seq: int, linkedid: str | None, **fields) -> dict:
     bill = fields.pop("bill")
     uniqueid = f"{int(start.timestamp())}.{seq}"
     base = {
-        "id": None, "uniqueid": uniqueid, "linkedid": linkedid or uniqueid,
+        "id": None,
+        "uniqueid": uniqueid,
+        "linkedid": linkedid or uniqueid,
         "time": start.strftime("%Y-%m-%d %H:%M:%S"),
         "time_end": (start + timedelta(seconds=duration)).strftime("%Y-%m-%d %H:%M:%S"),
-        "caller_id": None, "source": None, "destination": None, "direction": None,
-        "channel_formatted": "", "dstchannel_formatted": "", "customer_id": None, "user_fullname": None,
-        "qname": None, "code": None, "call_status": None, "call_status_info": None, "call_codes": None,
-        "accounting_code": None, "accounting_value": None, "comments": None, "monitor_files": None,
-        "monitor_urls": None, "recording_file": None, "recording_url": None, "transfers": None,
-        "project": "Demo Contact Center", "inbound_route": None, "inbound_route_id": None, "queue_log": None,
-        "ivr_log": None, "external_id": None, "external_info": None, "agent_details": None, "is_recovered": None,
-        "transcription_id": None, "transcription_text": None, "bill_duration": hms(bill), "duration": hms(duration),
-        "bill_minutes": (bill + 59) // 60, "ivr_duration": "00:00:00", "hold_time": "00:00:00",
+        "caller_id": None,
+        "source": None,
+        "destination": None,
+        "direction": None,
+        "channel_formatted": "",
+        "dstchannel_formatted": "",
+        "customer_id": None,
+        "user_fullname": None,
+        "qname": None,
+        "code": None,
+        "call_status": None,
+        "call_status_info": None,
+        "call_codes": None,
+        "accounting_code": None,
+        "accounting_value": None,
+        "comments": None,
+        "monitor_files": None,
+        "monitor_urls": None,
+        "recording_file": None,
+        "recording_url": None,
+        "transfers": None,
+        "project": "Demo Contact Center",
+        "inbound_route": None,
+        "inbound_route_id": None,
+        "queue_log": None,
+        "ivr_log": None,
+        "external_id": None,
+        "external_info": None,
+        "agent_details": None,
+        "is_recovered": None,
+        "transcription_id": None,
+        "transcription_text": None,
+        "bill_duration": hms(bill),
+        "duration": hms(duration),
+        "bill_minutes": (bill + 59) // 60,
+        "ivr_duration": "00:00:00",
+        "hold_time": "00:00:00",
         "ring_time": "00:00:00",
     }
     base.update(fields)
@@ -82,13 +120,26 @@ def main() -> None:
                 answered = rng.random() < 0.75
                 status = "ANSWERED" if answered else "NO ANSWER"
                 first = row(
-                    start, seq, None, caller_id=f'"{outside}" <{outside}>', source=outside, destination=DID,
-                    direction="IN", code="inbound", qname=queue, call_status=status,
+                    start,
+                    seq,
+                    None,
+                    caller_id=f'"{outside}" <{outside}>',
+                    source=outside,
+                    destination=DID,
+                    direction="IN",
+                    code="inbound",
+                    qname=queue,
+                    call_status=status,
                     call_codes="in answered" if answered else "in abandoned",
-                    channel_formatted="PJSIP/trunk-demo", dstchannel_formatted=f"PJSIP/{agent}" if answered else "",
-                    user_fullname=name if answered else None, inbound_route="Main DID", inbound_route_id="1",
-                    hold_time=hms(wait), ring_time=hms(ring),
-                    duration=wait + ring + (talk if answered else 0), bill=talk if answered else 0,
+                    channel_formatted="PJSIP/trunk-demo",
+                    dstchannel_formatted=f"PJSIP/{agent}" if answered else "",
+                    user_fullname=name if answered else None,
+                    inbound_route="Main DID",
+                    inbound_route_id="1",
+                    hold_time=hms(wait),
+                    ring_time=hms(ring),
+                    duration=wait + ring + (talk if answered else 0),
+                    bill=talk if answered else 0,
                 )
                 rows.append(first)
                 if answered and rng.random() < 0.15:
@@ -96,23 +147,50 @@ def main() -> None:
                     seq += 1
                     colleague, colleague_name = rng.choice([a for a in AGENTS if a[0] != agent])
                     second_start = start + timedelta(seconds=wait + ring + talk)
-                    rows.append(row(
-                        second_start, seq, first["linkedid"], caller_id=f'"{outside}" <{outside}>', source=outside,
-                        destination=DID, direction="IN", code="inbound", qname=queue, call_status="ANSWERED",
-                        call_codes="in transferred", channel_formatted=f"PJSIP/{agent}",
-                        dstchannel_formatted=f"PJSIP/{colleague}", user_fullname=colleague_name,
-                        transfers=[{"from": agent, "to": colleague}], ring_time=hms(4), duration=4 + 120, bill=120,
-                    ))
+                    rows.append(
+                        row(
+                            second_start,
+                            seq,
+                            first["linkedid"],
+                            caller_id=f'"{outside}" <{outside}>',
+                            source=outside,
+                            destination=DID,
+                            direction="IN",
+                            code="inbound",
+                            qname=queue,
+                            call_status="ANSWERED",
+                            call_codes="in transferred",
+                            channel_formatted=f"PJSIP/{agent}",
+                            dstchannel_formatted=f"PJSIP/{colleague}",
+                            user_fullname=colleague_name,
+                            transfers=[{"from": agent, "to": colleague}],
+                            ring_time=hms(4),
+                            duration=4 + 120,
+                            bill=120,
+                        )
+                    )
             else:
                 status = rng.choices(list(STATUS_INFO), weights=[5, 3, 1, 1, 1])[0]
                 answered = status == "ANSWERED"
-                rows.append(row(
-                    start, seq, None, caller_id=f'"{name}" <{DID}>', source=DID, destination=outside,
-                    direction="OUT", code="outbound", call_status=status,
-                    call_codes="out answered" if answered else "out no answer",
-                    channel_formatted=f"PJSIP/{agent}", user_fullname=name, ring_time=hms(ring),
-                    duration=ring + (talk if answered else 0), bill=talk if answered else 0,
-                ))
+                rows.append(
+                    row(
+                        start,
+                        seq,
+                        None,
+                        caller_id=f'"{name}" <{DID}>',
+                        source=DID,
+                        destination=outside,
+                        direction="OUT",
+                        code="outbound",
+                        call_status=status,
+                        call_codes="out answered" if answered else "out no answer",
+                        channel_formatted=f"PJSIP/{agent}",
+                        user_fullname=name,
+                        ring_time=hms(ring),
+                        duration=ring + (talk if answered else 0),
+                        bill=talk if answered else 0,
+                    )
+                )
     rows.sort(key=lambda r: (r["time_end"], r["uniqueid"]))
     for number, item in enumerate(rows, 29000):
         item["id"] = str(number)

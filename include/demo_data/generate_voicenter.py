@@ -9,25 +9,48 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 OUT = Path(__file__).with_name("voicenter_cdrs.json")
-DAY = datetime(2026, 11, 20, 6, tzinfo=timezone.utc)  # 08:00 in Israel
+DAY = datetime(2026, 11, 20, 6, tzinfo=UTC)  # 08:00 in Israel
 REPS = [("1001", "Noa Levi", "SIPNOA"), ("1002", "Avi Cohen", "SIPAVI"), ("1003", "Dana Mizrahi", "SIPDANA")]
 OUTSIDE = ["0501234567", "0527654321", "036543210", "972541112233", "12125550123", "442079460321"]
 DID = "0722776772"
-IVR = [{"layer_id": 1234, "layer_name": "Main IVR", "layer_number": 0, "Dtmf": 2, "dtmf_order": 1},
-       {"layer_id": 4321, "layer_name": "Sales Department", "layer_number": 2, "Dtmf": 0, "dtmf_order": 2}]
+IVR = [
+    {"layer_id": 1234, "layer_name": "Main IVR", "layer_number": 0, "Dtmf": 2, "dtmf_order": 1},
+    {"layer_id": 4321, "layer_name": "Sales Department", "layer_number": 2, "Dtmf": 0, "dtmf_order": 2},
+]
 
 
 def base(n: int, when: datetime, call_type: str, status: str) -> dict:
-    return {"ivruniqueid": f"20261120{n:06d}VC", "type": call_type, "status": status, "time": int(when.timestamp()),
-            "duration": 0, "dialtime": 0, "caller": "", "target": "", "targetextension": "", "callerextension": "",
-            "did": "", "queueid": 0, "queuename": "", "record": "", "price": 0, "representative_name": "",
-            "representative_code": "", "targetextension_name": "", "callerextension_name": "", "target_country": "",
-            "caller_country": "", "DepartmentID": 12345678, "DepartmentName": "Demo Sales",
-            "TopDepartmentID": 87654321, "TopDepartmentName": "Demo Account"}
+    return {
+        "ivruniqueid": f"20261120{n:06d}VC",
+        "type": call_type,
+        "status": status,
+        "time": int(when.timestamp()),
+        "duration": 0,
+        "dialtime": 0,
+        "caller": "",
+        "target": "",
+        "targetextension": "",
+        "callerextension": "",
+        "did": "",
+        "queueid": 0,
+        "queuename": "",
+        "record": "",
+        "price": 0,
+        "representative_name": "",
+        "representative_code": "",
+        "targetextension_name": "",
+        "callerextension_name": "",
+        "target_country": "",
+        "caller_country": "",
+        "DepartmentID": 12345678,
+        "DepartmentName": "Demo Sales",
+        "TopDepartmentID": 87654321,
+        "TopDepartmentName": "Demo Account",
+    }
 
 
 def main() -> None:
@@ -45,45 +68,86 @@ def main() -> None:
             cdr = base(n, when, "Queue", status)
             # some callers who gave up in the queue are never called back: the call-back list has them
             caller = rng.choice(["0549998877", "0538887766"]) if status == "ABANDONE" and n % 2 else outside
-            cdr.update(caller=caller, did=DID, queueid=rng.choice([111, 222]), caller_country="Israel",
-                       seconds_waiting_in_queue=rng.randint(2, 120),
-                       IVR=IVR if n % 2 else json.dumps(IVR))  # an array, or a JSON string holding one
+            cdr.update(
+                caller=caller,
+                did=DID,
+                queueid=rng.choice([111, 222]),
+                caller_country="Israel",
+                seconds_waiting_in_queue=rng.randint(2, 120),
+                IVR=IVR if n % 2 else json.dumps(IVR),
+            )  # an array, or a JSON string holding one
             cdr["queuename"] = {111: "Sales Queue", 222: "Support Queue"}[cdr["queueid"]]
             if status == "ANSWER":
-                cdr.update(duration=rng.randint(30, 500), dialtime=rng.randint(2, 20), targetextension=ext,
-                           targetextension_name=name, representative_code=code, representative_name=name,
-                           record=f"https://cpanel.voicenter.example/rec/{cdr['ivruniqueid']}.mp3")
+                cdr.update(
+                    duration=rng.randint(30, 500),
+                    dialtime=rng.randint(2, 20),
+                    targetextension=ext,
+                    targetextension_name=name,
+                    representative_code=code,
+                    representative_name=name,
+                    record=f"https://cpanel.voicenter.example/rec/{cdr['ivruniqueid']}.mp3",
+                )
             cdrs.append(cdr)
         elif kind == "incoming":
             # some accounts send the words in lower case; HOLDTIMEOUT is a word nobody documents
-            cdr = base(n, when, rng.choice(["Incoming Call", "incoming call"]),
-                       rng.choice(["ANSWER", "NOANSWER", "VOEND", "TE", "answer", "HOLDTIMEOUT"]))
+            cdr = base(
+                n,
+                when,
+                rng.choice(["Incoming Call", "incoming call"]),
+                rng.choice(["ANSWER", "NOANSWER", "VOEND", "TE", "answer", "HOLDTIMEOUT"]),
+            )
             cdr.update(caller=outside, did=DID, target=ext, targetextension=ext, targetextension_name=name)
             if cdr["status"] in ("ANSWER", "answer"):
-                cdr.update(duration=rng.randint(20, 300), dialtime=rng.randint(2, 15), representative_code=code,
-                           representative_name=name)
+                cdr.update(
+                    duration=rng.randint(20, 300),
+                    dialtime=rng.randint(2, 15),
+                    representative_code=code,
+                    representative_name=name,
+                )
             cdrs.append(cdr)
         elif kind == "outgoing":
             status = rng.choice(["ANSWER", "ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL"])
             cdr = base(n, when, "Extension Outgoing", status)
-            cdr.update(caller=DID, target=outside, callerextension=ext, callerextension_name=name,
-                       representative_code=code, representative_name=name, dialtime=rng.randint(2, 30),
-                       target_country="Israel" if outside.startswith("0") else "Abroad",
-                       duration=rng.randint(20, 400) if status == "ANSWER" else 0,
-                       price=rng.randint(1, 40) if status == "ANSWER" else 0)
+            cdr.update(
+                caller=DID,
+                target=outside,
+                callerextension=ext,
+                callerextension_name=name,
+                representative_code=code,
+                representative_name=name,
+                dialtime=rng.randint(2, 30),
+                target_country="Israel" if outside.startswith("0") else "Abroad",
+                duration=rng.randint(20, 400) if status == "ANSWER" else 0,
+                price=rng.randint(1, 40) if status == "ANSWER" else 0,
+            )
             cdrs.append(cdr)
         elif kind in ("c2c", "attended"):
-            leg1_type, leg2_type = (("Click2Call leg1", "Click2Call leg2") if kind == "c2c"
-                                    else ("Attended CDR leg1", "Attended CDR leg2"))
+            leg1_type, leg2_type = (
+                ("Click2Call leg1", "Click2Call leg2") if kind == "c2c" else ("Attended CDR leg1", "Attended CDR leg2")
+            )
             leg1 = base(n, when, leg1_type, "ANSWER")
-            leg1.update(caller=DID, target=ext, callerextension=ext, representative_code=code,
-                        representative_name=name, dialtime=3, duration=5)
+            leg1.update(
+                caller=DID,
+                target=ext,
+                callerextension=ext,
+                representative_code=code,
+                representative_name=name,
+                dialtime=3,
+                duration=5,
+            )
             n += 1
             leg2 = base(n, when + timedelta(seconds=8), leg2_type, rng.choice(["ANSWER", "NOANSWER"]))
-            leg2.update(caller=DID if kind == "c2c" else outside, target=outside if kind == "c2c" else ext,
-                        callerextension=ext, representative_code=code, representative_name=name,
-                        OriginalIvrUniqueID=leg1["ivruniqueid"], leg1DialStatusName="ANSWER", dialtime=6,
-                        duration=rng.randint(30, 200) if leg2["status"] == "ANSWER" else 0)
+            leg2.update(
+                caller=DID if kind == "c2c" else outside,
+                target=outside if kind == "c2c" else ext,
+                callerextension=ext,
+                representative_code=code,
+                representative_name=name,
+                OriginalIvrUniqueID=leg1["ivruniqueid"],
+                leg1DialStatusName="ANSWER",
+                dialtime=6,
+                duration=rng.randint(30, 200) if leg2["status"] == "ANSWER" else 0,
+            )
             cdrs += [leg1, leg2]
         else:
             cdr = base(n, when, "VoiceMail", "VOICEMAIL")

@@ -62,8 +62,16 @@ class Handler(SimHandler):
     name = "kazoo-sim"
 
     def error(self, status: int, message: str, data: dict | None = None) -> None:
-        self.reply(status, {"data": data or {"message": message}, "error": str(status), "message": message,
-                            "status": "error", "request_id": secrets.token_hex(8)})
+        self.reply(
+            status,
+            {
+                "data": data or {"message": message},
+                "error": str(status),
+                "message": message,
+                "status": "error",
+                "request_id": secrets.token_hex(8),
+            },
+        )
 
     def do_PUT(self):
         body = self.read_body()
@@ -79,8 +87,16 @@ class Handler(SimHandler):
         with self.state.lock:
             self.state.tokens[token] = time.monotonic() + self.state.token_ttl
             self.state.stats["auth"] += 1
-        self.reply(201, {"auth_token": token, "data": {"account_id": self.state.account_id, "owner_id": "demo"},
-                         "status": "success", "request_id": secrets.token_hex(8), "revision": "automatic"})
+        self.reply(
+            201,
+            {
+                "auth_token": token,
+                "data": {"account_id": self.state.account_id, "owner_id": "demo"},
+                "status": "success",
+                "request_id": secrets.token_hex(8),
+                "revision": "automatic",
+            },
+        )
 
     def do_POST(self):
         body = self.read_body()
@@ -136,11 +152,12 @@ class Handler(SimHandler):
         info = {"state": "in_service", "used_by": "callflow", "features": []}
         envelope = {"status": "success", "request_id": secrets.token_hex(8), "revision": "automatic"}
         if control.get("numbers_shape") != "paged":
-            return self.reply(200, {**envelope, "data": {"numbers": {n: info for n in self.state.numbers},
-                                                         "cascade_quantity": 0}})
+            return self.reply(
+                200, {**envelope, "data": {"numbers": {n: info for n in self.state.numbers}, "cascade_quantity": 0}}
+            )
         page_size = int((query.get("page_size") or ["50"])[-1])
         start = int((query.get("start_key") or ["0"])[-1])
-        page = [{"id": n, **info} for n in self.state.numbers[start:start + page_size]]
+        page = [{"id": n, **info} for n in self.state.numbers[start : start + page_size]]
         body = {**envelope, "data": page, "page_size": len(page)}
         if start + page_size < len(self.state.numbers):
             body["next_start_key"] = str(start + page_size)
@@ -163,9 +180,18 @@ class Handler(SimHandler):
         if created_from is None:
             created_from = created_to - (MAX_RANGE - 3600)
         if created_to - created_from > MAX_RANGE:
-            return self.error(400, "validation error", {"created_to": {"date_range": {
-                "message": f"created_to is more than {MAX_RANGE} seconds from created_from",
-                "cause": created_to}}})
+            return self.error(
+                400,
+                "validation error",
+                {
+                    "created_to": {
+                        "date_range": {
+                            "message": f"created_to is more than {MAX_RANGE} seconds from created_from",
+                            "cause": created_to,
+                        }
+                    }
+                },
+            )
         if page_size < 1:
             return self.error(400, "validation error", {"page_size": {"minimum": {"message": "must be positive"}}})
         rows = [r for r in self.state.rows if created_from <= self.state.created(r) <= created_to]
@@ -179,17 +205,33 @@ class Handler(SimHandler):
         control = self.state.control
         if control.get("repeat_edge") and start > 0:
             start -= 1  # the paging bug of past releases: the previous page's last row again
-        page = rows[start:start + page_size]
-        body = {"data": page, "page_size": len(page), "status": "success", "request_id": secrets.token_hex(8),
-                "revision": "automatic", "start_key": start_key, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        page = rows[start : start + page_size]
+        body = {
+            "data": page,
+            "page_size": len(page),
+            "status": "success",
+            "request_id": secrets.token_hex(8),
+            "revision": "automatic",
+            "start_key": start_key,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         if start + page_size < len(rows):
-            body["next_start_key"] = start_key if (control.get("stuck_key") and start_key) else encode_key(
-                rows[start + page_size])
+            body["next_start_key"] = (
+                start_key if (control.get("stuck_key") and start_key) else encode_key(rows[start + page_size])
+            )
         self.reply(200, body)
 
 
-def serve(host: str, port: int, data: Path, api_key: str, account_id: str, token_ttl: float, verbose=False,
-          numbers=DEFAULT_NUMBERS):
+def serve(
+    host: str,
+    port: int,
+    data: Path,
+    api_key: str,
+    account_id: str,
+    token_ttl: float,
+    verbose=False,
+    numbers=DEFAULT_NUMBERS,
+):
     rows = json.loads(Path(data).read_text())
     return make_server(host, port, Handler, State(rows, api_key, account_id, token_ttl, numbers), verbose)
 
@@ -199,10 +241,20 @@ def main(argv=None) -> None:
     parser.add_argument("--api-key", default="demo-kazoo-api-key")
     parser.add_argument("--account-id", default="demo-account")
     parser.add_argument("--token-ttl", type=float, default=3600.0)
-    parser.add_argument("--numbers", default=",".join(DEFAULT_NUMBERS), help="the account's own numbers, comma-separated")
+    parser.add_argument(
+        "--numbers", default=",".join(DEFAULT_NUMBERS), help="the account's own numbers, comma-separated"
+    )
     args = parser.parse_args(argv)
-    server = serve(args.host, args.port, args.data, args.api_key, args.account_id, args.token_ttl, args.verbose,
-                   [n for n in args.numbers.split(",") if n])
+    server = serve(
+        args.host,
+        args.port,
+        args.data,
+        args.api_key,
+        args.account_id,
+        args.token_ttl,
+        args.verbose,
+        [n for n in args.numbers.split(",") if n],
+    )
     serve_forever(server, "KAZOO simulator")
 
 

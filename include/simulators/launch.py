@@ -89,8 +89,22 @@ def start_redis(timeout: float = 20.0) -> RedisServer:
     if binary is None:
         raise RuntimeError("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
     port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--protected-mode", "yes"], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     client = redis.Redis(port=port)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -105,8 +119,9 @@ def start_redis(timeout: float = 20.0) -> RedisServer:
     raise RuntimeError(f"redis-server on port {port} did not answer within {timeout:.0f}s")
 
 
-def start_receiver(data_dir: str, token: str, *, port: int = 0, env: dict[str, str] | None = None,
-                   timeout: float = 30.0) -> Simulator:
+def start_receiver(
+    data_dir: str, token: str, *, port: int = 0, env: dict[str, str] | None = None, timeout: float = 30.0
+) -> Simulator:
     """`cdr-receiver` on loopback (``port`` 0: a free one), staging under ``data_dir``; returns once /healthz answers.
 
     ``env``: more CDR_RECEIVER_* settings for this process (limits, caps)."""
@@ -116,8 +131,14 @@ def start_receiver(data_dir: str, token: str, *, port: int = 0, env: dict[str, s
     import requests
 
     port = port or free_port()
-    env = {**os.environ, "CDR_DATA_DIR": str(data_dir), "CDR_VOICENTER_TOKEN": token,
-           "CDR_RECEIVER_HOST": "127.0.0.1", "CDR_RECEIVER_PORT": str(port), **(env or {})}
+    env = {
+        **os.environ,
+        "CDR_DATA_DIR": str(data_dir),
+        "CDR_VOICENTER_TOKEN": token,
+        "CDR_RECEIVER_HOST": "127.0.0.1",
+        "CDR_RECEIVER_PORT": str(port),
+        **(env or {}),
+    }
     binary = os.path.join(os.path.dirname(sys.executable), "cdr-receiver")
     log_path = os.path.join(str(data_dir), "logs", "receiver.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

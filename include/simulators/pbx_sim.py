@@ -23,9 +23,24 @@ from cdr.pbx.phpquery import api_hash, parse_str
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "demo_data" / "pbx_cdrs.json"
 KNOWN_FILTERS = {
-    "date_between", "project_id", "user_id", "inbound_route_id", "direction", "call_status", "telephone_like",
-    "telephone", "source", "destination", "hour_between", "from_id", "uniqueid", "linkedid", "external_id",
-    "has_transcription", "has_monitor_file", "has_recording_file",
+    "date_between",
+    "project_id",
+    "user_id",
+    "inbound_route_id",
+    "direction",
+    "call_status",
+    "telephone_like",
+    "telephone",
+    "source",
+    "destination",
+    "hour_between",
+    "from_id",
+    "uniqueid",
+    "linkedid",
+    "external_id",
+    "has_transcription",
+    "has_monitor_file",
+    "has_recording_file",
 }
 
 
@@ -49,8 +64,12 @@ class State(SimState):
 
 
 def envelope(results=(), messages=(), pagination=None, has_error=False) -> dict:
-    return {"has_error": has_error, "messages": list(messages),
-            "pagination": pagination if pagination is not None else [], "results": list(results)}
+    return {
+        "has_error": has_error,
+        "messages": list(messages),
+        "pagination": pagination if pagination is not None else [],
+        "results": list(results),
+    }
 
 
 class Handler(SimHandler):
@@ -101,9 +120,19 @@ class Handler(SimHandler):
             rows = [r for r in rows if str(r.get("id") or "").isdigit() and int(r["id"]) >= int(filters["from_id"])]
         size = self.state.page_size
         max_page = -(-len(rows) // size)
-        chunk = rows[(page - 1) * size: page * size]
-        self.reply(200, envelope(chunk, pagination={
-            "row_count": len(rows), "page_size": size, "current_page": page if rows else 0, "max_page": max_page}))
+        chunk = rows[(page - 1) * size : page * size]
+        self.reply(
+            200,
+            envelope(
+                chunk,
+                pagination={
+                    "row_count": len(rows),
+                    "page_size": size,
+                    "current_page": page if rows else 0,
+                    "max_page": max_page,
+                },
+            ),
+        )
 
 
 def main(argv=None) -> None:

@@ -34,7 +34,7 @@ import json
 import re
 import time
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -43,19 +43,39 @@ from simbase import SimHandler, SimState, arg_parser, make_server, serve_forever
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "demo_data" / "voicenter_cdrs.json"
 PATHS = {"/hub/cdr", "/hub/cdr/"}
 STATUS = {0: 200, 1: 403, 2: 403, 4: 403, 5: 404}
-DESCRIPTION = {0: "OK", 1: "Rate limit exceeded", 2: "Authorization failed, invalid code",
-               4: "IP not authorized", 5: "Date range invalid"}
+DESCRIPTION = {
+    0: "OK",
+    1: "Rate limit exceeded",
+    2: "Authorization failed, invalid code",
+    4: "IP not authorized",
+    5: "Date range invalid",
+}
 # The vendor's help texts' CdrType ids, by the webhook's type names.
 TYPE_IDS = {
-    "Incoming Call": 1, "CC": 2, "Extension Outgoing": 4, "Queue": 8, "Click2Call leg1": 9, "Click2Call leg2": 10,
-    "VoiceMail": 11, "Callference": 12, "XferCDR": 13, "ProductiveCallLeg1": 14, "ProductiveCallLeg2": 15,
-    "Scrubber": 16, "Click 2 IVR": 17, "Click 2 IVR Incoming": 18, "Click 2 Queue Incoming": 19, "FaxCdr": 20,
-    "Attended CDR leg1": 21, "Attended CDR leg2": 22, "Auto forward": 23,
+    "Incoming Call": 1,
+    "CC": 2,
+    "Extension Outgoing": 4,
+    "Queue": 8,
+    "Click2Call leg1": 9,
+    "Click2Call leg2": 10,
+    "VoiceMail": 11,
+    "Callference": 12,
+    "XferCDR": 13,
+    "ProductiveCallLeg1": 14,
+    "ProductiveCallLeg2": 15,
+    "Scrubber": 16,
+    "Click 2 IVR": 17,
+    "Click 2 IVR Incoming": 18,
+    "Click 2 Queue Incoming": 19,
+    "FaxCdr": 20,
+    "Attended CDR leg1": 21,
+    "Attended CDR leg2": 22,
+    "Auto forward": 23,
 }
 
 
 def iso_utc(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_log_record(cdr: dict) -> dict:
@@ -68,20 +88,36 @@ def to_log_record(cdr: dict) -> dict:
         ivr = json.loads(ivr) if ivr.strip() else []
     custom = {"OriginalIvrUniqueID": cdr["OriginalIvrUniqueID"]} if cdr.get("OriginalIvrUniqueID") else {}
     return {
-        "CallerNumber": cdr.get("caller", ""), "TargetNumber": cdr.get("target", ""),
-        "Date": iso_utc(int(cdr["time"])), "DateEpoch": int(cdr["time"]), "Duration": cdr.get("duration", 0),
-        "CallID": cdr["ivruniqueid"], "Type": cdr.get("type", ""), "CdrType": TYPE_IDS.get(cdr.get("type")),
-        "DialStatus": cdr.get("status", ""), "DialStatus2": cdr.get("leg1DialStatusName", ""),
-        "TargetExtension": cdr.get("targetextension", ""), "CallerExtension": cdr.get("callerextension", ""),
-        "DID": cdr.get("did", ""), "QueueName": cdr.get("queuename", ""), "RecordURL": cdr.get("record", ""),
-        "RecordExpect": bool(cdr.get("record")), "Price": cdr.get("price", 0), "RingTime": cdr.get("dialtime", 0),
+        "CallerNumber": cdr.get("caller", ""),
+        "TargetNumber": cdr.get("target", ""),
+        "Date": iso_utc(int(cdr["time"])),
+        "DateEpoch": int(cdr["time"]),
+        "Duration": cdr.get("duration", 0),
+        "CallID": cdr["ivruniqueid"],
+        "Type": cdr.get("type", ""),
+        "CdrType": TYPE_IDS.get(cdr.get("type")),
+        "DialStatus": cdr.get("status", ""),
+        "DialStatus2": cdr.get("leg1DialStatusName", ""),
+        "TargetExtension": cdr.get("targetextension", ""),
+        "CallerExtension": cdr.get("callerextension", ""),
+        "DID": cdr.get("did", ""),
+        "QueueName": cdr.get("queuename", ""),
+        "RecordURL": cdr.get("record", ""),
+        "RecordExpect": bool(cdr.get("record")),
+        "Price": cdr.get("price", 0),
+        "RingTime": cdr.get("dialtime", 0),
         "RepresentativeName": cdr.get("representative_name", ""),
         "RepresentativeCode": cdr.get("representative_code", ""),
-        "UserName": cdr.get("representative_name", ""), "UserId": cdr.get("representative_code", ""),
-        "DTMFData": [{"LayerName": layer.get("layer_name"), "DTMF": layer.get("Dtmf"),
-                      "LayerNumber": layer.get("layer_number")} for layer in (ivr or [])],
-        "CustomData": custom, "DepartmentName": cdr.get("DepartmentName", ""),
-        "DepartmentId": cdr.get("DepartmentID"), "TargetPrefixName": cdr.get("target_country", ""),
+        "UserName": cdr.get("representative_name", ""),
+        "UserId": cdr.get("representative_code", ""),
+        "DTMFData": [
+            {"LayerName": layer.get("layer_name"), "DTMF": layer.get("Dtmf"), "LayerNumber": layer.get("layer_number")}
+            for layer in (ivr or [])
+        ],
+        "CustomData": custom,
+        "DepartmentName": cdr.get("DepartmentName", ""),
+        "DepartmentId": cdr.get("DepartmentID"),
+        "TargetPrefixName": cdr.get("target_country", ""),
     }
 
 
@@ -95,12 +131,13 @@ def parse_date(text) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def ended(record: dict) -> float:
-    return (parse_date(record["Date"]).timestamp() + float(record.get("RingTime") or 0)
-            + float(record.get("Duration") or 0))
+    return (
+        parse_date(record["Date"]).timestamp() + float(record.get("RingTime") or 0) + float(record.get("Duration") or 0)
+    )
 
 
 class State(SimState):
@@ -137,8 +174,12 @@ class Handler(SimHandler):
             return self.state.control.get(name, getattr(self.state, name, default))
 
     def answer(self, number: int, envelope: dict | None = None) -> None:
-        body = {"ERROR_NUMBER": number, "ERROR_DESCRIPTION": DESCRIPTION.get(number, "Error"),
-                "STATUS_CODE": STATUS.get(number, 400), **(envelope or {})}
+        body = {
+            "ERROR_NUMBER": number,
+            "ERROR_DESCRIPTION": DESCRIPTION.get(number, "Error"),
+            "STATUS_CODE": STATUS.get(number, 400),
+            **(envelope or {}),
+        }
         if self.setting("key_case") == "lower":
             body = {key.lower(): value for key, value in body.items()}
         status = STATUS.get(number, 400)
@@ -159,8 +200,9 @@ class Handler(SimHandler):
             name = match.group(1) if match else key
             if match or name in params:
                 existing = params.get(name)
-                params[name] = (existing if isinstance(existing, list) else
-                                ([] if existing is None else [existing])) + [value]
+                params[name] = (
+                    existing if isinstance(existing, list) else ([] if existing is None else [existing])
+                ) + [value]
             else:
                 params[name] = value
         self.serve(params, "query")
@@ -222,8 +264,11 @@ class Handler(SimHandler):
         now = self.setting("now") or time.time()
         delay = float(self.setting("delay_seconds") or 0)
         omit = set(self.setting("omit") or [])
-        rows = [r for r in self.state.records
-                if start <= parse_date(r["Date"]) <= end and ended(r) + delay <= now and r["CallID"] not in omit]
+        rows = [
+            r
+            for r in self.state.records
+            if start <= parse_date(r["Date"]) <= end and ended(r) + delay <= now and r["CallID"] not in omit
+        ]
         phones = list_param(filters, "phones")
         if phones:
             rows = [r for r in rows if any(p and (p in r["CallerNumber"] or p in r["TargetNumber"]) for p in phones)]
@@ -252,8 +297,15 @@ class Handler(SimHandler):
         with self.state.lock:
             if len(rows) > len(returned):
                 self.state.stats["answers_full"] += 1
-            self.state.queries.append({"fromdate": start.isoformat(), "todate": end.isoformat(), "shape": shape,
-                                       "total": len(rows), "returned": len(returned)})
+            self.state.queries.append(
+                {
+                    "fromdate": start.isoformat(),
+                    "todate": end.isoformat(),
+                    "shape": shape,
+                    "total": len(rows),
+                    "returned": len(returned),
+                }
+            )
         self.answer(0, {"TOTAL_HITS": len(rows), "RETURN_HITS": len(returned), "CDR_LIST": listed})
 
 

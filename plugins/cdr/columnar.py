@@ -60,8 +60,10 @@ def raw_column(records: Sequence[dict]) -> tuple[pa.Array, frozenset[type]]:
     for record in records:
         found = set(map(type, record.values()))
         kinds |= found
-        if found <= _PLAIN or (found <= _PLAIN | _CONTAINERS and _float_free(
-                [value for value in record.values() if type(value) in _CONTAINERS])):
+        if found <= _PLAIN or (
+            found <= _PLAIN | _CONTAINERS
+            and _float_free([value for value in record.values() if type(value) in _CONTAINERS])
+        ):
             try:
                 texts.append(_encode(record))
                 continue
@@ -95,8 +97,9 @@ def _strict_group(records: Sequence[dict], fields: Sequence[pa.Field]) -> dict[s
     return {f.name: column for f, column in zip(fields, struct.flatten())}
 
 
-def _convert_group(records: Sequence[dict], fields: Sequence[pa.Field], out: dict[str, pa.Array],
-                   odd: set[str]) -> None:
+def _convert_group(
+    records: Sequence[dict], fields: Sequence[pa.Field], out: dict[str, pa.Array], odd: set[str]
+) -> None:
     """Strictly where Arrow takes a group of columns whole; halve a group it refuses, down to the single
     column, which is then read leniently (and named in ``odd``). A page with one odd column costs a few
     strict passes, not a Python pass over every column."""
@@ -151,8 +154,12 @@ def assemble(schema: pa.Schema, columns: dict[str, pa.Array], lineage: dict[str,
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def from_rows(records: Sequence[Any], lineage: dict[str, Any], schema: pa.Schema,
-              to_row: Callable[[Any, dict[str, Any]], tuple[dict[str, Any], date]]) -> Converted:
+def from_rows(
+    records: Sequence[Any],
+    lineage: dict[str, Any],
+    schema: pa.Schema,
+    to_row: Callable[[Any, dict[str, Any]], tuple[dict[str, Any], date]],
+) -> Converted:
     """The per-row path itself, for sources without a columnar converter."""
     rows, days, rejected = [], [], []
     for record in records:

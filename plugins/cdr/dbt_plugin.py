@@ -25,7 +25,12 @@ def register_functions(conn: DuckDBPyConnection) -> None:
     """The phone-number functions on any DuckDB connection (dbt's, a benchmark's, an analyst's)."""
     for name, scalar in (("cdr_e164", to_e164), ("cdr_country", country_of)):
         conn.create_function(
-            name, _vectorised(scalar), [VARCHAR, VARCHAR], VARCHAR, type="arrow", side_effects=False,
+            name,
+            _vectorised(scalar),
+            [VARCHAR, VARCHAR],
+            VARCHAR,
+            type="arrow",
+            side_effects=False,
             null_handling="special",  # a number that does not parse gives NULL: allowed, not an error
         )
 

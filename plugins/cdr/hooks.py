@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import importlib
 
-_HOMES = {"KazooHook": "cdr.kazoo.hook", "PbxHook": "cdr.pbx.hook", "EnigmaHook": "cdr.enigma.hook",
-          "VoicenterHook": "cdr.voicenter.hook", "SourceHook": "cdr.sourcehook", "base_url": "cdr.sourcehook"}
+_HOMES = {
+    "KazooHook": "cdr.kazoo.hook",
+    "PbxHook": "cdr.pbx.hook",
+    "EnigmaHook": "cdr.enigma.hook",
+    "VoicenterHook": "cdr.voicenter.hook",
+    "SourceHook": "cdr.sourcehook",
+    "base_url": "cdr.sourcehook",
+}
 __all__ = list(_HOMES)
 
 

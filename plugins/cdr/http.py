@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -63,7 +63,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     now = time.time() if now is None else now
     return max(0.0, when.timestamp() - now)
 
@@ -112,7 +112,9 @@ def send_json(
 
     def wait(retry_state) -> float:
         exc = retry_state.outcome.exception()
-        backoff = wait_exponential_jitter(multiplier=policy.backoff, max=policy.max_wait, jitter=policy.backoff)(retry_state)
+        backoff = wait_exponential_jitter(multiplier=policy.backoff, max=policy.max_wait, jitter=policy.backoff)(
+            retry_state
+        )
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return min(exc.retry_after, policy.max_wait)
         return backoff
@@ -121,7 +123,12 @@ def send_json(
         exc = retry_state.outcome.exception()
         log.warning(
             "%s: %s: attempt %d/%d failed (%s); retrying in %.1fs",
-            source, request, retry_state.attempt_number, policy.attempts, exc, retry_state.next_action.sleep,
+            source,
+            request,
+            retry_state.attempt_number,
+            policy.attempts,
+            exc,
+            retry_state.next_action.sleep,
         )
 
     def attempt() -> tuple[int, Any]:
@@ -203,4 +210,4 @@ class RenewingTokenAuth(requests.auth.AuthBase):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

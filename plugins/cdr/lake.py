@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def lake_schema(typed: Iterable[pa.Field]) -> pa.Schema:
 def unit_for_interval(start: datetime, end: datetime) -> str:
     """A file-name-safe, sortable name of a data interval."""
     fmt = "%Y%m%dT%H%M%SZ"
-    return f"{start.astimezone(timezone.utc):{fmt}}_{end.astimezone(timezone.utc):{fmt}}"
+    return f"{start.astimezone(UTC):{fmt}}_{end.astimezone(UTC):{fmt}}"
 
 
 # Row groups of several thousand CDRs (about 6,000 KAZOO rows), which DuckDB reads well; measured, 24 MiB

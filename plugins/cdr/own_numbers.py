@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,15 @@ from cdr.lake import ensure_schema_file, lake_schema
 log = logging.getLogger(__name__)
 
 FOLDER = "own_numbers"
-SCHEMA = lake_schema([
-    pa.field("owner_source", pa.string()),  # the source whose legs these numbers belong to
-    pa.field("number", pa.string()),  # as the API or the Connection gives it
-    pa.field("origin", pa.string()),  # `api` or `connection`
-    pa.field("state", pa.string()),
-    pa.field("used_by", pa.string()),
-])
+SCHEMA = lake_schema(
+    [
+        pa.field("owner_source", pa.string()),  # the source whose legs these numbers belong to
+        pa.field("number", pa.string()),  # as the API or the Connection gives it
+        pa.field("origin", pa.string()),  # `api` or `connection`
+        pa.field("state", pa.string()),
+        pa.field("used_by", pa.string()),
+    ]
+)
 
 
 def configured(extra: dict[str, Any]) -> list[str]:
@@ -48,16 +50,25 @@ def configured(extra: dict[str, Any]) -> list[str]:
 
 def write_own_numbers(source: str, numbers: Iterable[dict[str, Any]]) -> Path:
     """Replace ``source``'s list. Each item: ``number``, ``origin``, and optionally ``state``, ``used_by``, ``raw``."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = []
     for item in numbers:
         raw = item.get("raw", {"number": item["number"]})
-        rows.append({
-            "owner_source": source, "number": str(item["number"]), "origin": item["origin"],
-            "state": item.get("state"), "used_by": item.get("used_by"),
-            "_source": source, "_interval_start": None, "_interval_end": None, "_extracted_at": now,
-            "_batch": FOLDER, "_raw": json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str),
-        })
+        rows.append(
+            {
+                "owner_source": source,
+                "number": str(item["number"]),
+                "origin": item["origin"],
+                "state": item.get("state"),
+                "used_by": item.get("used_by"),
+                "_source": source,
+                "_interval_start": None,
+                "_interval_end": None,
+                "_extracted_at": now,
+                "_batch": FOLDER,
+                "_raw": json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str),
+            }
+        )
     folder = config.lake_dir() / FOLDER
     ensure_schema_file(FOLDER, SCHEMA)
     final = folder / f"{FOLDER}__{source}.parquet"

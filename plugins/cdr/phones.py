@@ -45,6 +45,5 @@ def country_of(number: str | None, region: str | None = None) -> str | None:
     if parsed is None:
         return None
     # A number outside every known range still has a country code: fall back to that code's main country.
-    code = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
-        parsed.country_code)
+    code = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
     return code if code and code not in ("ZZ", "001") else None

@@ -29,7 +29,9 @@ def _number(label: str, description: str, kind: str = "integer") -> dict[str, An
 
 
 def _region(default: str) -> dict[str, Any]:
-    return _text("Default phone region", f"ISO 3166 region for numbers written without a country code (default {default})")
+    return _text(
+        "Default phone region", f"ISO 3166 region for numbers written without a country code (default {default})"
+    )
 
 
 def _timezone(default: str) -> dict[str, Any]:
@@ -68,8 +70,9 @@ CONNECTION_TYPES: dict[str, dict[str, Any]] = {
             "api_key": _text("API key", "The key api_hash signs each request with", secret=True),
             "timezone": _timezone("Europe/Bucharest"),
             "default_region": _region("RO"),
-            "lookback_hours": _number("Look-back hours", "Hours before each interval read again for late CDRs "
-                                      "(default 4)", "number"),
+            "lookback_hours": _number(
+                "Look-back hours", "Hours before each interval read again for late CDRs (default 4)", "number"
+            ),
             "own_numbers": _OWN_NUMBERS,
         },
     },
@@ -83,8 +86,9 @@ CONNECTION_TYPES: dict[str, dict[str, Any]] = {
         },
         "conn-fields": {
             "db": _number("Redis database", "The database number (default 0)"),
-            "keys": _text("List keys", "The LISTs to drain, separated by commas "
-                          "(default enigma:notifications:campaigns)"),
+            "keys": _text(
+                "List keys", "The LISTs to drain, separated by commas (default enigma:notifications:campaigns)"
+            ),
             "timezone": _timezone("Africa/Johannesburg"),
             "default_region": _region("ZA"),
         },
@@ -109,8 +113,11 @@ CONNECTION_TYPES: dict[str, dict[str, Any]] = {
 def field_behaviour(conn_type: str) -> dict[str, Any]:
     """The form's behaviour for ``conn_type`` in the shape ``get_ui_field_behaviour()`` returns."""
     declared = CONNECTION_TYPES[conn_type]["ui-field-behaviour"]
-    return {"hidden_fields": list(declared["hidden-fields"]), "relabeling": dict(declared["relabeling"]),
-            "placeholders": dict(declared["placeholders"])}
+    return {
+        "hidden_fields": list(declared["hidden-fields"]),
+        "relabeling": dict(declared["relabeling"]),
+        "placeholders": dict(declared["placeholders"]),
+    }
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -85,8 +85,11 @@ def pull_into_lake(
         convert = to_table
     summary = PullSummary(start.isoformat(), end.isoformat())
     base = {
-        "_source": source, "_interval_start": start, "_interval_end": end,
-        "_extracted_at": datetime.now(timezone.utc), **(lineage or {}),
+        "_source": source,
+        "_interval_start": start,
+        "_interval_end": end,
+        "_extracted_at": datetime.now(UTC),
+        **(lineage or {}),
     }
     unit = unit_for_interval(start, end)
     previous_ids: set[str] = set()
@@ -113,8 +116,14 @@ def pull_into_lake(
             summary.rows_written += len(keep)
             summary.repeated_at_page_edge += repeated
             previous_ids = page_ids
-            log.info("%s: %s: %d rows (%d repeated, skipped); %d written so far",
-                     label, page.label, len(page.rows), repeated, summary.rows_written)
+            log.info(
+                "%s: %s: %d rows (%d repeated, skipped); %d written so far",
+                label,
+                page.label,
+                len(page.rows),
+                repeated,
+                summary.rows_written,
+            )
         result = writer.commit()
     summary.files = len(result.files)
     log.info("%s: interval %s .. %s done: %s", label, start, end, asdict(summary))

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def _write(final: Path, data: bytes) -> Path:
 
 
 def day_folder(source: str, now: datetime | None = None) -> Path:
-    return config.quarantine_dir() / source / (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
+    return config.quarantine_dir() / source / (now or datetime.now(UTC)).strftime("%Y-%m-%d")
 
 
 def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any] | None = None) -> Path:
@@ -45,7 +45,7 @@ def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any]
 
     Named by content, so the same bad input seen again (a re-run, a re-send) is kept once.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     digest = hashlib.sha256(payload).hexdigest()
     folder = day_folder(source, now)
     body = _write(folder / f"{digest}.bin", payload)
@@ -71,7 +71,7 @@ class DailyCap:
         self._lock = threading.Lock()
 
     def _roll(self) -> None:
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
         if day != self._day:
             items = size = 0
             folder = config.quarantine_dir() / self.source / day

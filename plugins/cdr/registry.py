@@ -59,14 +59,41 @@ class Source:
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
-        Source("kazoo", "KAZOO", "KAZOO", "#4c72b0", "cdr.kazoo.records:SCHEMA", "kazoo_default", "US", "UTC",
-               legs_overlap=True),
-        Source("pbx", "While1 PBX", "PBX", "#dd8452", "cdr.pbx.records:SCHEMA", "pbx_default", "RO",
-               "Europe/Bucharest"),
-        Source("enigma", "Enigma", "Enigma", "#55a868", "cdr.enigma.records:SCHEMA", "enigma_default", "ZA",
-               "Africa/Johannesburg", queue_type="campaign"),
-        Source("voicenter", "Voicenter", "Voicenter", "#8172b3", "cdr.voicenter.records:SCHEMA",
-               "voicenter_default", "IL", "Asia/Jerusalem"),
+        Source(
+            "kazoo",
+            "KAZOO",
+            "KAZOO",
+            "#4c72b0",
+            "cdr.kazoo.records:SCHEMA",
+            "kazoo_default",
+            "US",
+            "UTC",
+            legs_overlap=True,
+        ),
+        Source(
+            "pbx", "While1 PBX", "PBX", "#dd8452", "cdr.pbx.records:SCHEMA", "pbx_default", "RO", "Europe/Bucharest"
+        ),
+        Source(
+            "enigma",
+            "Enigma",
+            "Enigma",
+            "#55a868",
+            "cdr.enigma.records:SCHEMA",
+            "enigma_default",
+            "ZA",
+            "Africa/Johannesburg",
+            queue_type="campaign",
+        ),
+        Source(
+            "voicenter",
+            "Voicenter",
+            "Voicenter",
+            "#8172b3",
+            "cdr.voicenter.records:SCHEMA",
+            "voicenter_default",
+            "IL",
+            "Asia/Jerusalem",
+        ),
     )
 }
 
@@ -104,7 +131,9 @@ def region_for(name: str, extra: Mapping[str, Any] | None = None) -> str:
     if value is None:
         return source(name).default_region
     if not re.fullmatch(r"[A-Za-z]{2}", value):
-        raise ValueError(f"{source(name).conn_id}: extra.default_region {value!r} is not an ISO 3166 region (two letters)")
+        raise ValueError(
+            f"{source(name).conn_id}: extra.default_region {value!r} is not an ISO 3166 region (two letters)"
+        )
     return value.upper()
 
 
@@ -126,8 +155,18 @@ SEED_COLUMNS = ("source", "label", "short_label", "default_region", "default_tim
 
 def seed_rows() -> list[tuple[str, ...]]:
     """The rows of dbt's `cdr_sources` seed, as the CSV holds them."""
-    return [(s.name, s.label, s.short_label, s.default_region, s.default_timezone, str(s.legs_overlap).lower(),
-             s.queue_type) for s in SOURCES.values()]
+    return [
+        (
+            s.name,
+            s.label,
+            s.short_label,
+            s.default_region,
+            s.default_timezone,
+            str(s.legs_overlap).lower(),
+            s.queue_type,
+        )
+        for s in SOURCES.values()
+    ]
 
 
 # The line of dbt_project.yml that names the sources for dbt's parser (a seed's rows are not known while parsing).

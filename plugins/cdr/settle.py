@@ -50,8 +50,9 @@ def busy_pulls(count_runs: Callable[..., int]) -> dict[str, int]:
 def pulls_settled(count_runs: Callable[..., int]) -> bool:
     busy = busy_pulls(count_runs)
     if busy:
-        log.info("waiting for the pulls to settle: %s", ", ".join(f"{d} {n} queued or running"
-                                                                   for d, n in busy.items()))
+        log.info(
+            "waiting for the pulls to settle: %s", ", ".join(f"{d} {n} queued or running" for d, n in busy.items())
+        )
         return False
     log.info("no pull run is queued or running: building")
     return True
@@ -89,8 +90,9 @@ def record_seen(newest: datetime | None) -> None:
     previous = seen_mark()
     if newest is None or (previous is not None and newest <= previous):
         return
-    atomic_write_bytes(config.build_dir() / SEEN_FILE,
-                       json.dumps({"newest_lake_event_at": newest.isoformat()}).encode())
+    atomic_write_bytes(
+        config.build_dir() / SEEN_FILE, json.dumps({"newest_lake_event_at": newest.isoformat()}).encode()
+    )
 
 
 def already_built(event_times: list[datetime]) -> datetime | None:
@@ -101,8 +103,9 @@ def already_built(event_times: list[datetime]) -> datetime | None:
     return mark
 
 
-def build_unless_built(*, full_refresh: bool, triggering_asset_events: Any, inlet_events: Any,
-                       lake_assets: Iterable[Any]) -> dict:
+def build_unless_built(
+    *, full_refresh: bool, triggering_asset_events: Any, inlet_events: Any, lake_assets: Iterable[Any]
+) -> dict:
     """The warehouse DAG's build: skipped when a finished build already holds every triggering event."""
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -113,11 +116,15 @@ def build_unless_built(*, full_refresh: bool, triggering_asset_events: Any, inle
     if mark is not None:
         raise AirflowSkipException(
             f"the {len(times)} lake update(s) of this run, the newest at {max(times).isoformat()}, are already in "
-            f"the warehouse (a build took in every update up to {mark.isoformat()})")
+            f"the warehouse (a build took in every update up to {mark.isoformat()})"
+        )
     # Read before the build reads the lake: whatever this build publishes holds at least these events.
     newest = newest_lake_event(inlet_events, lake_assets)
-    log.info("building for %d lake update(s); newest lake update known now: %s", len(times),
-             newest.isoformat() if newest else "none")
+    log.info(
+        "building for %d lake update(s); newest lake update known now: %s",
+        len(times),
+        newest.isoformat() if newest else "none",
+    )
     counts = build_and_publish(full_refresh=full_refresh)
     record_seen(newest)
     return counts

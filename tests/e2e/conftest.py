@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
 import redis
-from launch import start, start_receiver, start_redis
 from post_voicenter import post_all
 
 from cdr import config
@@ -18,11 +17,12 @@ from cdr.pbx.client import PbxClient
 from cdr.pbx.extract import pull_interval as pull_pbx
 from cdr.voicenter.load import load_staged
 from cdr.warehouse import build_and_publish
+from launch import start, start_receiver, start_redis
 from tests.conftest import ROOT
 from tests.e2e.airflow_cli import airflow
 from tests.e2e.test_enigma_e2e import KEYS, MESSAGES
 
-UTC = timezone.utc
+UTC = UTC
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
 VOICENTER = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import shutil
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -19,7 +19,7 @@ import pytest
 
 from cdr.reporting.build import build_report
 
-UTC = timezone.utc
+UTC = UTC
 DEMO_DAY = date(2026, 11, 20)
 ALL = "all"
 SOURCES = ["kazoo", "pbx", "enigma", "voicenter"]
@@ -27,6 +27,7 @@ COUNT, PCT, SECONDS = "count", "pct", "seconds"
 
 
 # --- warehouses ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def base(warehouse, tmp_path_factory) -> Path:
@@ -43,8 +44,9 @@ def derive(base: Path, target: Path, tables: dict[str, str], published_at: str |
     with duckdb.connect(str(target)) as con:
         con.execute(f"attach '{base}' as demo (read_only)")
         con.execute("create schema marts")
-        for (table,) in con.execute("select table_name from duckdb_tables() where database_name = 'demo' "
-                                    "and schema_name = 'marts'").fetchall():
+        for (table,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'demo' and schema_name = 'marts'"
+        ).fetchall():
             con.execute(f"create table marts.{table} as " + tables.get(table, f"select * from demo.marts.{table}"))
         con.execute("create table main.build_info as select * from demo.main.build_info")
         if published_at:
@@ -54,18 +56,24 @@ def derive(base: Path, target: Path, tables: dict[str, str], published_at: str |
 
 
 def without_source(source: str) -> dict[str, str]:
-    return {t: f"select * from demo.marts.{t} where source <> '{source}'"
-            for t in ("fct_cdr", "fct_call", "dim_agent", "dim_queue")}
+    return {
+        t: f"select * from demo.marts.{t} where source <> '{source}'"
+        for t in ("fct_cdr", "fct_call", "dim_agent", "dim_queue")
+    }
 
 
 def history() -> dict[str, str]:
     """KAZOO also on the two same weekdays before but silent at 10:00-12:00 on the demo day (a gap), and the PBX
     moved a week back (silent on the day)."""
     tables = {}
-    for table, keys in (("fct_cdr", "f.cdr_key || '-w' || w as cdr_key, f.call_key || '-w' || w as call_key"),
-                        ("fct_call", "f.call_key || '-w' || w as call_key")):
-        moved = ("f.started_at - to_days(7 * w) as started_at, f.ended_at - to_days(7 * w) as ended_at, "
-                 "f.date_key - 7 * w as date_key")
+    for table, keys in (
+        ("fct_cdr", "f.cdr_key || '-w' || w as cdr_key, f.call_key || '-w' || w as call_key"),
+        ("fct_call", "f.call_key || '-w' || w as call_key"),
+    ):
+        moved = (
+            "f.started_at - to_days(7 * w) as started_at, f.ended_at - to_days(7 * w) as ended_at, "
+            "f.date_key - 7 * w as date_key"
+        )
         tables[table] = f"""
             select * from demo.marts.{table} where source not in ('kazoo', 'pbx')
             union all
@@ -90,6 +98,7 @@ def report(warehouse_path: Path, reports_root: Path, day: date, name: str) -> Pa
 
 
 # --- what the report should say, counted here --------------------------------------------------------------------
+
 
 def fetch(con, sql: str, *params) -> list[dict]:
     cursor = con.execute(sql, list(params))
@@ -120,53 +129,97 @@ def utc_text(moment: datetime | None) -> str:
 
 def expect_calls(con, day):
     calls = fetch(con, "select source, direction, outcome from marts.fct_call where date_key = ?", day)
-    groups = grouped(calls, lambda c: (c["source"], c["direction"]), lambda c: (c["source"], ALL),
-                     lambda c: (ALL, c["direction"]), lambda c: (ALL, ALL))
-    return {k: {"offered": len(v), "answered": _n(v, "outcome", "answered"), "abandoned": _n(v, "outcome", "abandoned"),
-                "answer_ratio_pct": ratio(_n(v, "outcome", "answered"), len(v))} for k, v in groups.items()}
+    groups = grouped(
+        calls,
+        lambda c: (c["source"], c["direction"]),
+        lambda c: (c["source"], ALL),
+        lambda c: (ALL, c["direction"]),
+        lambda c: (ALL, ALL),
+    )
+    return {
+        k: {
+            "offered": len(v),
+            "answered": _n(v, "outcome", "answered"),
+            "abandoned": _n(v, "outcome", "abandoned"),
+            "answer_ratio_pct": ratio(_n(v, "outcome", "answered"), len(v)),
+        }
+        for k, v in groups.items()
+    }
 
 
 def expect_countries(con, day):
-    calls = fetch(con, "select source, remote_country_code as cc, outcome from marts.fct_call "
-                       "where date_key = ? and direction = 'outbound'", day)
+    calls = fetch(
+        con,
+        "select source, remote_country_code as cc, outcome from marts.fct_call "
+        "where date_key = ? and direction = 'outbound'",
+        day,
+    )
     groups = grouped(calls, lambda c: (c["source"], c["cc"] or ""), lambda c: (ALL, c["cc"] or ""))
-    return {k: {"calls": len(v), "answered": _n(v, "outcome", "answered"),
-                "answer_ratio_pct": ratio(_n(v, "outcome", "answered"), len(v))} for k, v in groups.items()}
+    return {
+        k: {
+            "calls": len(v),
+            "answered": _n(v, "outcome", "answered"),
+            "answer_ratio_pct": ratio(_n(v, "outcome", "answered"), len(v)),
+        }
+        for k, v in groups.items()
+    }
 
 
 def expect_incoming_by_hour(con, day):
-    calls = fetch(con, "select source, started_at, outcome from marts.fct_call where date_key = ? "
-                       "and direction = 'inbound'", day)
+    calls = fetch(
+        con, "select source, started_at, outcome from marts.fct_call where date_key = ? and direction = 'inbound'", day
+    )
     groups = grouped(calls, lambda c: (c["source"], hour(c["started_at"])), lambda c: (ALL, hour(c["started_at"])))
     return {k: {"incoming_calls": len(v), "answered": _n(v, "outcome", "answered")} for k, v in groups.items()}
 
 
 def expect_agents(con, day):
-    answered = fetch(con, "select answered_by_agent_key as agent_key, direction from marts.fct_call "
-                          "where date_key = ? and outcome = 'answered' and answered_by_agent_key is not null", day)
-    legs = fetch(con, "select agent_key, talk_seconds from marts.fct_cdr where date_key = ? and agent_key is not null",
-                 day)
+    answered = fetch(
+        con,
+        "select answered_by_agent_key as agent_key, direction from marts.fct_call "
+        "where date_key = ? and outcome = 'answered' and answered_by_agent_key is not null",
+        day,
+    )
+    legs = fetch(
+        con, "select agent_key, talk_seconds from marts.fct_cdr where date_key = ? and agent_key is not null", day
+    )
     source_of = dict(con.execute("select agent_key, source from marts.dim_agent").fetchall())
-    items = ([{"agent_key": a["agent_key"], "in": a["direction"] == "inbound", "out": a["direction"] == "outbound",
-               "talk": 0} for a in answered]
-             + [{"agent_key": leg["agent_key"], "in": False, "out": False, "talk": leg["talk_seconds"] or 0}
-                for leg in legs])
-    groups = grouped(items, lambda i: (source_of[i["agent_key"]], i["agent_key"]),
-                     lambda i: (source_of[i["agent_key"]], ALL), lambda i: (ALL, ALL))
-    return {k: {"answered_incoming": sum(i["in"] for i in v), "answered_outgoing": sum(i["out"] for i in v),
-                "talk_seconds": sum(i["talk"] for i in v)} for k, v in groups.items()}
+    items = [
+        {"agent_key": a["agent_key"], "in": a["direction"] == "inbound", "out": a["direction"] == "outbound", "talk": 0}
+        for a in answered
+    ] + [{"agent_key": leg["agent_key"], "in": False, "out": False, "talk": leg["talk_seconds"] or 0} for leg in legs]
+    groups = grouped(
+        items,
+        lambda i: (source_of[i["agent_key"]], i["agent_key"]),
+        lambda i: (source_of[i["agent_key"]], ALL),
+        lambda i: (ALL, ALL),
+    )
+    return {
+        k: {
+            "answered_incoming": sum(i["in"] for i in v),
+            "answered_outgoing": sum(i["out"] for i in v),
+            "talk_seconds": sum(i["talk"] for i in v),
+        }
+        for k, v in groups.items()
+    }
 
 
 def expect_queues(con, day):
-    calls = fetch(con, "select q.source, q.queue_id, c.outcome, coalesce(c.queue_wait_seconds, 0) as wait "
-                       "from marts.fct_call c join marts.dim_queue q on q.queue_key = c.queue_key "
-                       "where c.date_key = ? and q.queue_type = 'queue'", day)
+    calls = fetch(
+        con,
+        "select q.source, q.queue_id, c.outcome, coalesce(c.queue_wait_seconds, 0) as wait "
+        "from marts.fct_call c join marts.dim_queue q on q.queue_key = c.queue_key "
+        "where c.date_key = ? and q.queue_type = 'queue'",
+        day,
+    )
     groups = grouped(calls, lambda c: (c["source"], c["queue_id"]), lambda c: (c["source"], ALL), lambda c: (ALL, ALL))
     expected = {}
     for key, group in groups.items():
         answered = [c for c in group if c["outcome"] == "answered"]
         expected[key] = {
-            "offered": len(group), "answered": len(answered), "abandoned": _n(group, "outcome", "abandoned"),
+            "offered": len(group),
+            "answered": len(answered),
+            "abandoned": _n(group, "outcome", "abandoned"),
             "service_level_20s_pct": ratio(sum(c["wait"] <= 20 for c in answered), len(group)),
             "avg_speed_of_answer_seconds": sum(c["wait"] for c in answered) / len(answered) if answered else None,
             "abandonment_rate_pct": ratio(_n(group, "outcome", "abandoned"), len(group)),
@@ -175,21 +228,30 @@ def expect_queues(con, day):
 
 
 def expect_callbacks(con, day) -> list[tuple]:
-    legs = fetch(con, "select call_key, started_at, caller_number, callee_number from marts.fct_cdr "
-                      "where date_key = ? order by started_at", day)
+    legs = fetch(
+        con,
+        "select call_key, started_at, caller_number, callee_number from marts.fct_cdr "
+        "where date_key = ? order by started_at",
+        day,
+    )
     first = {}
     for leg in legs:
         first.setdefault(leg["call_key"], leg)
-    calls = fetch(con, "select call_key, direction, outcome, started_at, queue_wait_seconds from marts.fct_call "
-                       "where date_key = ?", day)
+    calls = fetch(
+        con,
+        "select call_key, direction, outcome, started_at, queue_wait_seconds from marts.fct_call where date_key = ?",
+        day,
+    )
     abandoned = defaultdict(list)
     for c in calls:
         number = (first[c["call_key"]]["caller_number"] or "").strip()
         if c["direction"] == "inbound" and c["outcome"] == "abandoned" and number:
             abandoned[first[c["call_key"]]["caller_number"]].append(c)
-    reached = [(first[c["call_key"]]["caller_number" if c["direction"] == "inbound" else "callee_number"],
-                c["started_at"]) for c in calls
-               if c["outcome"] == "answered" and c["direction"] in ("inbound", "outbound")]
+    reached = [
+        (first[c["call_key"]]["caller_number" if c["direction"] == "inbound" else "callee_number"], c["started_at"])
+        for c in calls
+        if c["outcome"] == "answered" and c["direction"] in ("inbound", "outbound")
+    ]
     due = []
     for number, group in abandoned.items():
         last = max(c["started_at"] for c in group)
@@ -200,12 +262,20 @@ def expect_callbacks(con, day) -> list[tuple]:
 
 
 def expect_hangups(con, day):
-    legs = fetch(con, "select source, status, coalesce(source_status, '(none)') as ss from marts.fct_cdr "
-                      "where date_key = ?", day)
-    groups = grouped(legs, lambda x: (x["source"], x["status"], x["ss"]), lambda x: (x["source"], ALL, ALL),
-                     lambda x: (ALL, x["status"], ALL), lambda x: (ALL, ALL, ALL))
-    return {k: {"legs": len(v), "share_of_source_pct": ratio(len(v), len(groups[(k[0], ALL, ALL)]))}
-            for k, v in groups.items()}
+    legs = fetch(
+        con, "select source, status, coalesce(source_status, '(none)') as ss from marts.fct_cdr where date_key = ?", day
+    )
+    groups = grouped(
+        legs,
+        lambda x: (x["source"], x["status"], x["ss"]),
+        lambda x: (x["source"], ALL, ALL),
+        lambda x: (ALL, x["status"], ALL),
+        lambda x: (ALL, ALL, ALL),
+    )
+    return {
+        k: {"legs": len(v), "share_of_source_pct": ratio(len(v), len(groups[(k[0], ALL, ALL)]))}
+        for k, v in groups.items()
+    }
 
 
 def expect_cdrs_by_hour(con, day):
@@ -216,8 +286,9 @@ def expect_cdrs_by_hour(con, day):
 
 def expect_gaps(con, day) -> list[tuple]:
     weeks = [day - timedelta(days=7 * w) for w in range(1, 5)]
-    legs = fetch(con, "select source, date_key, started_at from marts.fct_cdr where date_key in (?, ?, ?, ?, ?)",
-                 day, *weeks)
+    legs = fetch(
+        con, "select source, date_key, started_at from marts.fct_cdr where date_key in (?, ?, ?, ?, ?)", day, *weeks
+    )
     today = {(x["source"], hour(x["started_at"])) for x in legs if x["date_key"] == day}
     usual = defaultdict(set)
     for x in legs:
@@ -233,8 +304,10 @@ def expect_health(con, day):
     for source in SOURCES:
         mine = [x for x in legs if x["source"] == source]
         before_end = [x["started_at"] for x in mine if x["started_at"] < end]
-        expected[(source,)] = {"cdrs": sum(x["date_key"] == day for x in mine),
-                               "newest": utc_text(max(before_end)) if before_end else ""}
+        expected[(source,)] = {
+            "cdrs": sum(x["date_key"] == day for x in mine),
+            "newest": utc_text(max(before_end)) if before_end else "",
+        }
     return expected
 
 
@@ -243,18 +316,39 @@ def _n(items, field, value) -> int:
 
 
 FIGURES = {  # name: (keys, how to count it, measures and their kinds)
-    "calls_by_direction": (("source", "direction"), expect_calls,
-                           {"offered": COUNT, "answered": COUNT, "abandoned": COUNT, "answer_ratio_pct": PCT}),
-    "answer_ratio_by_country": (("source", "country_code"), expect_countries,
-                                {"calls": COUNT, "answered": COUNT, "answer_ratio_pct": PCT}),
+    "calls_by_direction": (
+        ("source", "direction"),
+        expect_calls,
+        {"offered": COUNT, "answered": COUNT, "abandoned": COUNT, "answer_ratio_pct": PCT},
+    ),
+    "answer_ratio_by_country": (
+        ("source", "country_code"),
+        expect_countries,
+        {"calls": COUNT, "answered": COUNT, "answer_ratio_pct": PCT},
+    ),
     "incoming_by_hour": (("source", "hour_utc"), expect_incoming_by_hour, {"incoming_calls": COUNT, "answered": COUNT}),
-    "agents": (("source", "agent_key"), expect_agents,
-               {"answered_incoming": COUNT, "answered_outgoing": COUNT, "talk_seconds": COUNT}),
-    "queues": (("source", "queue_id"), expect_queues,
-               {"offered": COUNT, "answered": COUNT, "abandoned": COUNT, "service_level_20s_pct": PCT,
-                "avg_speed_of_answer_seconds": SECONDS, "abandonment_rate_pct": PCT}),
-    "hangup_causes": (("source", "status", "source_status"), expect_hangups,
-                      {"legs": COUNT, "share_of_source_pct": PCT}),
+    "agents": (
+        ("source", "agent_key"),
+        expect_agents,
+        {"answered_incoming": COUNT, "answered_outgoing": COUNT, "talk_seconds": COUNT},
+    ),
+    "queues": (
+        ("source", "queue_id"),
+        expect_queues,
+        {
+            "offered": COUNT,
+            "answered": COUNT,
+            "abandoned": COUNT,
+            "service_level_20s_pct": PCT,
+            "avg_speed_of_answer_seconds": SECONDS,
+            "abandonment_rate_pct": PCT,
+        },
+    ),
+    "hangup_causes": (
+        ("source", "status", "source_status"),
+        expect_hangups,
+        {"legs": COUNT, "share_of_source_pct": PCT},
+    ),
     "cdrs_by_hour": (("source", "hour_utc"), expect_cdrs_by_hour, {"cdrs": COUNT}),
 }
 PERIODS = {"day_before": 1, "week_before": 7}
@@ -273,8 +367,9 @@ def same(text: str, expected, kind: str, what: str, slack: float = 0.0501) -> No
     elif kind == COUNT:
         assert text != "" and int(text) == expected, f"{what}: expected {expected}, the report says {text!r}"
     else:
-        assert text != "" and abs(float(text) - expected) <= slack, \
+        assert text != "" and abs(float(text) - expected) <= slack, (
             f"{what}: expected {expected}, the report says {text!r}"
+        )
 
 
 def check_compared(directory: Path, name: str, con, day: date) -> list[dict]:
@@ -290,8 +385,10 @@ def check_compared(directory: Path, name: str, con, day: date) -> list[dict]:
         assert not missing, f"{name}: rows missing from the report: {sorted(missing)[:5]}"
     for key, row in by_key.items():
         # A comparison day on which the row's source (any source, for 'all') sent nothing has no data.
-        known = {p: name in DATA_FIGURES or (bool(with_data[p]) if key[0] == ALL else key[0] in with_data[p])
-                 for p in PERIODS}
+        known = {
+            p: name in DATA_FIGURES or (bool(with_data[p]) if key[0] == ALL else key[0] in with_data[p])
+            for p in PERIODS
+        }
         for period in PERIODS:
             assert row[f"has_data_{period}"] == ("true" if known[period] else "false"), f"{name} {key} {period}"
         for measure, kind in measures.items():
@@ -313,17 +410,22 @@ def check_report(directory: Path, warehouse_path: Path, day: date) -> None:
         for name in FIGURES:
             check_compared(directory, name, con, day)
         hours = read_csv(directory / "incoming_by_hour.csv")
-        totals = sorted(((int(r["incoming_calls"]), int(r["hour_utc"])) for r in hours if r["source"] == ALL),
-                        key=lambda x: (-x[0], x[1]))
+        totals = sorted(
+            ((int(r["incoming_calls"]), int(r["hour_utc"])) for r in hours if r["source"] == ALL),
+            key=lambda x: (-x[0], x[1]),
+        )
         peaks = [h for calls, h in totals if calls > 0][:3]
-        assert [int(r["hour_utc"]) for r in sorted((r for r in hours if r["peak_rank"]),
-                                                      key=lambda r: int(r["peak_rank"]))] == peaks
+        assert [
+            int(r["hour_utc"]) for r in sorted((r for r in hours if r["peak_rank"]), key=lambda r: int(r["peak_rank"]))
+        ] == peaks
         agents = [r for r in read_csv(directory / "agents.csv") if r["rank"]]
         assert [int(r["rank"]) for r in agents] == list(range(1, len(agents) + 1))
         order = [(-int(r["answered_incoming"]) - int(r["answered_outgoing"]), -int(r["talk_seconds"])) for r in agents]
         assert order == sorted(order)
-        callbacks = [(r["caller_number"], r["abandoned_calls"], r["last_abandoned_at_utc"], r["longest_wait_seconds"])
-                     for r in read_csv(directory / "callbacks.csv")]
+        callbacks = [
+            (r["caller_number"], r["abandoned_calls"], r["last_abandoned_at_utc"], r["longest_wait_seconds"])
+            for r in read_csv(directory / "callbacks.csv")
+        ]
         assert callbacks == expect_callbacks(con, day)
         gaps = [(r["source"], r["hour_utc"]) for r in read_csv(directory / "gaps.csv")]
         assert sorted(gaps) == expect_gaps(con, day)
@@ -366,6 +468,7 @@ def check_headline(directory: Path, con, day: date) -> None:
 
 
 # --- a first day ------------------------------------------------------------------------------------------------
+
 
 def only_the_demo_day() -> dict[str, str]:
     """The demo warehouse as on the first day it had data: nothing before (nor after) the demo day."""

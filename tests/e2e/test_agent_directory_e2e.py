@@ -12,12 +12,12 @@ from datetime import date
 import duckdb
 import pytest
 import redis
-from launch import start_redis
 
 from cdr import config
 from cdr.enigma.drain import drain
 from cdr.reporting.build import build_report
 from cdr.warehouse import build_and_publish, dbt_build_arguments
+from launch import start_redis
 from tests.conftest import ROOT
 from tests.e2e.test_enigma_e2e import KEYS, MESSAGES
 
@@ -46,9 +46,12 @@ def demo_extensions() -> set[str]:
 
 
 def agents(con) -> dict[str, tuple]:
-    return {r[0]: r[1:] for r in con.execute(
-        "select agent_id, agent_name, display_name, name_basis, team from marts.dim_agent "
-        "where source = 'enigma'").fetchall()}
+    return {
+        r[0]: r[1:]
+        for r in con.execute(
+            "select agent_id, agent_name, display_name, name_basis, team from marts.dim_agent where source = 'enigma'"
+        ).fetchall()
+    }
 
 
 def test_the_directory_names_agents_and_an_operator_csv_takes_over_on_the_next_build(tmp_path, monkeypatch):
@@ -65,17 +68,23 @@ def test_the_directory_names_agents_and_an_operator_csv_takes_over_on_the_next_b
     extensions = demo_extensions()
     assert extensions and all(("enigma", e) in seed for e in extensions), "every demo extension has a seed row"
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
-        assert agents(con) == {e: (seed[("enigma", e)]["agent_name"], seed[("enigma", e)]["agent_name"], "directory",
-                                   seed[("enigma", e)]["team"]) for e in extensions}
+        assert agents(con) == {
+            e: (
+                seed[("enigma", e)]["agent_name"],
+                seed[("enigma", e)]["agent_name"],
+                "directory",
+                seed[("enigma", e)]["team"],
+            )
+            for e in extensions
+        }
 
     # The operator renames one agent and moves them to another team, and names one the seed does not know.
     renamed = sorted(extensions)[0]
     reference = data / "reference"
     reference.mkdir()
     (reference / "agent_directory.csv").write_text(
-        "source,agent_id,agent_name,team\n"
-        f"enigma,{renamed},Nomvula Khumalo,Team Lead\n"
-        "enigma,9999,Nobody Seen,Ghosts\n")
+        f"source,agent_id,agent_name,team\nenigma,{renamed},Nomvula Khumalo,Team Lead\nenigma,9999,Nobody Seen,Ghosts\n"
+    )
     assert dbt_build_arguments()[:2] == ["build", "--select"], "the next build is an incremental one"
     build_and_publish()
     operator = directory_rows(reference / "agent_directory.csv")
@@ -86,8 +95,9 @@ def test_the_directory_names_agents_and_an_operator_csv_takes_over_on_the_next_b
     assert expected[renamed] == ("Nomvula Khumalo", "Nomvula Khumalo", "directory", "Team Lead")
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
         assert agents(con) == expected
-        unnamed = con.execute("select count(*) from marts.dq_unmapped where source = 'enigma' "
-                              "and affects = 'agent_name'").fetchone()[0]
+        unnamed = con.execute(
+            "select count(*) from marts.dq_unmapped where source = 'enigma' and affects = 'agent_name'"
+        ).fetchone()[0]
         assert unnamed == 0, "a directory-named agent is not an unnamed one"
 
     # The report ranks agents by name, with their team; the extension alone is never the label.
@@ -98,7 +108,7 @@ def test_the_directory_names_agents_and_an_operator_csv_takes_over_on_the_next_b
     names = {name: team for name, _, _, team in expected.values()}
     assert {(r["agent"], r["team"]) for r in ranked} <= set(names.items())
     page = html.unescape(re.sub(r"<[^>]+>", " ", (directory / "report.html").read_text()))
-    section = page[page.index("Agents"):]
+    section = page[page.index("Agents") :]
     for r in ranked:
         assert r["agent"] in section and r["team"] in section
     assert not re.search(r"\d+\.\s+3\d{3}\b", section), "an agent shown by extension"

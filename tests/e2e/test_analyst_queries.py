@@ -4,7 +4,7 @@ demo warehouse's legs (and fct_call against the legs it is made of), by the defi
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -30,8 +30,17 @@ def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
     assert len(actual) == len(expected)
     remaining = Counter(tuple(r) for r in expected)
     for row in actual:
-        match = next((e for e in remaining if remaining[e] and all(
-            abs(a - b) <= 0.051 if isinstance(b, float) and a is not None else a == b for a, b in zip(row, e))), None)
+        match = next(
+            (
+                e
+                for e in remaining
+                if remaining[e]
+                and all(
+                    abs(a - b) <= 0.051 if isinstance(b, float) and a is not None else a == b for a, b in zip(row, e)
+                )
+            ),
+            None,
+        )
         assert match is not None, f"unexpected row {row}"
         remaining[match] -= 1
 
@@ -104,7 +113,7 @@ def test_answer_ratio_by_country_of_outgoing_calls(warehouse, model):
 
 def test_peak_hours_of_incoming_calls(warehouse, model):
     _, calls, _, _, _ = model
-    expected = Counter(c["started_at"].astimezone(timezone.utc).hour for c in calls if c["direction"] == "inbound")
+    expected = Counter(c["started_at"].astimezone(UTC).hour for c in calls if c["direction"] == "inbound")
     actual = warehouse.execute(QUERIES["4"]).fetchall()
     assert_rows(actual, [(hour, f"{hour:02d}:00-{(hour + 1) % 24:02d}:00 UTC", n) for hour, n in expected.items()])
     assert actual[0][2] == max(expected.values())
@@ -119,8 +128,10 @@ def test_abandoned_callers_not_called_back(warehouse, model):
     expected = []
     for number, mine in abandoned.items():
         first = min(leg["started_at"] for leg in mine)
-        called_back = any(leg["direction"] == "outbound" and leg["callee_number"] == number
-                          and leg["started_at"] > first for leg in legs)
+        called_back = any(
+            leg["direction"] == "outbound" and leg["callee_number"] == number and leg["started_at"] > first
+            for leg in legs
+        )
         if not called_back:
             waits = [leg["queue_wait_seconds"] for leg in mine if leg["queue_wait_seconds"] is not None]
             expected.append((number, first, max(waits) if waits else None))
@@ -140,9 +151,19 @@ def test_queue_service_level_speed_of_answer_and_abandonment(warehouse, model):
         answered = [c for c in mine if c["outcome"] == "answered"]
         waits = [c["queue_wait_seconds"] or 0 for c in answered]
         abandoned = sum(c["outcome"] == "abandoned" for c in mine)
-        expected.append((q["source"], q["queue_name"], q["queue_type"], len(mine), len(answered), abandoned,
-                         ratio(sum(w <= 20 for w in waits), len(mine)),
-                         sum(waits) / len(waits) if waits else None, ratio(abandoned, len(mine))))
+        expected.append(
+            (
+                q["source"],
+                q["queue_name"],
+                q["queue_type"],
+                len(mine),
+                len(answered),
+                abandoned,
+                ratio(sum(w <= 20 for w in waits), len(mine)),
+                sum(waits) / len(waits) if waits else None,
+                ratio(abandoned, len(mine)),
+            )
+        )
     assert_rows(warehouse.execute(QUERIES["6"]).fetchall(), expected)
 
 
@@ -152,8 +173,14 @@ def test_answer_seizure_ratio_and_talk_time_by_source(warehouse, model):
     for source in sorted({c["source"] for c in calls}):
         mine = [c for c in calls if c["source"] == source]
         talk = [c["talk_seconds"] for c in mine if c["outcome"] == "answered" and c["talk_seconds"] is not None]
-        expected.append((source, len(mine), ratio(sum(c["outcome"] == "answered" for c in mine), len(mine)),
-                         sum(talk) / len(talk) if talk else None))
+        expected.append(
+            (
+                source,
+                len(mine),
+                ratio(sum(c["outcome"] == "answered" for c in mine), len(mine)),
+                sum(talk) / len(talk) if talk else None,
+            )
+        )
     actual = warehouse.execute(QUERIES["7"]).fetchall()
     assert_rows(actual, expected)
     assert [row[0] for row in actual] == sorted(row[0] for row in actual)

@@ -37,8 +37,12 @@ def test_totals_per_source_match_the_demo_data(warehouse, kazoo_rows, pbx_rows):
     kazoo_calls = {r["interaction_id"] for r in kazoo_rows if r["id"] in kazoo_ids_created_in(kazoo_rows, *DAY)}
     pbx_calls = {r["linkedid"] for r in pbx_rows if r["id"] in pbx_ids_read_by(pbx_rows, *DAY)}
     calls = dict(warehouse.execute("select source, count(*) from marts.fct_call group by all").fetchall())
-    assert calls == {"kazoo": len(kazoo_calls), "pbx": len(pbx_calls), "enigma": len(expected_calls()),
-                     "voicenter": len(voicenter_calls())}
+    assert calls == {
+        "kazoo": len(kazoo_calls),
+        "pbx": len(pbx_calls),
+        "enigma": len(expected_calls()),
+        "voicenter": len(voicenter_calls()),
+    }
 
 
 def test_every_example_query_runs_and_answers(warehouse):
@@ -76,13 +80,14 @@ def test_the_answers_agree_with_the_demo_data(warehouse):
         answering = [c for c in sorted(legs, key=lambda c: c["time"]) if c["status"].upper() == "ANSWER"]
         if first["type"] in inbound and answering:
             answered_in[answering[0]["representative_name"]] += 1
-    top = [row for row in warehouse.execute(QUERIES["1"]).fetchall() if row[0] == "voicenter"][0]
+    top = next(row for row in warehouse.execute(QUERIES["1"]).fetchall() if row[0] == "voicenter")
     assert top[2] == max(answered_in.values()) and answered_in[top[1]] == top[2]
 
 
 def test_the_model_documentation_is_published_beside_the_warehouse(warehouse):
-    path = Path(warehouse.execute("select path from duckdb_databases() where database_name = current_database()")
-                .fetchone()[0])
+    path = Path(
+        warehouse.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
+    )
     docs = path.parent / "docs"
     manifest = json.loads((docs / "manifest.json").read_text())
     fct = manifest["nodes"]["model.cdr_warehouse.fct_cdr"]
@@ -99,15 +104,17 @@ def test_remote_country_is_the_country_of_every_remote_number_that_parses(wareho
 
     legs = warehouse.execute(
         "select source, direction, case direction when 'inbound' then caller_number else callee_number end, "
-        "remote_country_code from marts.fct_cdr where direction in ('inbound', 'outbound')").fetchall()
+        "remote_country_code from marts.fct_cdr where direction in ('inbound', 'outbound')"
+    ).fetchall()
     checked = 0
     for source, direction, number, country in legs:
         if number and number.startswith("+"):
             parsed = phonenumbers.parse(number)
             assert phonenumbers.is_possible_number(parsed), (source, number)
             # a number in no known range (drama numbers, new ranges) still has its calling code's main country
-            expected = (phonenumbers.region_code_for_number(parsed)
-                        or phonenumbers.region_code_for_country_code(parsed.country_code))
+            expected = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+                parsed.country_code
+            )
             assert country == expected, (source, direction, number, country)
             checked += 1
         else:
@@ -116,8 +123,9 @@ def test_remote_country_is_the_country_of_every_remote_number_that_parses(wareho
 
 
 def test_freshness_is_checked_for_every_source(warehouse):
-    path = Path(warehouse.execute("select path from duckdb_databases() where database_name = current_database()")
-                .fetchone()[0])
+    path = Path(
+        warehouse.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
+    )
     results = json.loads((path.parent / "build" / "target" / "sources.json").read_text())["results"]
     assert {r["unique_id"].split(".")[-2] for r in results} == {"kazoo", "pbx", "enigma", "voicenter"}
     # the demo data was just read: every source is fresh

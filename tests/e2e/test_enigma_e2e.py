@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 import redis
-from launch import start_redis
 
+from launch import start_redis
 from tests.conftest import ROOT
 from tests.e2e.airflow_cli import airflow
 
@@ -67,12 +67,12 @@ def timed_days(tz_name: str = "Africa/Johannesburg") -> set[date]:
             continue
         dialed = message["payload"]["dialed_at"]
         if isinstance(dialed, int):
-            moment = datetime.fromtimestamp(dialed, timezone.utc)
+            moment = datetime.fromtimestamp(dialed, UTC)
         else:
             moment = datetime.fromisoformat(dialed)
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=ZoneInfo(tz_name))
-        days.add(moment.astimezone(timezone.utc).date())
+        days.add(moment.astimezone(UTC).date())
     return days
 
 
@@ -83,9 +83,18 @@ def test_drained_cdrs_reach_the_warehouse_exactly(tmp_path, airflow_db):
         for line in MESSAGES.read_bytes().splitlines():
             key, raw = line.split(b"\t", 1)
             client.lpush(key, raw)
-        env = {**os.environ, "CDR_DATA_DIR": str(data), "AIRFLOW_CONN_ENIGMA_DEFAULT": json.dumps({
-            "conn_type": "redis", "host": "127.0.0.1", "port": server.port,
-            "extra": {"db": 0, "keys": KEYS, "timezone": "Africa/Johannesburg"}})}
+        env = {
+            **os.environ,
+            "CDR_DATA_DIR": str(data),
+            "AIRFLOW_CONN_ENIGMA_DEFAULT": json.dumps(
+                {
+                    "conn_type": "redis",
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "extra": {"db": 0, "keys": KEYS, "timezone": "Africa/Johannesburg"},
+                }
+            ),
+        }
         airflow(env, "dags", "test", "enigma_cdrs", "2026-11-21T00:00:00+00:00", log="enigma-drain")
         assert [client.llen(key) for key in KEYS] == [0, 0]
     airflow(env, "dags", "test", "cdr_warehouse", "2026-11-21T00:00:00+00:00", log="enigma-build")
@@ -93,25 +102,33 @@ def test_drained_cdrs_reach_the_warehouse_exactly(tmp_path, airflow_db):
     with duckdb.connect(str(Path(data) / "warehouse.duckdb"), read_only=True) as con:
         got = [r[0] for r in con.execute("select source_cdr_id from marts.fct_cdr where source = 'enigma'").fetchall()]
         assert sorted(got) == sorted(refs)
-        abandoned = con.execute("select count(*) from marts.fct_cdr where status = 'abandoned' "
-                                "and agent_key is null").fetchone()[0]
+        abandoned = con.execute(
+            "select count(*) from marts.fct_cdr where status = 'abandoned' and agent_key is null"
+        ).fetchone()[0]
         assert abandoned > 0
         # Click-to-dial: no time in the payload, so the drain's, flagged; the a/b legs of one message are one call.
-        c2d = {n["call_ref"] for line in MESSAGES.read_bytes().splitlines() if b'"notifications"' in line
-               for n in json.loads(line.split(b"\t", 1)[1])["notifications"]}
-        estimated = con.execute("select source_cdr_id, started_at, extracted_at from marts.fct_cdr "
-                                "where source = 'enigma' and started_at_estimated").fetchall()
+        c2d = {
+            n["call_ref"]
+            for line in MESSAGES.read_bytes().splitlines()
+            if b'"notifications"' in line
+            for n in json.loads(line.split(b"\t", 1)[1])["notifications"]
+        }
+        estimated = con.execute(
+            "select source_cdr_id, started_at, extracted_at from marts.fct_cdr "
+            "where source = 'enigma' and started_at_estimated"
+        ).fetchall()
         assert {r[0] for r in estimated} == c2d
         assert all(started == extracted for _, started, extracted in estimated)
         calls = dict(con.execute("select call_key, legs from marts.fct_call where source = 'enigma'").fetchall())
         assert calls == {key: len(refs) for key, refs in expected_calls().items()}
         by_call = {}
-        for cdr_id, call_key in con.execute("select source_cdr_id, call_key from marts.fct_cdr "
-                                            "where source = 'enigma'").fetchall():
+        for cdr_id, call_key in con.execute(
+            "select source_cdr_id, call_key from marts.fct_cdr where source = 'enigma'"
+        ).fetchall():
             by_call.setdefault(call_key, set()).add(cdr_id)
         assert by_call == expected_calls()
         # dim_date: the campaign CDRs' days, then the drain day alone (not the days between)
-        drain_days = {r[1].astimezone(timezone.utc).date() for r in estimated}
+        drain_days = {r[1].astimezone(UTC).date() for r in estimated}
         days = {r[0] for r in con.execute("select date_key from marts.dim_date").fetchall()}
         first, last = min(timed_days()), max(timed_days())
         assert days == {date.fromordinal(d) for d in range(first.toordinal(), last.toordinal() + 1)} | drain_days

@@ -10,7 +10,7 @@ import html
 import shutil
 import statistics
 from collections import defaultdict
-from datetime import date, timezone
+from datetime import UTC, date
 
 import pytest
 
@@ -30,17 +30,19 @@ def quantile(values: list[float], q: float) -> float:
 def expected_lags(warehouse) -> dict[tuple[str, date], list[float]]:
     lags = defaultdict(list)
     for source, ended_at, extracted_at, estimated in warehouse.execute(
-            "select source, ended_at, extracted_at, started_at_estimated from marts.fct_cdr").fetchall():
+        "select source, ended_at, extracted_at, started_at_estimated from marts.fct_cdr"
+    ).fetchall():
         if ended_at is None or extracted_at is None or estimated:
             continue
-        lags[(source, ended_at.astimezone(timezone.utc).date())].append((extracted_at - ended_at).total_seconds())
+        lags[(source, ended_at.astimezone(UTC).date())].append((extracted_at - ended_at).total_seconds())
     return lags
 
 
 def test_the_lag_of_every_source_and_day_is_its_legs_lag(warehouse):
     expected = expected_lags(warehouse)
-    rows = warehouse.execute("select source, date_key, legs, p50_lag_seconds, p95_lag_seconds, max_lag_seconds "
-                             "from marts.agg_ingest_lag").fetchall()
+    rows = warehouse.execute(
+        "select source, date_key, legs, p50_lag_seconds, p95_lag_seconds, max_lag_seconds from marts.agg_ingest_lag"
+    ).fetchall()
     assert {(r[0], r[1]) for r in rows} == set(expected)
     assert {r[0] for r in rows} == {"kazoo", "pbx", "enigma", "voicenter"}
     for source, day, legs, p50, p95, longest in rows:

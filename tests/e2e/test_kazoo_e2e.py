@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from launch import start
 
+from launch import start
 from tests.e2e.airflow_cli import airflow
 from tests.helpers import kazoo_ids_created_in
 
 pytestmark = pytest.mark.e2e
-UTC = timezone.utc
+UTC = UTC
 # With a daily schedule, a run at logical date D covers the day before D (Airflow 3 infers the last full interval).
 RUN_NOV_20, RUN_NOV_19 = "2026-11-21T00:00:00+00:00", "2026-11-20T00:00:00+00:00"
 
@@ -29,9 +29,14 @@ def env(tmp_path_factory, airflow_db):
             **os.environ,
             "CDR_DATA_DIR": str(data),
             "CDR_PULL_SCHEDULE": "@daily",
-            "AIRFLOW_CONN_KAZOO_DEFAULT": json.dumps({
-                "conn_type": "http", "host": kazoo.url, "password": "demo-kazoo-api-key",
-                "extra": {"account_id": "demo-account", "page_size": 40, "default_region": "US"}}),
+            "AIRFLOW_CONN_KAZOO_DEFAULT": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": kazoo.url,
+                    "password": "demo-kazoo-api-key",
+                    "extra": {"account_id": "demo-account", "page_size": 40, "default_region": "US"},
+                }
+            ),
         }
         yield environment
 
@@ -42,9 +47,7 @@ def warehouse(env: dict) -> Path:
 
 def fact_rows(path: Path) -> list[tuple]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(
-            "select * exclude (extracted_at) from marts.fct_cdr order by cdr_key"
-        ).fetchall()
+        return con.execute("select * exclude (extracted_at) from marts.fct_cdr order by cdr_key").fetchall()
 
 
 def test_one_day_reaches_the_warehouse_exactly(env, kazoo_rows):
@@ -55,16 +58,43 @@ def test_one_day_reaches_the_warehouse_exactly(env, kazoo_rows):
         ids = [r[0] for r in con.execute("select source_cdr_id from marts.fct_cdr").fetchall()]
         assert sorted(ids) == sorted(expected)
         # Every contract column is there, and the keys resolve in their dimensions.
-        columns = {r[0] for r in con.execute(
-            "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = 'fct_cdr'").fetchall()}
-        assert {"cdr_key", "source", "source_cdr_id", "call_key", "started_at", "ended_at", "direction",
-                "caller_number", "callee_number", "remote_country_code", "status", "source_status", "ring_seconds",
-                "talk_seconds", "queue_wait_seconds", "agent_key", "queue_key", "recording_url"} <= columns
-        assert con.execute("select count(*) from marts.fct_cdr f left join marts.dim_agent a using (agent_key) "
-                           "where f.agent_key is not null and a.agent_key is null").fetchone()[0] == 0
+        columns = {
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = 'fct_cdr'"
+            ).fetchall()
+        }
+        assert {
+            "cdr_key",
+            "source",
+            "source_cdr_id",
+            "call_key",
+            "started_at",
+            "ended_at",
+            "direction",
+            "caller_number",
+            "callee_number",
+            "remote_country_code",
+            "status",
+            "source_status",
+            "ring_seconds",
+            "talk_seconds",
+            "queue_wait_seconds",
+            "agent_key",
+            "queue_key",
+            "recording_url",
+        } <= columns
+        assert (
+            con.execute(
+                "select count(*) from marts.fct_cdr f left join marts.dim_agent a using (agent_key) "
+                "where f.agent_key is not null and a.agent_key is null"
+            ).fetchone()[0]
+            == 0
+        )
         assert con.execute("select count(distinct call_key) * 2 = count(*) from marts.fct_cdr").fetchone()[0]
-        types = dict(con.execute("select column_name, data_type from duckdb_columns() "
-                                 "where table_name = 'fct_cdr'").fetchall())
+        types = dict(
+            con.execute("select column_name, data_type from duckdb_columns() where table_name = 'fct_cdr'").fetchall()
+        )
         assert types["started_at"] == "TIMESTAMP WITH TIME ZONE" and types["talk_seconds"] == "INTEGER"
 
 
@@ -95,9 +125,21 @@ def test_a_build_with_an_analyst_holding_the_warehouse_open(env, kazoo_rows):
 
 def test_a_cli_backfill_plans_one_run_per_day(env):
     airflow(env, "dags", "reserialize", log="kazoo-reserialize")
-    output = airflow(env, "backfill", "create", "--dag-id", "kazoo_cdrs", "--from-date", "2026-11-18",
-                     "--to-date", "2026-11-20", "--reprocess-behavior", "completed", "--dry-run",
-                     log="kazoo-backfill-dry-run")
+    output = airflow(
+        env,
+        "backfill",
+        "create",
+        "--dag-id",
+        "kazoo_cdrs",
+        "--from-date",
+        "2026-11-18",
+        "--to-date",
+        "2026-11-20",
+        "--reprocess-behavior",
+        "completed",
+        "--dry-run",
+        log="kazoo-backfill-dry-run",
+    )
     planned = sorted(set(re.findall(r"\| (2026-11-\d\d 00:00:00\+00:00) \|", output)))
     # One run per daily interval, re-running the day the tests above already pulled; each run's logical date
     # is its interval's start.

@@ -19,22 +19,22 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import psycopg2
 import pytest
 import requests
-from launch import free_port
 
 import run_up
+from launch import free_port
 from tests.conftest import ARTIFACTS, KAZOO_DATA, PBX_DATA, ROOT
 from tests.e2e.airflow_cli import airflow
 from tests.helpers import kazoo_ids_created_in, pbx_ids_read_by
 
 pytestmark = pytest.mark.e2e
-UTC = timezone.utc
+UTC = UTC
 # Three daily intervals, 2026-11-19, -20 and -21 (a back-fill's dates are its runs' logical dates, each its
 # interval's start): the demo days.
 FROM, TO = "2026-11-19", "2026-11-21"
@@ -45,9 +45,11 @@ LAKE_AND_WAREHOUSE = ["kazoo_cdrs", "pbx_cdrs", "enigma_cdrs", "voicenter_cdrs",
 
 # --- the metadata database ---------------------------------------------------------------------------------------
 
+
 def _admin():
-    con = psycopg2.connect(host=run_up.PG_HOST, port=run_up.PG_PORT, user=run_up.PG_USER, dbname="postgres",
-                           connect_timeout=5)
+    con = psycopg2.connect(
+        host=run_up.PG_HOST, port=run_up.PG_PORT, user=run_up.PG_USER, dbname="postgres", connect_timeout=5
+    )
     con.autocommit = True
     return con
 
@@ -105,8 +107,10 @@ def test_an_exported_database_url_wins_and_is_printed_without_its_password(tmp_p
 
 def test_the_choice_goes_into_airflow_cfg_for_the_cli(tmp_path):
     cfg = tmp_path / "airflow.cfg"
-    cfg.write_text("[core]\nexecutor = LocalExecutor\n\n[database]\n# a comment\n"
-                   "sql_alchemy_conn = sqlite:////old/airflow.db\n# sql_alchemy_conn_async =\n")
+    cfg.write_text(
+        "[core]\nexecutor = LocalExecutor\n\n[database]\n# a comment\n"
+        "sql_alchemy_conn = sqlite:////old/airflow.db\n# sql_alchemy_conn_async =\n"
+    )
     run_up.write_database_to_cfg(tmp_path, "postgresql+psycopg2://postgres@127.0.0.1:5432/cdr_airflow")
     text = cfg.read_text()
     assert "sql_alchemy_conn = postgresql+psycopg2://postgres@127.0.0.1:5432/cdr_airflow\n" in text
@@ -118,15 +122,21 @@ def test_the_choice_goes_into_airflow_cfg_for_the_cli(tmp_path):
 
 # --- make up under a scheduler -----------------------------------------------------------------------------------
 
+
 class Up:
     """A running `make up` (run_up.py), its output kept line by line (and in the test artefacts)."""
 
     def __init__(self, env: dict[str, str], log: Path):
         self.env, self.lines = env, []
         self.url = f"http://localhost:{env['AIRFLOW__API__PORT']}"
-        self.log = open(log, "w")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "include" / "demo" / "run_up.py")], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log = open(log, "w")  # noqa: SIM115 (closed in stop(), after the reader thread is done)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "include" / "demo" / "run_up.py")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
         self.token = ""
 
@@ -147,8 +157,9 @@ class Up:
         raise AssertionError(f"make up printed no {start!r} in {timeout:.0f}s:\n" + "\n".join(self.lines[-40:]))
 
     def api(self, method: str, path: str, **kwargs) -> dict:
-        response = requests.request(method, f"{self.url}/api/v2{path}", timeout=30,
-                                    headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+        response = requests.request(
+            method, f"{self.url}/api/v2{path}", timeout=30, headers={"Authorization": f"Bearer {self.token}"}, **kwargs
+        )
         assert response.ok, f"{method} {path}: HTTP {response.status_code} {response.text[:500]}"
         return response.json()
 
@@ -207,32 +218,54 @@ def test_a_new_user_back_fills_through_rest_and_cli_with_make_up(up):
     assert up.wait_for_line("The project's DAGs run unpaused", 5)
     up.wait_for_line("Airflow UI: ", 300)
     up.wait_for_line("make up: unpaused", 240)
-    password = json.loads((Path(up.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
-                          .read_text())["admin"]
+    password = json.loads((Path(up.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated").read_text())[
+        "admin"
+    ]
     # As the README: a JWT from the simple auth manager.
     response = requests.post(f"{up.url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
     assert response.status_code in (200, 201), response.text
     up.token = response.json()["access_token"]
     assert {d: up.api("GET", f"/dags/{d}")["is_paused"] for d in run_up.DEMO_DAGS} == dict.fromkeys(
-        run_up.DEMO_DAGS, False)
+        run_up.DEMO_DAGS, False
+    )
 
     # Unpausing started the 5-minute loaders (they drain the demo Enigma list and Voicenter segments), the latest
     # daily interval of each pull and the builds those trigger. Once each loader has run, it is paused (as the
     # README says) so that only the back-fills below write the lake, and what was started runs out. (cdr_reports
     # is left alone: it writes no lake, and its sensor waits in minutes.)
     for dag_id in ("enigma_cdrs", "voicenter_cdrs"):
-        wait_for(lambda: up.runs(dag_id, state=["success"]), 300, f"a first {dag_id} run")
+        wait_for(lambda dag_id=dag_id: up.runs(dag_id, state=["success"]), 300, f"a first {dag_id} run")
         up.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
     up.wait_idle(LAKE_AND_WAREHOUSE, 420, "the runs unpausing started")
     built_before = builds(up)
     assert built_before >= 1  # the demo drains were built
 
     # REST, as in the README.
-    rest = up.api("POST", "/backfills", json={"dag_id": "kazoo_cdrs", "from_date": f"{FROM}T00:00:00Z",
-                                              "to_date": f"{TO}T00:00:00Z", "reprocess_behavior": "completed"})
+    rest = up.api(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": "kazoo_cdrs",
+            "from_date": f"{FROM}T00:00:00Z",
+            "to_date": f"{TO}T00:00:00Z",
+            "reprocess_behavior": "completed",
+        },
+    )
     # CLI, as in the README, in "another shell": the same environment make up was started with.
-    airflow(up.env, "backfill", "create", "--dag-id", "pbx_cdrs", "--from-date", FROM, "--to-date", TO,
-            "--reprocess-behavior", "completed", log="make-up-cli-backfill")
+    airflow(
+        up.env,
+        "backfill",
+        "create",
+        "--dag-id",
+        "pbx_cdrs",
+        "--from-date",
+        FROM,
+        "--to-date",
+        TO,
+        "--reprocess-behavior",
+        "completed",
+        log="make-up-cli-backfill",
+    )
     cli = [b for b in up.api("GET", "/backfills", params={"dag_id": "pbx_cdrs"})["backfills"]]
     assert len(cli) == 1
 
@@ -257,21 +290,27 @@ def test_a_new_user_back_fills_through_rest_and_cli_with_make_up(up):
     assert expected_kazoo and expected_pbx
     warehouse = Path(up.env["CDR_DATA_DIR"]) / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        ids = {s: {r[0] for r in con.execute("select source_cdr_id from marts.fct_cdr where source = ?",
-                                              [s]).fetchall()} for s in ("kazoo", "pbx")}
+        ids = {
+            s: {r[0] for r in con.execute("select source_cdr_id from marts.fct_cdr where source = ?", [s]).fetchall()}
+            for s in ("kazoo", "pbx")
+        }
         published = con.execute("select published_at from main.build_info").fetchone()[0]
     assert ids["kazoo"] == expected_kazoo
     assert ids["pbx"] == expected_pbx
-    last_pull_end = max(datetime.fromisoformat(r["end_date"].replace("Z", "+00:00"))
-                        for d in ("kazoo_cdrs", "pbx_cdrs") for r in up.runs(d, run_type=["backfill"]))
+    last_pull_end = max(
+        datetime.fromisoformat(r["end_date"].replace("Z", "+00:00"))
+        for d in ("kazoo_cdrs", "pbx_cdrs")
+        for r in up.runs(d, run_type=["backfill"])
+    )
     assert published > last_pull_end
 
 
 def builds(up: Up, settled: bool = True) -> int:
     """cdr_warehouse runs that built (the others were skipped: a build had already taken in their updates).
     ``settled``: no build may be waiting or running any more (else some may still be)."""
-    tis = up.api("GET", "/dags/cdr_warehouse/dagRuns/~/taskInstances",
-                 params={"task_id": "build_and_publish", "limit": 100})["task_instances"]
+    tis = up.api(
+        "GET", "/dags/cdr_warehouse/dagRuns/~/taskInstances", params={"task_id": "build_and_publish", "limit": 100}
+    )["task_instances"]
     if settled:
         assert {t["state"] for t in tis} <= {"success", "skipped"}, tis
     return sum(t["state"] == "success" for t in tis)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from launch import start
 
+from launch import start
 from tests.e2e.airflow_cli import airflow
 from tests.helpers import pbx_ids_read_by
 
 pytestmark = pytest.mark.e2e
-UTC = timezone.utc
+UTC = UTC
 RUN_NOV_20 = "2026-11-21T00:00:00+00:00"  # daily schedule: the run at D covers the day before D
 
 
@@ -27,9 +27,14 @@ def env(tmp_path_factory, airflow_db):
             **os.environ,
             "CDR_DATA_DIR": str(data),
             "CDR_PULL_SCHEDULE": "@daily",
-            "AIRFLOW_CONN_PBX_DEFAULT": json.dumps({
-                "conn_type": "http", "host": pbx.url, "password": "demo-pbx-token",
-                "extra": {"api_key": "demo-pbx-api-key", "timezone": "Europe/Bucharest"}}),
+            "AIRFLOW_CONN_PBX_DEFAULT": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": pbx.url,
+                    "password": "demo-pbx-token",
+                    "extra": {"api_key": "demo-pbx-api-key", "timezone": "Europe/Bucharest"},
+                }
+            ),
         }
 
 
@@ -44,8 +49,9 @@ def test_one_day_of_pbx_cdrs_reaches_the_warehouse_exactly(env, pbx_rows):
     expected = pbx_ids_read_by(pbx_rows, datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
     by_id = {r["id"]: r for r in pbx_rows}
     with duckdb.connect(str(Path(env["CDR_DATA_DIR"]) / "warehouse.duckdb"), read_only=True) as con:
-        rows = con.execute("select source_cdr_id, source, source_status, started_at, call_key, status, direction "
-                           "from marts.fct_cdr").fetchall()
+        rows = con.execute(
+            "select source_cdr_id, source, source_status, started_at, call_key, status, direction from marts.fct_cdr"
+        ).fetchall()
         assert sorted(r[0] for r in rows) == sorted(expected)
         for cdr_id, source, source_status, started_at, call_key, status, direction in rows:
             raw = by_id[cdr_id]
@@ -55,16 +61,27 @@ def test_one_day_of_pbx_cdrs_reaches_the_warehouse_exactly(env, pbx_rows):
             if raw["call_status"].upper() == "NO ANSWER" and raw["qname"]:
                 assert status == "abandoned"
         # Transfers: both legs of a call share its key.
-        assert con.execute("select max(n) from (select count(*) n from marts.fct_cdr group by call_key)").fetchone()[0] == 2
-        assert con.execute("select count(*) from marts.fct_cdr f left join marts.dim_queue q using (queue_key) "
-                           "where f.queue_key is not null and q.queue_key is null").fetchone()[0] == 0
+        assert (
+            con.execute("select max(n) from (select count(*) n from marts.fct_cdr group by call_key)").fetchone()[0]
+            == 2
+        )
+        assert (
+            con.execute(
+                "select count(*) from marts.fct_cdr f left join marts.dim_queue q using (queue_key) "
+                "where f.queue_key is not null and q.queue_key is null"
+            ).fetchone()[0]
+            == 0
+        )
         # fct_call: one row per call; a transferred call's legs follow one another, so their talk adds up.
-        calls, keys = con.execute("select (select count(*) from marts.fct_call), "
-                                  "(select count(distinct call_key) from marts.fct_cdr)").fetchone()
+        calls, keys = con.execute(
+            "select (select count(*) from marts.fct_call), (select count(distinct call_key) from marts.fct_cdr)"
+        ).fetchone()
         assert calls == keys < len(rows)
         legs, talk, leg_talk = con.execute(
-            "select c.legs, c.talk_seconds, (select sum(talk_seconds) from marts.fct_cdr f where f.call_key = c.call_key) "
-            "from marts.fct_call c where c.legs = 2 limit 1").fetchone()
+            "select c.legs, c.talk_seconds, "
+            "(select sum(talk_seconds) from marts.fct_cdr f where f.call_key = c.call_key) "
+            "from marts.fct_call c where c.legs = 2 limit 1"
+        ).fetchone()
         assert legs == 2 and talk == leg_talk > 0
 
 

@@ -13,12 +13,26 @@ import pytest
 
 from tests.conftest import ARTIFACTS, ROOT
 from tests.e2e.report_oracle import (  # noqa: F401 (base, reports_root, first_day: fixtures)
-    DEMO_DAY, PCT, SECONDS, base, first_day, read_csv, report, reports_root,
+    DEMO_DAY,
+    PCT,
+    SECONDS,
+    base,
+    first_day,
+    read_csv,
+    report,
+    reports_root,
 )
 
 pytestmark = pytest.mark.e2e
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"]
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +60,21 @@ def test_the_page_in_a_real_browser(base, reports_root, chromium):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         try:
-            for name, viewport in (("phone", {"width": 390, "height": 844}),
-                                   ("desktop", {"width": 1280, "height": 900})):
+            for name, viewport in (
+                ("phone", {"width": 390, "height": 844}),
+                ("desktop", {"width": 1280, "height": 900}),
+            ):
                 page, problems, requests = watched_page(browser, viewport)
                 page.goto(url, wait_until="load")
                 page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"), full_page=True)
                 assert problems == [] and requests == [url]
                 # Fits the screen: no sideways scrolling of the page itself.
                 assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-                shown = dict(page.eval_on_selector_all(
-                    "#headline .card", "cards => cards.map(c => [c.dataset.kpi, c.querySelector('.v').textContent])"))
+                shown = dict(
+                    page.eval_on_selector_all(
+                        "#headline .card", "cards => cards.map(c => [c.dataset.kpi, c.querySelector('.v').textContent])"
+                    )
+                )
                 assert shown == {k: _card_text(r) for k, r in headline.items()}
                 page.close()
         finally:
@@ -80,7 +99,6 @@ def _card_text(row: dict) -> str:
     if row["kind"] == SECONDS:
         return f"{float(row['value']):.0f} s"
     return f"{int(row['value']):,}"
-
 
 
 # Run in the page: every change (.delta) on one line, every value cell no taller than its value line and its

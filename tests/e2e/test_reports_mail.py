@@ -9,8 +9,8 @@ import shutil
 
 import duckdb
 import pytest
-from launch import free_port
 
+from launch import free_port
 from tests.e2e.airflow_cli import airflow
 from tests.e2e.report_oracle import DEMO_DAY, base, check_report  # noqa: F401 (base: a fixture)
 
@@ -46,11 +46,22 @@ def test_dags_test_writes_and_mails_the_report(base, tmp_path, airflow_db, smtp_
     shutil.copyfile(base, data / "warehouse.duckdb")
     recipients = ["manager@example.com", "ops@example.com"]
     env = {
-        **os.environ, "CDR_DATA_DIR": str(data),
-        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
-            "conn_type": "smtp", "host": "127.0.0.1", "port": controller.port,
-            "extra": {"from_email": "cdr-reports@example.com", "disable_tls": True, "disable_ssl": True,
-                      "retry_limit": 0, "timeout": 10}}),
+        **os.environ,
+        "CDR_DATA_DIR": str(data),
+        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": controller.port,
+                "extra": {
+                    "from_email": "cdr-reports@example.com",
+                    "disable_tls": True,
+                    "disable_ssl": True,
+                    "retry_limit": 0,
+                    "timeout": 10,
+                },
+            }
+        ),
         "AIRFLOW_VAR_CDR_REPORT_RECIPIENTS": json.dumps(recipients),
     }
     # The run at 2026-11-21 covers the day before: its data interval is 2026-11-20 (UTC).
@@ -64,8 +75,9 @@ def test_dags_test_writes_and_mails_the_report(base, tmp_path, airflow_db, smtp_
     assert envelope.rcpt_tos == recipients and envelope.mail_from == "cdr-reports@example.com"
     message = email.message_from_bytes(envelope.content)
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-        incoming = con.execute("select count(*) from marts.fct_call where date_key = ? and direction = 'inbound'",
-                               [DEMO_DAY]).fetchone()[0]
+        incoming = con.execute(
+            "select count(*) from marts.fct_call where date_key = ? and direction = 'inbound'", [DEMO_DAY]
+        ).fetchone()[0]
     assert message["Subject"].startswith(f"Calls Fri 20 Nov 2026: {incoming} incoming")
     parts = {part.get_filename(): part for part in message.walk() if part.get_filename()}
     assert set(parts) == {"report.html", "callbacks.csv"}

@@ -19,8 +19,20 @@ import yaml
 from cdr.reporting.build import build_report
 from tests.conftest import ROOT
 from tests.e2e.report_oracle import (  # noqa: F401 (base, reports_root, first_day: fixtures)
-    DEMO_DAY, FIGURES, PERIODS, SOURCES, base, check_report, derive, first_day, history, read_csv, report,
-    reports_root, sources_on, without_source,
+    DEMO_DAY,
+    FIGURES,
+    PERIODS,
+    SOURCES,
+    base,
+    check_report,
+    derive,
+    first_day,
+    history,
+    read_csv,
+    report,
+    reports_root,
+    sources_on,
+    without_source,
 )
 
 pytestmark = pytest.mark.e2e
@@ -28,8 +40,12 @@ pytestmark = pytest.mark.e2e
 
 # --- the tests ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("day", [DEMO_DAY, DEMO_DAY + timedelta(days=1), DEMO_DAY + timedelta(days=7)],
-                         ids=["demo-day", "day-after", "week-after"])
+
+@pytest.mark.parametrize(
+    "day",
+    [DEMO_DAY, DEMO_DAY + timedelta(days=1), DEMO_DAY + timedelta(days=7)],
+    ids=["demo-day", "day-after", "week-after"],
+)
 def test_every_figure_equals_the_warehouse(base, reports_root, day):
     # The day after and the week after compare an empty or near-empty day with the demo day.
     directory = report(base, reports_root, day, "demo")
@@ -39,8 +55,11 @@ def test_every_figure_equals_the_warehouse(base, reports_root, day):
 def test_the_demo_day_has_calls_in_every_section(base, reports_root):
     directory = report(base, reports_root, DEMO_DAY, "demo")
     rows = {name: read_csv(directory / f"{name}.csv") for name in FIGURES}
-    assert all(int(r["offered"]) > 0 for r in rows["calls_by_direction"] if r["direction"] in ("inbound", "outbound")
-               and r["source"] in SOURCES)
+    assert all(
+        int(r["offered"]) > 0
+        for r in rows["calls_by_direction"]
+        if r["direction"] in ("inbound", "outbound") and r["source"] in SOURCES
+    )
     assert rows["queues"] and read_csv(directory / "callbacks.csv") and rows["agents"]
     assert {r["state"] for r in read_csv(directory / "health.csv")} == {"ok"}
 
@@ -50,15 +69,20 @@ def test_a_day_without_calls_is_a_clear_report(base, reports_root):
     directory = report(base, reports_root, day, "empty")
     check_report(directory, base, day)
     page = (directory / "report.html").read_text()
-    for sentence in ("No incoming calls on this day.", "No calls went through a queue on this day.",
-                     "Nobody is waiting for a call back.", "No agent answered or talked on this day.",
-                     "No outgoing calls on this day."):
+    for sentence in (
+        "No incoming calls on this day.",
+        "No calls went through a queue on this day.",
+        "Nobody is waiting for a call back.",
+        "No agent answered or talked on this day.",
+        "No outgoing calls on this day.",
+    ):
         assert sentence in page
     health = {r["source"]: r for r in read_csv(directory / "health.csv")}
     # A week before the demo day the warehouse holds nothing yet from any source.
     assert {h["state"] for h in health.values()} == {"never"}
     assert read_csv(directory / "callbacks.csv") == [] and (directory / "callbacks.csv").read_text().startswith(
-        "caller_number,")
+        "caller_number,"
+    )
 
 
 def test_a_source_with_no_data_and_an_early_build(base, reports_root, tmp_path):
@@ -102,10 +126,18 @@ def test_a_rerun_replaces_the_day_whole_and_leaves_nothing_behind(base, tmp_path
 def test_the_report_only_reads_the_warehouse(base, tmp_path):
     # An analyst's session in another process holds it open read-only throughout; the file is unchanged after.
     analyst = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-                               "c.execute('select count(*) from marts.fct_cdr'); print('open', flush=True); "
-                               "sys.stdin.read()", str(base)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "c.execute('select count(*) from marts.fct_cdr'); print('open', flush=True); "
+            "sys.stdin.read()",
+            str(base),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert analyst.stdout.readline().strip() == "open"
         digest = hashlib.sha256(base.read_bytes()).hexdigest()
@@ -119,12 +151,13 @@ def test_every_kpi_is_defined_in_the_footer_and_in_the_analysts_guide(base, repo
     kpis = yaml.safe_load((ROOT / "include" / "reports" / "kpis.yml").read_text())
     page = html.unescape((report(base, reports_root, DEMO_DAY, "demo") / "report.html").read_text())
     guide = (ROOT / "docs" / "analysts.md").read_text()
-    section = guide[guide.index("## Report KPIs"):]
+    section = guide[guide.index("## Report KPIs") :]
     flat = " ".join(section.split())
     for kpi in kpis:
         assert f"<dt>{kpi['term']}</dt><dd>{kpi['definition']}</dd>" in page
-        assert f"**{kpi['term']}**: {kpi['definition']}" in flat, \
+        assert f"**{kpi['term']}**: {kpi['definition']}" in flat, (
             f"docs/analysts.md lacks {kpi['term']!r} as kpis.yml has it"
+        )
 
 
 def test_a_first_day_says_no_data_where_a_comparison_day_has_none(first_day):
@@ -164,30 +197,46 @@ def test_a_normal_day_shows_changes_and_no_data_only_where_a_source_had_none(bas
 def test_talk_time_changes_read_in_hours_and_minutes():
     from cdr.reporting.render import cmp
 
-    row = {"talk_seconds_vs_day_before": 7620, "talk_seconds_day_before": 60,
-           "talk_seconds_vs_week_before": -725, "talk_seconds_week_before": 8000}
+    row = {
+        "talk_seconds_vs_day_before": 7620,
+        "talk_seconds_day_before": 60,
+        "talk_seconds_vs_week_before": -725,
+        "talk_seconds_week_before": 8000,
+    }
     small = html.unescape(re.sub(r"<[^>]+>", "", str(cmp(row, "talk_seconds", "duration")))).replace("\u00a0", " ")
     assert small == "+2 h 07 m · −12 m 05 s"
     assert "the day before: 1 m 00 s" in str(cmp(row, "talk_seconds", "duration"))
 
+
 def test_a_data_health_check_is_one_more_row_of_that_section(base, tmp_path):
     from cdr.reporting.build import HealthCheck
 
-    check = HealthCheck("unpriced_legs", "Legs without a price", "legs whose source sent no price",
-                        "select source, count(*) as n from marts.fct_cdr where date_key = $day "
-                        "and price_minor_units is null group by source")
-    directory = build_report(DEMO_DAY, warehouse=base, reports_root=tmp_path / "reports",
-                             health_checks=(check,)).directory
+    check = HealthCheck(
+        "unpriced_legs",
+        "Legs without a price",
+        "legs whose source sent no price",
+        "select source, count(*) as n from marts.fct_cdr where date_key = $day "
+        "and price_minor_units is null group by source",
+    )
+    directory = build_report(
+        DEMO_DAY, warehouse=base, reports_root=tmp_path / "reports", health_checks=(check,)
+    ).directory
     with duckdb.connect(str(base), read_only=True) as con:
-        expected = dict(con.execute("select source, count(*) from marts.fct_cdr where date_key = ? "
-                                    "and price_minor_units is null group by source", [DEMO_DAY]).fetchall())
+        expected = dict(
+            con.execute(
+                "select source, count(*) from marts.fct_cdr where date_key = ? "
+                "and price_minor_units is null group by source",
+                [DEMO_DAY],
+            ).fetchall()
+        )
     rows = read_csv(directory / "health_checks.csv")
     assert {r["source"]: int(r["n"]) for r in rows} == {s: expected.get(s, 0) for s in SOURCES}
     page = (directory / "report.html").read_text()
     row = re.search(r'<tr data-check="unpriced_legs">(.*?)</tr>', page, re.S).group(1)
     assert "Legs without a price" in row
-    assert [int(n.replace(",", "")) for n in re.findall(r"<td>([\d,]+)</td>", row)] == \
-        [expected.get(s, 0) for s in SOURCES]
+    assert [int(n.replace(",", "")) for n in re.findall(r"<td>([\d,]+)</td>", row)] == [
+        expected.get(s, 0) for s in SOURCES
+    ]
 
 
 def test_the_call_back_list_can_be_masked(base, reports_root, monkeypatch):
@@ -198,6 +247,7 @@ def test_the_call_back_list_can_be_masked(base, reports_root, monkeypatch):
     masked = read_csv(directory / "callbacks.csv")
     page = (directory / "report.html").read_text()
     assert [r["caller_number"] for r in masked] == [
-        r["caller_number"][:4] + "*" * (len(r["caller_number"]) - 6) + r["caller_number"][-2:] for r in plain]
+        r["caller_number"][:4] + "*" * (len(r["caller_number"]) - 6) + r["caller_number"][-2:] for r in plain
+    ]
     for r in plain:
-        assert r["caller_number"] not in page and f'tel:{r["caller_number"]}' not in page
+        assert r["caller_number"] not in page and f"tel:{r['caller_number']}" not in page

@@ -18,9 +18,9 @@ from pathlib import Path
 import duckdb
 import pytest
 import redis
-from launch import start, start_receiver, start_redis
 from post_voicenter import post_all
 
+from launch import start, start_receiver, start_redis
 from tests.e2e import corpus as corpora
 from tests.e2e.airflow_cli import airflow
 
@@ -34,27 +34,51 @@ SOURCE_STATUS_FIELD = {"kazoo": "hangup_cause", "pbx": "call_status", "voicenter
 def built(tmp_path_factory, airflow_db):
     root = tmp_path_factory.mktemp("corpus")
     data = root / "data"
-    sets = {"kazoo": corpora.kazoo_corpus(), "pbx": corpora.pbx_corpus(), "enigma": corpora.enigma_corpus(),
-            "voicenter": corpora.voicenter_corpus()}
+    sets = {
+        "kazoo": corpora.kazoo_corpus(),
+        "pbx": corpora.pbx_corpus(),
+        "enigma": corpora.enigma_corpus(),
+        "voicenter": corpora.voicenter_corpus(),
+    }
     (root / "kazoo.json").write_text(json.dumps(sets["kazoo"].records))
     (root / "pbx.json").write_text(json.dumps(sets["pbx"].records))
     logs = {}
-    with (start("kazoo_sim.py", "--data", str(root / "kazoo.json"), "--numbers", corpora.KAZOO_DID) as kazoo,
-          start("pbx_sim.py", "--data", str(root / "pbx.json")) as pbx, start_redis() as server):
+    with (
+        start("kazoo_sim.py", "--data", str(root / "kazoo.json"), "--numbers", corpora.KAZOO_DID) as kazoo,
+        start("pbx_sim.py", "--data", str(root / "pbx.json")) as pbx,
+        start_redis() as server,
+    ):
         client = redis.Redis(port=server.port)
         for key, message in sets["enigma"].records:  # oldest first, as the dialer LPUSHes
             client.lpush(key, message)
         env = {
-            **os.environ, "CDR_DATA_DIR": str(data), "CDR_PULL_SCHEDULE": "@daily",
-            "AIRFLOW_CONN_KAZOO_DEFAULT": json.dumps({
-                "conn_type": "http", "host": kazoo.url, "password": "demo-kazoo-api-key",
-                "extra": {"account_id": "demo-account", "page_size": 50, "default_region": "US"}}),
-            "AIRFLOW_CONN_PBX_DEFAULT": json.dumps({
-                "conn_type": "http", "host": pbx.url, "password": "demo-pbx-token",
-                "extra": {"api_key": "demo-pbx-api-key", "own_numbers": [corpora.PBX_DID]}}),
-            "AIRFLOW_CONN_ENIGMA_DEFAULT": json.dumps({
-                "conn_type": "redis", "host": "127.0.0.1", "port": server.port,
-                "extra": {"keys": ["enigma:notifications:campaigns"]}}),
+            **os.environ,
+            "CDR_DATA_DIR": str(data),
+            "CDR_PULL_SCHEDULE": "@daily",
+            "AIRFLOW_CONN_KAZOO_DEFAULT": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": kazoo.url,
+                    "password": "demo-kazoo-api-key",
+                    "extra": {"account_id": "demo-account", "page_size": 50, "default_region": "US"},
+                }
+            ),
+            "AIRFLOW_CONN_PBX_DEFAULT": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": pbx.url,
+                    "password": "demo-pbx-token",
+                    "extra": {"api_key": "demo-pbx-api-key", "own_numbers": [corpora.PBX_DID]},
+                }
+            ),
+            "AIRFLOW_CONN_ENIGMA_DEFAULT": json.dumps(
+                {
+                    "conn_type": "redis",
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "extra": {"keys": ["enigma:notifications:campaigns"]},
+                }
+            ),
         }
         with start_receiver(str(data), TOKEN) as receiver:
             post_all(receiver.url, TOKEN, sets["voicenter"].records)
@@ -68,11 +92,16 @@ def built(tmp_path_factory, airflow_db):
 @pytest.mark.parametrize("source", ["kazoo", "pbx", "enigma", "voicenter"])
 def test_every_leg_gets_the_direction_status_and_remote_country_of_its_shape(built, source):
     con, sets, _, _ = built
-    actual = {row[0]: tuple(row[1:]) for row in con.execute(
-        "select source_cdr_id, direction, status, remote_country_code from marts.fct_cdr where source = ?",
-        [source]).fetchall()}
+    actual = {
+        row[0]: tuple(row[1:])
+        for row in con.execute(
+            "select source_cdr_id, direction, status, remote_country_code from marts.fct_cdr where source = ?", [source]
+        ).fetchall()
+    }
     expected = sets[source].expected
-    assert set(actual) == set(expected), f"legs missing: {set(expected) - set(actual)}; extra: {set(actual) - set(expected)}"
+    assert set(actual) == set(expected), (
+        f"legs missing: {set(expected) - set(actual)}; extra: {set(actual) - set(expected)}"
+    )
     wrong = {key: (actual[key], want) for key, want in expected.items() if actual[key] != want}
     assert not wrong, f"{len(wrong)} of {len(expected)} {source} legs wrong (actual, expected): {wrong}"
 
@@ -92,9 +121,13 @@ def test_source_status_is_published_byte_for_byte(built):
 
 def test_every_unknown_word_is_counted_in_the_data_quality_table(built):
     con, sets, _, _ = built
-    counted = {(s, f, v): n for s, f, v, n in con.execute(
-        "select source, field, raw_value, sum(legs)::int from marts.dq_unmapped "
-        "where affects in ('status', 'direction') group by all").fetchall()}
+    counted = {
+        (s, f, v): n
+        for s, f, v, n in con.execute(
+            "select source, field, raw_value, sum(legs)::int from marts.dq_unmapped "
+            "where affects in ('status', 'direction') group by all"
+        ).fetchall()
+    }
     expected = {}
     for corpus in sets.values():
         expected.update(corpus.unknown)
@@ -137,16 +170,30 @@ def test_the_daily_report_lists_the_unknown_words(built):
         expected.update(corpus.unknown)
     assert listed == expected
     html = (report / "report.html").read_text()
-    for (_, _, value) in expected:
+    for _, _, value in expected:
         assert value.replace("&", "&amp;") in html
 
 
 def test_every_status_vocabulary_word_of_the_issue_is_in_the_corpus():
     """The corpus is the test's oracle: it must cover every word issue 11 names, so that none goes unchecked."""
-    enigma = {json.loads(m)["payload"]["end_reason"].upper().replace("_", " ").replace("-", " ")
-              for _, m in corpora.enigma_corpus().records}
-    for word in ["ANSWER", "NOANSWER", "BUSY", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL", "TORTURE",
-                 "INVALIDARGS", "ANSWERED", "NO ANSWER", "FAILED"]:
+    enigma = {
+        json.loads(m)["payload"]["end_reason"].upper().replace("_", " ").replace("-", " ")
+        for _, m in corpora.enigma_corpus().records
+    }
+    for word in [
+        "ANSWER",
+        "NOANSWER",
+        "BUSY",
+        "CANCEL",
+        "CONGESTION",
+        "CHANUNAVAIL",
+        "DONTCALL",
+        "TORTURE",
+        "INVALIDARGS",
+        "ANSWERED",
+        "NO ANSWER",
+        "FAILED",
+    ]:
         assert word in enigma
     codes = {json.loads(m)["payload"]["end_code"] for _, m in corpora.enigma_corpus().records}
     assert {"200", "486", "600", "408", "480", "487", "404", "484", "503", "603"} <= codes

@@ -7,9 +7,9 @@ import os
 
 import duckdb
 import pytest
-from launch import start_receiver
 from post_voicenter import post_all
 
+from launch import start_receiver
 from tests.conftest import ROOT
 from tests.e2e.airflow_cli import airflow
 
@@ -26,8 +26,10 @@ def test_posted_cdrs_reach_the_warehouse_once_each(tmp_path, airflow_db):
     airflow(env, "dags", "test", "voicenter_cdrs", "2026-11-21T00:00:00+00:00", log="voicenter-load")
     airflow(env, "dags", "test", "cdr_warehouse", "2026-11-21T00:00:00+00:00", log="voicenter-build")
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-        rows = con.execute("select source_cdr_id, call_key, status, direction, queue_key, price_currency "
-                           "from marts.fct_cdr where source = 'voicenter'").fetchall()
+        rows = con.execute(
+            "select source_cdr_id, call_key, status, direction, queue_key, price_currency "
+            "from marts.fct_cdr where source = 'voicenter'"
+        ).fetchall()
         assert sorted(r[0] for r in rows) == sorted(c["ivruniqueid"] for c in CDRS)
         by_id = {r[0]: r for r in rows}
         for c in CDRS:
@@ -38,7 +40,10 @@ def test_posted_cdrs_reach_the_warehouse_once_each(tmp_path, airflow_db):
             if c["type"] == "Extension Outgoing":
                 assert direction == "outbound"
         # Two-leg calls group under one key.
-        assert con.execute("select max(n) from (select count(*) n from marts.fct_cdr group by call_key)").fetchone()[0] == 2
+        assert (
+            con.execute("select max(n) from (select count(*) n from marts.fct_cdr group by call_key)").fetchone()[0]
+            == 2
+        )
 
 
 def test_a_resend_that_differs_keeps_the_first_and_is_counted(tmp_path, monkeypatch):
@@ -53,8 +58,16 @@ def test_a_resend_that_differs_keeps_the_first_and_is_counted(tmp_path, monkeypa
     data = tmp_path / "data"
     monkeypatch.setenv("CDR_DATA_DIR", str(data))
     token = "e2e-token-0123456789abcdefghijklmnop"
-    first = {"ivruniqueid": "resend-1", "type": "Queue", "status": "ANSWER", "caller": "0501234567",
-             "did": "0722776772", "time": 1795176000, "duration": 60, "dialtime": 3}
+    first = {
+        "ivruniqueid": "resend-1",
+        "type": "Queue",
+        "status": "ANSWER",
+        "caller": "0501234567",
+        "did": "0722776772",
+        "time": 1795176000,
+        "duration": 60,
+        "dialtime": 3,
+    }
     twin = {**first, "ivruniqueid": "resend-2"}
 
     def send_and_build(*cdrs):
@@ -64,9 +77,14 @@ def test_a_resend_that_differs_keeps_the_first_and_is_counted(tmp_path, monkeypa
         load_staged()
         build_and_publish()
         with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
-            legs = dict(con.execute("select source_cdr_id, status || ':' || talk_seconds from marts.fct_cdr").fetchall())
-            conflicts = dict(con.execute("select raw_value, sum(legs)::int from marts.dq_unmapped "
-                                         "where affects = 'conflict' group by all").fetchall())
+            legs = dict(
+                con.execute("select source_cdr_id, status || ':' || talk_seconds from marts.fct_cdr").fetchall()
+            )
+            conflicts = dict(
+                con.execute(
+                    "select raw_value, sum(legs)::int from marts.dq_unmapped where affects = 'conflict' group by all"
+                ).fetchall()
+            )
         return legs, conflicts
 
     # the same load: the first copy wins over a different one received after it; an identical re-send is no conflict
@@ -77,6 +95,9 @@ def test_a_resend_that_differs_keeps_the_first_and_is_counted(tmp_path, monkeypa
     legs, conflicts = send_and_build({**first, "status": "BUSY", "duration": 0}, {**twin, "duration": 5})
     assert legs == {"resend-1": "answered:60", "resend-2": "answered:60"}
     assert conflicts == {"resend-1": 2, "resend-2": 1}
-    staged = {line for segment in (data / "landing" / "voicenter" / "loaded").glob("*.jsonl")
-              for line in segment.read_text().splitlines()}
+    staged = {
+        line
+        for segment in (data / "landing" / "voicenter" / "loaded").glob("*.jsonl")
+        for line in segment.read_text().splitlines()
+    }
     assert len(staged) == 6  # every copy is kept

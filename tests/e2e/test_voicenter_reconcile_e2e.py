@@ -10,9 +10,9 @@ import re
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from launch import start, start_receiver
 from post_voicenter import post_all
 
+from launch import start, start_receiver
 from tests.conftest import ROOT
 from tests.e2e.airflow_cli import airflow
 
@@ -25,14 +25,27 @@ UNIT = "lake/voicenter/date=2026-11-20/voicenter__calllog__20261120T000000Z_2026
 
 def test_the_cdrs_the_webhook_missed_reach_the_warehouse_once(tmp_path, airflow_db):
     data = tmp_path / "data"
-    assert NOT_POSTED and NOT_POSTED < {c["ivruniqueid"] for c in CDRS}
+    assert NOT_POSTED and {c["ivruniqueid"] for c in CDRS} > NOT_POSTED
     with start_receiver(str(data), "e2e-token-0123456789abcdefghijklmnop") as receiver:
-        post_all(receiver.url, "e2e-token-0123456789abcdefghijklmnop", [c for c in CDRS if c["ivruniqueid"] not in NOT_POSTED])
+        post_all(
+            receiver.url,
+            "e2e-token-0123456789abcdefghijklmnop",
+            [c for c in CDRS if c["ivruniqueid"] not in NOT_POSTED],
+        )
     with start("voicenter_calllog_sim.py") as calllog:
-        env = {**os.environ, "CDR_DATA_DIR": str(data), "CDR_RECONCILE_SCHEDULE": "@daily",
-               "AIRFLOW_CONN_VOICENTER_DEFAULT": json.dumps({
-                   "conn_type": "http", "host": calllog.url, "password": "demo-voicenter-code",
-                   "extra": {"requests_per_minute": 30}})}
+        env = {
+            **os.environ,
+            "CDR_DATA_DIR": str(data),
+            "CDR_RECONCILE_SCHEDULE": "@daily",
+            "AIRFLOW_CONN_VOICENTER_DEFAULT": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": calllog.url,
+                    "password": "demo-voicenter-code",
+                    "extra": {"requests_per_minute": 30},
+                }
+            ),
+        }
         airflow(env, "dags", "test", "voicenter_cdrs", RUN, log="reconcile-load")
         output = airflow(env, "dags", "test", "voicenter_reconcile", RUN, log="reconcile-1")
         assert f"{len(NOT_POSTED)} recovered from the log" in output
@@ -45,8 +58,9 @@ def test_the_cdrs_the_webhook_missed_reach_the_warehouse_once(tmp_path, airflow_
 
     airflow(env, "dags", "test", "cdr_warehouse", RUN, log="reconcile-build")
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-        rows = con.execute("select source_cdr_id, call_key, started_at from marts.fct_cdr "
-                           "where source = 'voicenter'").fetchall()
+        rows = con.execute(
+            "select source_cdr_id, call_key, started_at from marts.fct_cdr where source = 'voicenter'"
+        ).fetchall()
     assert sorted(r[0] for r in rows) == sorted(c["ivruniqueid"] for c in CDRS)
     by_id = {c["ivruniqueid"]: c for c in CDRS}
     for cdr_id, call_key, started_at in rows:
@@ -58,8 +72,20 @@ def test_the_cdrs_the_webhook_missed_reach_the_warehouse_once(tmp_path, airflow_
 def test_reconciliation_back_fills_one_run_per_interval(airflow_db):
     env = {**os.environ, "CDR_RECONCILE_SCHEDULE": "@daily"}
     airflow(env, "dags", "reserialize", log="reconcile-reserialize")
-    output = airflow(env, "backfill", "create", "--dag-id", "voicenter_reconcile", "--from-date", "2026-11-18",
-                     "--to-date", "2026-11-20", "--reprocess-behavior", "completed", "--dry-run",
-                     log="reconcile-backfill-dry-run")
+    output = airflow(
+        env,
+        "backfill",
+        "create",
+        "--dag-id",
+        "voicenter_reconcile",
+        "--from-date",
+        "2026-11-18",
+        "--to-date",
+        "2026-11-20",
+        "--reprocess-behavior",
+        "completed",
+        "--dry-run",
+        log="reconcile-backfill-dry-run",
+    )
     planned = sorted(set(re.findall(r"\| (2026-11-\d\d 00:00:00\+00:00) \|", output)))
     assert planned == [f"2026-11-{d} 00:00:00+00:00" for d in (18, 19, 20)]

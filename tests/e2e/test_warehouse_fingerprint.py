@@ -27,22 +27,33 @@ RUN_TIME = f"(started_at >= {DEMO_END})"
 
 # Per relation, the columns as fingerprinted: `replace` of what depends on the run, `where` to drop rows that do.
 NORMALISED = {
-    "marts.fct_cdr": (f"""* exclude (extracted_at) replace (
+    "marts.fct_cdr": (
+        f"""* exclude (extracted_at) replace (
         case when {RUN_TIME} then null else started_at end as started_at,
         case when {RUN_TIME} then null else ended_at end as ended_at,
         case when {RUN_TIME} then null else date_key end as date_key,
-        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc)""", None),
-    "marts.fct_call": (f"""* exclude (extracted_at) replace (
+        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc)""",
+        None,
+    ),
+    "marts.fct_call": (
+        f"""* exclude (extracted_at) replace (
         case when {RUN_TIME} then null else started_at end as started_at,
         case when {RUN_TIME} then null else ended_at end as ended_at,
         case when {RUN_TIME} then null else date_key end as date_key,
-        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc)""", None),
-    "marts.dim_agent": (f"""* replace (
+        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc)""",
+        None,
+    ),
+    "marts.dim_agent": (
+        f"""* replace (
         case when first_seen_at >= {DEMO_END} then null else first_seen_at end as first_seen_at,
-        case when last_seen_at >= {DEMO_END} then null else last_seen_at end as last_seen_at)""", None),
+        case when last_seen_at >= {DEMO_END} then null else last_seen_at end as last_seen_at)""",
+        None,
+    ),
     "marts.dim_date": ("*", f"date_key < {DEMO_END}::date"),
-    "marts.dq_unmapped": (f"* replace (case when date_key >= {DEMO_END}::date then null else date_key end as date_key)",
-                          None),
+    "marts.dq_unmapped": (
+        f"* replace (case when date_key >= {DEMO_END}::date then null else date_key end as date_key)",
+        None,
+    ),
 }
 LEFT_OUT = {"main.build_info"}
 
@@ -59,11 +70,13 @@ def fingerprint(con) -> dict:
             continue
         columns = con.execute(
             "select column_name || ' ' || data_type from duckdb_columns() where database_name = current_database() "
-            "and schema_name = ? and table_name = ? order by column_index", [schema, table]).fetchall()
+            "and schema_name = ? and table_name = ? order by column_index",
+            [schema, table],
+        ).fetchall()
         select, where = NORMALISED.get(name, ("*", None))
         rows, digest = con.execute(
             f"select count(*), md5(coalesce(string_agg(line, chr(10) order by line), '')) from ("
-            f"select to_json(t)::varchar as line from (select {select} from \"{schema}\".\"{table}\""
+            f'select to_json(t)::varchar as line from (select {select} from "{schema}"."{table}"'
             f"{' where ' + where if where else ''}) as t)"
         ).fetchall()[0]  # fetched whole: DuckDB keeps a connection busy with a result partly fetched
         relations[name] = {"columns": [c for (c,) in columns], "rows": rows, "md5": digest}
@@ -76,8 +89,9 @@ def test_the_published_warehouse_is_the_fingerprinted_one(warehouse):
         FINGERPRINT.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
     expected = json.loads(FINGERPRINT.read_text())
     assert set(found) == set(expected), "published relations differ"
-    differ = {name: {"expected": expected[name], "found": found[name]} for name in expected
-              if found[name] != expected[name]}
+    differ = {
+        name: {"expected": expected[name], "found": found[name]} for name in expected if found[name] != expected[name]
+    }
     assert not differ, json.dumps(differ, indent=1)
 
 
@@ -91,8 +105,10 @@ def test_the_fingerprint_sees_a_changed_value(warehouse):
     con.register("source_fct_cdr", table)
     con.execute("create table marts.fct_cdr as select * from source_fct_cdr")
     before = fingerprint(con)["marts.fct_cdr"]
-    con.execute("update marts.fct_cdr set talk_seconds = talk_seconds + 1 "
-                "where cdr_key = (select min(cdr_key) from marts.fct_cdr where talk_seconds is not null)")
+    con.execute(
+        "update marts.fct_cdr set talk_seconds = talk_seconds + 1 "
+        "where cdr_key = (select min(cdr_key) from marts.fct_cdr where talk_seconds is not null)"
+    )
     after = fingerprint(con)["marts.fct_cdr"]
     assert before["rows"] == after["rows"] and before["md5"] != after["md5"]
     con.execute("update marts.fct_cdr set extracted_at = extracted_at + interval 1 day")

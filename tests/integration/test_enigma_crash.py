@@ -13,10 +13,10 @@ import time
 import duckdb
 import pytest
 import redis
-from launch import start_redis
 
 from cdr import config
 from cdr.warehouse import build_and_publish
+from launch import start_redis
 from tests.helpers import lake_rows
 
 KEY = "enigma:notifications:campaigns"
@@ -26,9 +26,22 @@ LEASE_TTL = 0.5
 
 def drain_process(url: str, data_dir) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "cdr.enigma.drain", "--url", url, "--key", KEY, "--batch-size", "25",
-         "--lease-ttl", str(LEASE_TTL)],
-        env={**os.environ, "CDR_DATA_DIR": str(data_dir)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "cdr.enigma.drain",
+            "--url",
+            url,
+            "--key",
+            KEY,
+            "--batch-size",
+            "25",
+            "--lease-ttl",
+            str(LEASE_TTL),
+        ],
+        env={**os.environ, "CDR_DATA_DIR": str(data_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -38,9 +51,24 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(data_dir):
     with start_redis() as server:
         client = redis.Redis(port=server.port)
         for n in range(PUSHED):
-            client.lpush(KEY, json.dumps({"type": "cdr", "payload": {
-                "call_ref": f"K-{n:05d}", "extension": "3001", "end_reason": "ANSWERED", "call_time": n % 300,
-                "dialed_at": 1795132800 + n, "number": "0820001234", "call_dir": "outbound", "ref": "C"}}))
+            client.lpush(
+                KEY,
+                json.dumps(
+                    {
+                        "type": "cdr",
+                        "payload": {
+                            "call_ref": f"K-{n:05d}",
+                            "extension": "3001",
+                            "end_reason": "ANSWERED",
+                            "call_time": n % 300,
+                            "dialed_at": 1795132800 + n,
+                            "number": "0820001234",
+                            "call_dir": "outbound",
+                            "ref": "C",
+                        },
+                    }
+                ),
+            )
         kills = 0
         while client.llen(KEY) and kills < 40:
             proc = drain_process(server.url, data_dir)
@@ -70,7 +98,8 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(data_dir):
     build_and_publish()
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
         total, distinct = con.execute(
-            "select count(*), count(distinct source_cdr_id) from marts.fct_cdr where source = 'enigma'").fetchone()
+            "select count(*), count(distinct source_cdr_id) from marts.fct_cdr where source = 'enigma'"
+        ).fetchone()
     assert total == distinct == PUSHED
     print(f"{kills} kills; {len(lake_refs) - PUSHED} CDRs read twice; {len(leftovers)} temporaries left by kills")
 
@@ -104,4 +133,5 @@ def test_a_batch_read_again_after_a_crash_counts_once(data_dir, monkeypatch):
     build_and_publish()
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
         assert sorted(r[0] for r in con.execute("select source_cdr_id from marts.fct_cdr").fetchall()) == [
-            f"R-{n}" for n in range(8)]
+            f"R-{n}" for n in range(8)
+        ]

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import redis
-from launch import start_redis
 
 from cdr.enigma.drain import Lease, LeaseHeld, drain
 from cdr.lake import LakeWriter
+from launch import start_redis
 from tests.helpers import lake_rows as lake_source_rows
 
 KEY, C2D = "enigma:notifications:campaigns", "enigma:notifications:c2d"
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,18 @@ def r(server):
 
 
 def cdr(ref: str, **payload) -> bytes:
-    return json.dumps({"type": "cdr", "payload": {"call_ref": ref, "extension": "3001", "end_reason": "ANSWERED",
-                                                  "dialed_at": "2026-11-20T10:00:00+02:00", **payload}}).encode()
+    return json.dumps(
+        {
+            "type": "cdr",
+            "payload": {
+                "call_ref": ref,
+                "extension": "3001",
+                "end_reason": "ANSWERED",
+                "dialed_at": "2026-11-20T10:00:00+02:00",
+                **payload,
+            },
+        }
+    ).encode()
 
 
 def lake_rows(data_dir) -> list[dict]:
@@ -53,15 +63,34 @@ def test_batches_leave_oldest_first_and_empty_the_list(r, data_dir):
     batches: dict[str, list[int]] = {}
     for row in lake_rows(data_dir):
         batches.setdefault(row["_batch"], []).append(int(row["call_ref"].split("-")[1]))
-    assert sorted(sorted(refs) for refs in batches.values()) == [list(range(1, 11)), list(range(11, 21)),
-                                                                  list(range(21, 26))]
+    assert sorted(sorted(refs) for refs in batches.values()) == [
+        list(range(1, 11)),
+        list(range(11, 21)),
+        list(range(21, 26)),
+    ]
 
 
 def test_the_deprecated_c2d_key_is_drained_with_its_message_whole(r, data_dir):
-    message = json.dumps({"notifications": [
-        {"extension": "3001", "disposition": "ANSWERED", "call_ref": "a", "end_code": "16", "recording_url": "x"},
-        {"extension": "3002", "disposition": "NO ANSWER", "call_ref": "b", "end_code": "19", "recording_url": None},
-    ]})
+    message = json.dumps(
+        {
+            "notifications": [
+                {
+                    "extension": "3001",
+                    "disposition": "ANSWERED",
+                    "call_ref": "a",
+                    "end_code": "16",
+                    "recording_url": "x",
+                },
+                {
+                    "extension": "3002",
+                    "disposition": "NO ANSWER",
+                    "call_ref": "b",
+                    "end_code": "19",
+                    "recording_url": None,
+                },
+            ]
+        }
+    )
     r.lpush(C2D, message)
     summary = drain(r, [KEY, C2D])
     rows = lake_rows(data_dir)

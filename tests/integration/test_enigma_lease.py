@@ -6,9 +6,9 @@ import time
 
 import pytest
 import redis
-from launch import start_redis
 
 from cdr.enigma.drain import LEASE_KEY, Lease, LeaseHeld
+from launch import start_redis
 
 pytestmark = pytest.mark.integration
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from launch import start
 
 from cdr.http import RetryPolicy, SourceApiError
 from cdr.kazoo.client import KazooClient
 from cdr.kazoo.extract import pull_interval
-from tests.helpers import lake_rows, control, kazoo_ids_created_in, stats
+from launch import start
+from tests.helpers import control, kazoo_ids_created_in, lake_rows, stats
 
-UTC = timezone.utc
+UTC = UTC
 DAY_START, DAY_END = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
 FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=2.0, timeout=(2, 5))
 
@@ -43,8 +43,11 @@ def test_a_day_arrives_whole_and_exactly(sim, client, data_dir, kazoo_rows):
 
 def test_429s_500s_a_dropped_connection_and_an_expired_token_lose_nothing(sim, client, data_dir, kazoo_rows):
     client.authenticate()
-    control(sim, faults=[{"status": 429, "retry_after": "0"}, {"status": 500}, None, {"drop": True},
-                         {"status": 502}], expire_after=3)
+    control(
+        sim,
+        faults=[{"status": 429, "retry_after": "0"}, {"status": 500}, None, {"drop": True}, {"status": 502}],
+        expire_after=3,
+    )
     before = stats(sim)
     pull_interval(client, DAY_START, DAY_END)
     after = stats(sim)
@@ -70,8 +73,10 @@ def test_an_interval_longer_than_31_days_is_split_into_accepted_windows(sim, cli
 
 def test_the_server_refuses_a_range_over_31_days(sim, client):
     with pytest.raises(SourceApiError, match="HTTP 400.*date_range"):
-        client.get("/v2/accounts/demo-account/cdrs", {"created_from": 63_900_000_000,
-                                                      "created_to": 63_900_000_000 + 32 * 86400})
+        client.get(
+            "/v2/accounts/demo-account/cdrs",
+            {"created_from": 63_900_000_000, "created_to": 63_900_000_000 + 32 * 86400},
+        )
 
 
 def test_a_stuck_next_start_key_fails_clearly(sim, client, data_dir):
@@ -93,9 +98,11 @@ def test_rerunning_an_interval_replaces_its_files(sim, client, data_dir):
 def test_bad_rows_go_to_quarantine_byte_for_byte(tmp_path, data_dir):
     import json
 
-    data = [{"id": "202611-good", "timestamp": 63962352000 + 100, "duration_seconds": 5},
-            {"no_id": True, "timestamp": 63962352000 + 200, "duration_seconds": 5},
-            {"id": "", "timestamp": 63962352000 + 300, "duration_seconds": 5}]
+    data = [
+        {"id": "202611-good", "timestamp": 63962352000 + 100, "duration_seconds": 5},
+        {"no_id": True, "timestamp": 63962352000 + 200, "duration_seconds": 5},
+        {"id": "", "timestamp": 63962352000 + 300, "duration_seconds": 5},
+    ]
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
     with start("kazoo_sim.py", "--data", str(path)) as sim:
@@ -121,8 +128,11 @@ def test_each_pull_keeps_the_accounts_own_numbers_in_the_lake(sim, client, data_
     client.page_size = 1
     pull_interval(client, DAY_START, DAY_END, own_numbers=["0312 285 000"])
     # the simulator's default numbers (include/simulators/kazoo_sim.py DEFAULT_NUMBERS)
-    assert own_numbers_in_lake(data_dir) == [("+18005550100", "api"), ("+18005550111", "api"),
-                                             ("0312 285 000", "connection")]
+    assert own_numbers_in_lake(data_dir) == [
+        ("+18005550100", "api"),
+        ("+18005550111", "api"),
+        ("0312 285 000", "connection"),
+    ]
     # the next pull replaces the list whole
     control(sim, numbers_shape=shape)
     pull_interval(client, DAY_START, DAY_END)

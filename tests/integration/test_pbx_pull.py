@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from launch import start
 
 from cdr.http import RetryPolicy, SourceApiError
 from cdr.pbx.client import PbxClient
 from cdr.pbx.extract import pull_interval
-from tests.helpers import lake_rows, control, pbx_ids_read_by, stats
+from launch import start
+from tests.helpers import control, lake_rows, pbx_ids_read_by, stats
 
-UTC = timezone.utc
+UTC = UTC
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
 FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=2.0, timeout=(2, 5))
 
@@ -69,9 +69,17 @@ def row(id_, start_utc: datetime, seconds: int, tz="Europe/Bucharest") -> dict:
     local = start_utc.astimezone(ZoneInfo(tz))
     end = (start_utc + timedelta(seconds=seconds)).astimezone(ZoneInfo(tz))
     hms = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return {"id": str(id_), "uniqueid": f"{int(start_utc.timestamp())}.{id_}", "linkedid": f"l{id_}",
-            "time": local.strftime("%Y-%m-%d %H:%M:%S"), "time_end": end.strftime("%Y-%m-%d %H:%M:%S"),
-            "direction": "IN", "call_status": "ANSWERED", "duration": hms, "bill_duration": hms}
+    return {
+        "id": str(id_),
+        "uniqueid": f"{int(start_utc.timestamp())}.{id_}",
+        "linkedid": f"l{id_}",
+        "time": local.strftime("%Y-%m-%d %H:%M:%S"),
+        "time_end": end.strftime("%Y-%m-%d %H:%M:%S"),
+        "direction": "IN",
+        "call_status": "ANSWERED",
+        "duration": hms,
+        "bill_duration": hms,
+    }
 
 
 @pytest.fixture
@@ -80,29 +88,42 @@ def custom_sim(tmp_path):
         path = tmp_path / "pbx.json"
         path.write_text(json.dumps(rows))
         return start("pbx_sim.py", "--data", str(path))
+
     return launch
 
 
 def test_calls_around_local_midnight_and_daylight_saving_land_in_their_utc_interval(custom_sim, data_dir):
     rows = [
-        row(1, datetime(2026, 11, 19, 22, 30, tzinfo=UTC), 60),   # 00:30 local on the 20th: still the 19th in UTC
-        row(2, datetime(2026, 11, 20, 21, 59, tzinfo=UTC), 60),   # 23:59 local on the 20th
-        row(3, datetime(2026, 10, 25, 0, 30, tzinfo=UTC), 60),    # 03:30 local, summer time
-        row(4, datetime(2026, 10, 25, 1, 30, tzinfo=UTC), 60),    # 03:30 local again, winter time
-        row(5, datetime(2026, 3, 29, 1, 10, tzinfo=UTC), 60),     # 04:10 local, just after spring forward
+        row(1, datetime(2026, 11, 19, 22, 30, tzinfo=UTC), 60),  # 00:30 local on the 20th: still the 19th in UTC
+        row(2, datetime(2026, 11, 20, 21, 59, tzinfo=UTC), 60),  # 23:59 local on the 20th
+        row(3, datetime(2026, 10, 25, 0, 30, tzinfo=UTC), 60),  # 03:30 local, summer time
+        row(4, datetime(2026, 10, 25, 1, 30, tzinfo=UTC), 60),  # 03:30 local again, winter time
+        row(5, datetime(2026, 3, 29, 1, 10, tzinfo=UTC), 60),  # 04:10 local, just after spring forward
     ]
     with custom_sim(rows) as sim:
         client = PbxClient(sim.url, "demo-pbx-token", "demo-pbx-api-key", policy=FAST)
-        for start in (datetime(2026, 11, 19, 22, tzinfo=UTC), datetime(2026, 10, 25, 0, tzinfo=UTC),
-                      datetime(2026, 10, 25, 1, tzinfo=UTC), datetime(2026, 3, 29, 1, tzinfo=UTC)):
+        for start in (
+            datetime(2026, 11, 19, 22, tzinfo=UTC),
+            datetime(2026, 10, 25, 0, tzinfo=UTC),
+            datetime(2026, 10, 25, 1, tzinfo=UTC),
+            datetime(2026, 3, 29, 1, tzinfo=UTC),
+        ):
             pull_interval(client, start, start + timedelta(hours=1), lookback_hours=0)
     got = {r["id"]: r for r in lake_rows(data_dir, "pbx")}
     assert {i: got[i]["time_utc"] for i in got} == {
-        "1": datetime(2026, 11, 19, 22, 30, tzinfo=UTC), "3": datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
-        "4": datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "5": datetime(2026, 3, 29, 1, 10, tzinfo=UTC)}
+        "1": datetime(2026, 11, 19, 22, 30, tzinfo=UTC),
+        "3": datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        "4": datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+        "5": datetime(2026, 3, 29, 1, 10, tzinfo=UTC),
+    }
     # The wall-clock filter reads the repeated hour twice; both readings carry the right UTC time, and the
     # warehouse counts each id once.
-    assert sorted(r["_interval_start"].hour for r in lake_rows(data_dir, "pbx") if r["id"] in ("3", "4")) == [0, 0, 1, 1]
+    assert sorted(r["_interval_start"].hour for r in lake_rows(data_dir, "pbx") if r["id"] in ("3", "4")) == [
+        0,
+        0,
+        1,
+        1,
+    ]
     assert got["1"]["_interval_start"] == datetime(2026, 11, 19, 22, tzinfo=UTC)
 
 

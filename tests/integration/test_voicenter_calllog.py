@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 import requests
-from launch import start
 from voicenter_calllog_sim import to_log_record
 
 from cdr.http import RetryPolicy
 from cdr.voicenter.calllog import CallLogClient, CallLogError, TokenBucket, endpoint_url
 from cdr.voicenter.reconcile import to_row
+from launch import start
 from tests.conftest import ROOT
 from tests.helpers import control, stats
 
-UTC = timezone.utc
+UTC = UTC
 CODE = "demo-voicenter-code"
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
 CDRS = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())
@@ -41,8 +42,13 @@ def reset(sim):
 
 
 def client(url: str, **kwargs) -> CallLogClient:
-    return CallLogClient(endpoint_url(url), kwargs.pop("code", CODE), policy=kwargs.pop("policy", FAST),
-                         requests_per_minute=kwargs.pop("requests_per_minute", 60_000), **kwargs)
+    return CallLogClient(
+        endpoint_url(url),
+        kwargs.pop("code", CODE),
+        policy=kwargs.pop("policy", FAST),
+        requests_per_minute=kwargs.pop("requests_per_minute", 60_000),
+        **kwargs,
+    )
 
 
 def test_a_day_under_the_cap_is_one_request(sim):
@@ -64,7 +70,7 @@ def test_a_full_answer_is_halved_until_every_window_fits(sim):
     kept = [q for q in queries if q["returned"] == q["total"]]
     kept.sort(key=lambda q: q["fromdate"])
     assert kept[0]["fromdate"] == DAY[0].isoformat() and kept[-1]["todate"] == DAY[1].isoformat()
-    assert all(a["todate"] == b["fromdate"] for a, b in zip(kept, kept[1:]))
+    assert all(a["todate"] == b["fromdate"] for a, b in pairwise(kept))
 
 
 def test_the_cap_itself_counts_as_full_even_when_total_hits_says_no_more(sim):
@@ -148,15 +154,29 @@ def test_log_records_map_onto_the_webhook_columns():
         row, day = to_row(to_log_record(cdr), {"_source": "voicenter"})
         assert row["ivruniqueid"] == cdr["ivruniqueid"] and row["_origin"] == "call_log"
         assert row["time"] == cdr["time"] and day == datetime.fromtimestamp(cdr["time"], UTC).date()
-        for column in ("caller", "target", "type", "status", "duration", "dialtime", "price", "queuename",
-                       "targetextension", "callerextension", "did", "representative_code", "record"):
+        for column in (
+            "caller",
+            "target",
+            "type",
+            "status",
+            "duration",
+            "dialtime",
+            "price",
+            "queuename",
+            "targetextension",
+            "callerextension",
+            "did",
+            "representative_code",
+            "record",
+        ):
             assert row[column] == cdr.get(column), column
         assert row["OriginalIvrUniqueID"] == cdr.get("OriginalIvrUniqueID")
         assert json.loads(row["_raw"])["CallID"] == cdr["ivruniqueid"]
         if cdr.get("IVR"):
             ivr = cdr["IVR"] if isinstance(cdr["IVR"], list) else json.loads(cdr["IVR"])
-            assert [(x["layer_name"], x["Dtmf"]) for x in json.loads(row["IVR"])] == \
-                   [(x["layer_name"], x["Dtmf"]) for x in ivr]
+            assert [(x["layer_name"], x["Dtmf"]) for x in json.loads(row["IVR"])] == [
+                (x["layer_name"], x["Dtmf"]) for x in ivr
+            ]
 
 
 def test_the_date_of_the_vendor_example_is_its_unix_instant():
@@ -173,10 +193,12 @@ def test_both_body_shapes_and_get_give_the_same_answer(sim):
     dates = {"fromdate": "2026-11-20T00:00:00", "todate": "2026-11-20T12:00:00"}
     nested = requests.post(url, json={"code": CODE, "search": dates, "fields": ["CallID", "Date"]}, timeout=5).json()
     top = requests.post(url, json={"code": CODE, **dates, "fields": ["CallID", "Date"]}, timeout=5).json()
-    got = requests.get(url, params=[("code", CODE), *dates.items(), ("fields", "CallID"), ("fields", "Date")],
-                       timeout=5).json()
-    php = requests.get(url, params=[("code", CODE), *dates.items(), ("fields[0]", "CallID"), ("fields[1]", "Date")],
-                       timeout=5).json()
+    got = requests.get(
+        url, params=[("code", CODE), *dates.items(), ("fields", "CallID"), ("fields", "Date")], timeout=5
+    ).json()
+    php = requests.get(
+        url, params=[("code", CODE), *dates.items(), ("fields[0]", "CallID"), ("fields[1]", "Date")], timeout=5
+    ).json()
     expected = ids_between(DAY[0], DAY[0] + timedelta(hours=12))
     for answer in (nested, top, got, php):
         assert answer["ERROR_NUMBER"] == 0 and answer["TOTAL_HITS"] == len(expected)
@@ -185,8 +207,11 @@ def test_both_body_shapes_and_get_give_the_same_answer(sim):
 
 
 def test_the_simulator_refuses_a_bad_date_range(sim):
-    answer = requests.post(endpoint_url(sim.url), json={"code": CODE, "search": {
-        "fromdate": "2026-11-21T00:00:00", "todate": "2026-11-20T00:00:00"}}, timeout=5)
+    answer = requests.post(
+        endpoint_url(sim.url),
+        json={"code": CODE, "search": {"fromdate": "2026-11-21T00:00:00", "todate": "2026-11-20T00:00:00"}},
+        timeout=5,
+    )
     assert answer.status_code == 404 and answer.json()["ERROR_NUMBER"] == 5
 
 

@@ -16,27 +16,51 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from launch import start_receiver
 
 from cdr.voicenter.load import load_staged
+from launch import start_receiver
 
 TOKEN = "fuzz-token-0123456789abcdefghijklmnopqrstuv"
-FUZZ = settings(max_examples=250, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 ANSWER_ERR = {200: 0, 400: 1, 413: 1}
 # Any code point, lone surrogates included (JSON can escape them; XML and UTF-8 cannot carry them).
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)
-FIELDS = ["ivruniqueid", "OriginalIvrUniqueID", "time", "duration", "dialtime", "seconds_waiting_in_queue",
-          "price", "caller", "target", "queueid", "IVR", "status", "type"]
-NUMBERS = st.one_of(st.integers(), st.integers(min_value=-(2**70), max_value=2**70),
-                    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, -1, 2**63 - 1, 2**63,
-                                                                                      1795132800, 10**20]))
+FIELDS = [
+    "ivruniqueid",
+    "OriginalIvrUniqueID",
+    "time",
+    "duration",
+    "dialtime",
+    "seconds_waiting_in_queue",
+    "price",
+    "caller",
+    "target",
+    "queueid",
+    "IVR",
+    "status",
+    "type",
+]
+NUMBERS = st.one_of(
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, -1, 2**63 - 1, 2**63, 1795132800, 10**20]),
+)
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, ANY_TEXT, st.just("VC-1"))
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(ANY_TEXT, inner, max_size=4)), max_leaves=12)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(ANY_TEXT, inner, max_size=4)),
+    max_leaves=12,
+)
 CDRS = st.dictionaries(st.one_of(st.sampled_from(FIELDS), ANY_TEXT), VALUES, max_size=10).map(
-    lambda d: d if "ivruniqueid" in d else {"ivruniqueid": "VC-fuzz", **d})
+    lambda d: d if "ivruniqueid" in d else {"ivruniqueid": "VC-fuzz", **d}
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +76,9 @@ def receiver(tmp_path_factory):
 
 def send(receiver, body: bytes, content_type: str | None, fmt: str) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
-    response = receiver.session.post(f"{receiver.url}/voicenter/cdr", params={"token": TOKEN}, data=body,
-                                     headers=headers, timeout=30)
+    response = receiver.session.post(
+        f"{receiver.url}/voicenter/cdr", params={"token": TOKEN}, data=body, headers=headers, timeout=30
+    )
     assert response.status_code in ANSWER_ERR, (response.status_code, response.text[:300])
     if fmt == "xmlrpc" and content_type:
         err = xmlrpc.client.loads(response.text)[0][0]["Err"]
@@ -116,8 +141,7 @@ def xml_value(value, draw) -> str:
         return f"<value><{kind}>{xml_text(value)}</{kind}></value>"
     if isinstance(value, list):
         return "<value><array><data>" + "".join(xml_value(v, draw) for v in value) + "</data></array></value>"
-    members = "".join(f"<member><name>{xml_text(str(k))}</name>{xml_value(v, draw)}</member>"
-                      for k, v in value.items())
+    members = "".join(f"<member><name>{xml_text(str(k))}</name>{xml_value(v, draw)}</member>" for k, v in value.items())
     return f"<value><struct>{members}</struct></value>"
 
 
@@ -128,19 +152,27 @@ def xmlrpc_bodies(draw) -> bytes:
     how = draw(st.sampled_from(["call", "call", "response", "fault", "deep", "entities", "truncated", "binary"]))
     if how == "deep":
         depth = draw(st.sampled_from([10, 1000, 5000]))
-        inner = ("<value><struct><member><name>ivruniqueid</name><value><string>VC-d</string></value></member>"
-                 "<member><name>IVR</name>" + "<value><array><data>" * depth + "</data></array></value>" * depth
-                 + "</member></struct></value>")
+        inner = (
+            "<value><struct><member><name>ivruniqueid</name><value><string>VC-d</string></value></member>"
+            "<member><name>IVR</name>"
+            + "<value><array><data>" * depth
+            + "</data></array></value>" * depth
+            + "</member></struct></value>"
+        )
     if how == "response":
         body = f"<?xml version='1.0'?><methodResponse><params><param>{inner}</param></params></methodResponse>"
     elif how == "fault":
         body = xmlrpc.client.dumps(xmlrpc.client.Fault(4, json.dumps(cdr)[:50]), methodresponse=True)
     else:
-        body = (f"<?xml version='1.0'?><methodCall><methodName>{xml_text(draw(ANY_TEXT))}</methodName><params>"
-                f"<param>{inner}</param></params></methodCall>")
+        body = (
+            f"<?xml version='1.0'?><methodCall><methodName>{xml_text(draw(ANY_TEXT))}</methodName><params>"
+            f"<param>{inner}</param></params></methodCall>"
+        )
     if how == "entities":
-        body = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">'
-                '<!ENTITY e SYSTEM "file:///etc/passwd">]>' + body.split("?>", 1)[1].replace("VC-", "&b;&e;"))
+        body = (
+            '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">'
+            '<!ENTITY e SYSTEM "file:///etc/passwd">]>' + body.split("?>", 1)[1].replace("VC-", "&b;&e;")
+        )
     encoded = body.encode("utf-8", "surrogatepass")
     if how == "truncated":
         encoded = encoded[: draw(st.integers(0, len(encoded)))]
@@ -155,8 +187,11 @@ def form_bodies(draw) -> bytes:
     pairs = []
     for key, value in cdr.items():
         text = value if isinstance(value, str) else json.dumps(value, allow_nan=True)
-        pairs.append(quote_from_bytes(key.encode("utf-8", "surrogatepass")) + "="
-                     + quote_from_bytes(text.encode("utf-8", "surrogatepass")))
+        pairs.append(
+            quote_from_bytes(key.encode("utf-8", "surrogatepass"))
+            + "="
+            + quote_from_bytes(text.encode("utf-8", "surrogatepass"))
+        )
     body = "&".join(pairs).encode()
     how = draw(st.sampled_from(["as is", "as is", "raw bytes in", "separators", "many fields", "binary"]))
     if how == "raw bytes in":
@@ -171,9 +206,11 @@ def form_bodies(draw) -> bytes:
     return body
 
 
-CONTENT_TYPES = {"json": ["application/json", "text/json; charset=utf-8", None],
-                 "xmlrpc": ["text/xml", "application/xml", None],
-                 "form": ["application/x-www-form-urlencoded", None]}
+CONTENT_TYPES = {
+    "json": ["application/json", "text/json; charset=utf-8", None],
+    "xmlrpc": ["text/xml", "application/xml", None],
+    "form": ["application/x-www-form-urlencoded", None],
+}
 
 
 @FUZZ

@@ -17,16 +17,25 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from launch import free_port, start_receiver
 from post_voicenter import acknowledged, encode, post
+
+from launch import free_port, start_receiver
 
 TOKEN = "limits-token-0123456789abcdefghijklmnop"
 MARKER = "0549998877"  # a phone number in every hostile body: it must never reach a note or a log
 
 
 def cdr(n, **fields) -> dict:
-    return {"ivruniqueid": f"VC-{n}", "type": "Queue", "status": "ANSWER", "time": 1795132800, "caller": MARKER,
-            "duration": 42, "IVR": [{"layer_id": 1, "Dtmf": 2}], **fields}
+    return {
+        "ivruniqueid": f"VC-{n}",
+        "type": "Queue",
+        "status": "ANSWER",
+        "time": 1795132800,
+        "caller": MARKER,
+        "duration": 42,
+        "IVR": [{"layer_id": 1, "Dtmf": 2}],
+        **fields,
+    }
 
 
 def staged(data_dir) -> list[dict]:
@@ -41,30 +50,38 @@ def quarantined(data_dir) -> list[bytes]:
 
 
 def raw_post(url: str, body: bytes, content_type: str, token: str = TOKEN) -> requests.Response:
-    return requests.post(f"{url}/voicenter/cdr", params={"token": token}, data=body,
-                         headers={"Content-Type": content_type}, timeout=10)
+    return requests.post(
+        f"{url}/voicenter/cdr", params={"token": token}, data=body, headers={"Content-Type": content_type}, timeout=10
+    )
 
 
 def xmlrpc_nested(depth: int) -> bytes:
     # Arrays: the most levels that fit in the 256 KiB a body may have.
     inner = "<value><array><data>" * depth + "</data></array></value>" * depth
-    return (f"<?xml version='1.0'?><methodCall><methodName>cdr</methodName><params><param><value><struct>"
-            f"<member><name>ivruniqueid</name><value><string>deep</string></value></member>"
-            f"<member><name>caller</name><value><string>{MARKER}</string></value></member>"
-            f"<member><name>IVR</name>{inner}</member></struct></value></param></params></methodCall>").encode()
+    return (
+        f"<?xml version='1.0'?><methodCall><methodName>cdr</methodName><params><param><value><struct>"
+        f"<member><name>ivruniqueid</name><value><string>deep</string></value></member>"
+        f"<member><name>caller</name><value><string>{MARKER}</string></value></member>"
+        f"<member><name>IVR</name>{inner}</member></struct></value></param></params></methodCall>"
+    ).encode()
 
 
 def xmlrpc_cdr(members: str) -> bytes:
-    return (f"<methodCall><methodName>cdr</methodName><params><param><value><struct>"
-            f"<member><name>ivruniqueid</name><value><string>x1</string></value></member>"
-            f"<member><name>caller</name><value><string>{MARKER}</string></value></member>{members}"
-            f"</struct></value></param></params></methodCall>").encode()
+    return (
+        f"<methodCall><methodName>cdr</methodName><params><param><value><struct>"
+        f"<member><name>ivruniqueid</name><value><string>x1</string></value></member>"
+        f"<member><name>caller</name><value><string>{MARKER}</string></value></member>{members}"
+        f"</struct></value></param></params></methodCall>"
+    ).encode()
 
 
 HOSTILE = [
     ("duration 14 digits, JSON", json.dumps(cdr(1, duration=99999999999999)).encode(), "application/json"),
-    ("duration 14 digits, form", f"ivruniqueid=VC-2&caller={MARKER}&duration=99999999999999".encode(),
-     "application/x-www-form-urlencoded"),
+    (
+        "duration 14 digits, form",
+        f"ivruniqueid=VC-2&caller={MARKER}&duration=99999999999999".encode(),
+        "application/x-www-form-urlencoded",
+    ),
     ("duration 20 digits", json.dumps(cdr(3, duration=10**19 + 7)).encode(), "application/json"),
     ("time 1e20", json.dumps(cdr(4, time=1e20)).encode(), "application/json"),
     ("time in 2099", json.dumps(cdr(5, time=4_070_908_800)).encode(), "application/json"),
@@ -72,27 +89,53 @@ HOSTILE = [
     ("price past int64", json.dumps(cdr(7, price=2**63)).encode(), "application/json"),
     ("id not a string", json.dumps(cdr(8, ivruniqueid=12345)).encode(), "application/json"),
     ("id of 300 characters", json.dumps(cdr(9, ivruniqueid="A" * 300)).encode(), "application/json"),
-    ("lone surrogate", b'{"ivruniqueid": "VC-10", "caller": "' + MARKER.encode() + b'", "x": "\\ud800"}',
-     "application/json"),
-    ("NaN", b'{"ivruniqueid": "VC-11", "caller": "' + MARKER.encode() + b'", "duration": NaN}',
-     "application/json"),
-    ("Infinity", b'{"ivruniqueid": "VC-12", "caller": "' + MARKER.encode() + b'", "price": -Infinity}',
-     "application/json"),
-    ("JSON nested 5,000 deep", b'{"ivruniqueid": "VC-13", "caller": "' + MARKER.encode() + b'", "IVR": '
-     + b"[" * 5000 + b"]" * 5000 + b"}", "application/json"),
+    (
+        "lone surrogate",
+        b'{"ivruniqueid": "VC-10", "caller": "' + MARKER.encode() + b'", "x": "\\ud800"}',
+        "application/json",
+    ),
+    ("NaN", b'{"ivruniqueid": "VC-11", "caller": "' + MARKER.encode() + b'", "duration": NaN}', "application/json"),
+    (
+        "Infinity",
+        b'{"ivruniqueid": "VC-12", "caller": "' + MARKER.encode() + b'", "price": -Infinity}',
+        "application/json",
+    ),
+    (
+        "JSON nested 5,000 deep",
+        b'{"ivruniqueid": "VC-13", "caller": "' + MARKER.encode() + b'", "IVR": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        "application/json",
+    ),
     ("XML-RPC nested 5,000 deep", xmlrpc_nested(5000), "text/xml"),
-    ("XML-RPC NaN", xmlrpc_cdr("<member><name>duration</name><value><double>nan</double></value></member>"),
-     "text/xml"),
-    ("XML-RPC huge int", xmlrpc_cdr(f"<member><name>price</name><value><int>{'9' * 30}</int></value></member>"),
-     "text/xml"),
-    ("XML-RPC base64", xmlrpc_cdr("<member><name>record</name><value><base64>AAAA</base64></value></member>"),
-     "text/xml"),
-    ("XML-RPC fault", (f"<methodResponse><fault><value><struct><member><name>faultString</name><value><string>"
-                       f"{MARKER}</string></value></member><member><name>faultCode</name><value><int>4</int>"
-                       f"</value></member></struct></value></fault></methodResponse>").encode(), "text/xml"),
+    (
+        "XML-RPC NaN",
+        xmlrpc_cdr("<member><name>duration</name><value><double>nan</double></value></member>"),
+        "text/xml",
+    ),
+    (
+        "XML-RPC huge int",
+        xmlrpc_cdr(f"<member><name>price</name><value><int>{'9' * 30}</int></value></member>"),
+        "text/xml",
+    ),
+    (
+        "XML-RPC base64",
+        xmlrpc_cdr("<member><name>record</name><value><base64>AAAA</base64></value></member>"),
+        "text/xml",
+    ),
+    (
+        "XML-RPC fault",
+        (
+            f"<methodResponse><fault><value><struct><member><name>faultString</name><value><string>"
+            f"{MARKER}</string></value></member><member><name>faultCode</name><value><int>4</int>"
+            f"</value></member></struct></value></fault></methodResponse>"
+        ).encode(),
+        "text/xml",
+    ),
     ("form with a bad field", f"ivruniqueid=VC-14&{MARKER}".encode(), "application/x-www-form-urlencoded"),
-    ("form of 500 fields", ("&".join(f"f{i}={MARKER}" for i in range(500)) + "&ivruniqueid=VC-15").encode(),
-     "application/x-www-form-urlencoded"),
+    (
+        "form of 500 fields",
+        ("&".join(f"f{i}={MARKER}" for i in range(500)) + "&ivruniqueid=VC-15").encode(),
+        "application/x-www-form-urlencoded",
+    ),
     ("not UTF-8", b'{"ivruniqueid": "VC-16", "caller": "\xff' + MARKER.encode() + b'"}', "application/json"),
 ]
 
@@ -134,7 +177,7 @@ def test_the_bounds_edge_is_still_a_cdr(shared):
 
 
 def test_nothing_hostile_reached_the_log(shared):
-    receiver, data = shared
+    _, data = shared
     log = (data / "logs" / "receiver.log").read_text()
     assert "quarantined" in log and MARKER not in log and TOKEN not in log
     assert "Traceback" not in log
@@ -164,24 +207,32 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 def test_the_token_is_checked_before_the_body_is_read(shared):
-    receiver, data = shared
+    receiver, _ = shared
     with connect(receiver.url) as sock:
         # Headers only, announcing a body that is never sent: a wrong token is answered without waiting for it.
-        sock.sendall(b"POST /voicenter/cdr?token=wrong HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 200000\r\n\r\n")
+        sock.sendall(
+            b"POST /voicenter/cdr?token=wrong HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 200000\r\n\r\n"
+        )
         started = time.monotonic()
         head = sock.recv(65536)
         assert head.startswith(b"HTTP/1.1 401") and time.monotonic() - started < 4.5  # before the deadline
     with connect(receiver.url) as sock:
-        sock.sendall(f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: application/json"
-                     f"\r\nContent-Length: 300000\r\n\r\n".encode())
+        sock.sendall(
+            f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: application/json"
+            f"\r\nContent-Length: 300000\r\n\r\n".encode()
+        )
         assert sock.recv(65536).startswith(b"HTTP/1.1 413")
 
 
 @pytest.fixture
 def quick(data_dir):
-    env = {"CDR_RECEIVER_REQUEST_TIMEOUT": "1", "CDR_RECEIVER_MAX_CONNECTIONS": "6",
-           "CDR_RECEIVER_QUARANTINE_MAX_PER_DAY": "2", "CDR_RECEIVER_LOG_INTERVAL": "60"}
+    env = {
+        "CDR_RECEIVER_REQUEST_TIMEOUT": "1",
+        "CDR_RECEIVER_MAX_CONNECTIONS": "6",
+        "CDR_RECEIVER_QUARANTINE_MAX_PER_DAY": "2",
+        "CDR_RECEIVER_LOG_INTERVAL": "60",
+    }
     with start_receiver(str(data_dir), TOKEN, env=env) as running:
         yield running
 
@@ -190,8 +241,10 @@ def test_an_incomplete_request_is_timed_out_and_the_receiver_serves_others(quick
     partial = [
         b"",  # connected, said nothing
         b"POST /voicenter/cdr HTTP/1.1\r\nHost: r\r\nContent-Ty",  # half the headers
-        (f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
-         f"Content-Length: 100\r\n\r\n{{\"ivruniqueid\": \"slow\"").encode(),  # half the body
+        (
+            f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
+            f'Content-Length: 100\r\n\r\n{{"ivruniqueid": "slow"'
+        ).encode(),  # half the body
     ]
     socks = [connect(quick.url) for _ in partial]
     for sock, data in zip(socks, partial):
@@ -214,8 +267,11 @@ def test_past_the_connection_cap_the_answer_is_503_and_below_it_service_resumes(
         body, content_type = encode(cdr("capped"), "json")
         for _ in range(4):
             with connect(quick.url) as sock:
-                sock.sendall(f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: "
-                             f"{content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+                sock.sendall(
+                    f"POST /voicenter/cdr?token={TOKEN} HTTP/1.1\r\nHost: r\r\nContent-Type: "
+                    f"{content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
                 assert sock.recv(65536).startswith(b"HTTP/1.1 503")
     finally:
         for sock in idle:
@@ -241,8 +297,7 @@ def test_the_days_quarantine_cap_answers_err_2_so_nothing_is_lost(quick, data_di
 
 def test_refused_tokens_are_logged_as_one_counted_line(quick, data_dir):
     body, content_type = encode(cdr("x"), "json")
-    threads = [threading.Thread(target=raw_post, args=(quick.url, body, content_type, f"wrong-{n}"))
-               for n in range(5)]
+    threads = [threading.Thread(target=raw_post, args=(quick.url, body, content_type, f"wrong-{n}")) for n in range(5)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -257,8 +312,12 @@ def test_refused_tokens_are_logged_as_one_counted_line(quick, data_dir):
 
 @pytest.mark.parametrize("token, starts", [("x" * 31, False), ("", False), ("y" * 32, True)])
 def test_a_short_token_is_refused_at_start(tmp_path, token, starts):
-    env = {**os.environ, "CDR_DATA_DIR": str(tmp_path), "CDR_VOICENTER_TOKEN": token,
-           "CDR_RECEIVER_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "CDR_DATA_DIR": str(tmp_path),
+        "CDR_VOICENTER_TOKEN": token,
+        "CDR_RECEIVER_PORT": str(free_port()),
+    }
     binary = os.path.join(os.path.dirname(sys.executable), "cdr-receiver")
     try:
         done = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=4)

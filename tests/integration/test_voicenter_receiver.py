@@ -13,18 +13,25 @@ from contextlib import contextmanager
 
 import pytest
 import requests
-from launch import start_receiver
 from post_voicenter import acknowledged, encode, post
 
 from cdr.voicenter.load import load_staged
+from launch import start_receiver
 from tests.helpers import lake_rows
 
 TOKEN = "t0ken-for-tests-0123456789abcdefghij"
 
 
 def cdr(n: int | str, **fields) -> dict:
-    return {"ivruniqueid": f"VC-{n}", "type": "Queue", "status": "ANSWER", "time": 1795132800, "caller": "0501234567",
-            "IVR": [{"layer_id": 1, "Dtmf": 2}], **fields}
+    return {
+        "ivruniqueid": f"VC-{n}",
+        "type": "Queue",
+        "status": "ANSWER",
+        "time": 1795132800,
+        "caller": "0501234567",
+        "IVR": [{"layer_id": 1, "Dtmf": 2}],
+        **fields,
+    }
 
 
 def staged(data_dir) -> list[dict]:
@@ -57,12 +64,16 @@ def test_each_format_is_staged_and_answered_in_kind(receiver, data_dir, fmt):
 
 def test_bearer_token_works_and_a_wrong_or_missing_one_is_refused(receiver, data_dir):
     body, content_type = encode(cdr(1), "json")
-    ok = requests.post(f"{receiver.url}/voicenter/cdr", data=body,
-                       headers={"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}"})
+    ok = requests.post(
+        f"{receiver.url}/voicenter/cdr",
+        data=body,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}"},
+    )
     assert ok.json() == {"Err": 0, "Errdesc": "OK"}
     for params, headers in (({"token": "wrong"}, {}), ({}, {}), ({}, {"Authorization": "Bearer nope"})):
-        refused = requests.post(f"{receiver.url}/voicenter/cdr", params=params, data=body,
-                                headers={"Content-Type": content_type, **headers})
+        refused = requests.post(
+            f"{receiver.url}/voicenter/cdr", params=params, data=body, headers={"Content-Type": content_type, **headers}
+        )
         assert refused.status_code == 401
     assert len(staged(data_dir)) == 1
     receiver.stop()
@@ -70,28 +81,37 @@ def test_bearer_token_works_and_a_wrong_or_missing_one_is_refused(receiver, data
     assert "refused" in log and TOKEN not in log and "wrong" not in log
 
 
-BOMB = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-        + b"".join(f'<!ENTITY lol{i} "{"&lol%s;" % (i - 1 if i > 1 else "") * 10}">'.encode() for i in range(1, 9))
-        + b']><methodCall><methodName>x</methodName><params><param><value><string>&lol8;</string></value></param>'
-        b"</params></methodCall>")
-EXTERNAL = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><methodCall><methodName>x'
-            b'</methodName><params><param><value><string>&e;</string></value></param></params></methodCall>')
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(f'<!ENTITY lol{i} "{"&lol%s;" % (i - 1 if i > 1 else "") * 10}">'.encode() for i in range(1, 9))
+    + b"]><methodCall><methodName>x</methodName><params><param><value><string>&lol8;</string></value></param>"
+    b"</params></methodCall>"
+)
+EXTERNAL = (
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><methodCall><methodName>x'
+    b"</methodName><params><param><value><string>&e;</string></value></param></params></methodCall>"
+)
 
 
-@pytest.mark.parametrize("body,content_type", [
-    (b'{"ivruniqueid": "broken', "application/json"),
-    (b'["not", "an", "object"]', "application/json"),
-    (b'{"caller": "0501234567"}', "application/json"),  # no ivruniqueid
-    (BOMB, "text/xml"),
-    (EXTERNAL, "text/xml"),
-    (b"<methodCall><methodName>x</methodName><params><param><value><int>7</int></value></param></params></methodCall>",
-     "text/xml"),
-    (b"%%%&&&=", "application/x-www-form-urlencoded"),
-])
-def test_bad_bodies_get_err_1_are_kept_in_quarantine_and_the_receiver_stays_up(receiver, data_dir, body,
-                                                                               content_type):
-    response = requests.post(f"{receiver.url}/voicenter/cdr", params={"token": TOKEN}, data=body,
-                             headers={"Content-Type": content_type})
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        (b'{"ivruniqueid": "broken', "application/json"),
+        (b'["not", "an", "object"]', "application/json"),
+        (b'{"caller": "0501234567"}', "application/json"),  # no ivruniqueid
+        (BOMB, "text/xml"),
+        (EXTERNAL, "text/xml"),
+        (
+            b"<methodCall><methodName>x</methodName><params><param><value><int>7</int></value></param></params></methodCall>",
+            "text/xml",
+        ),
+        (b"%%%&&&=", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_bad_bodies_get_err_1_are_kept_in_quarantine_and_the_receiver_stays_up(receiver, data_dir, body, content_type):
+    response = requests.post(
+        f"{receiver.url}/voicenter/cdr", params={"token": TOKEN}, data=body, headers={"Content-Type": content_type}
+    )
     assert response.status_code == 400
     fmt = "xmlrpc" if content_type == "text/xml" else ("form" if "form" in content_type else "json")
     assert not acknowledged(fmt, response) and "1" in response.text
@@ -103,8 +123,12 @@ def test_bad_bodies_get_err_1_are_kept_in_quarantine_and_the_receiver_stays_up(r
 
 def test_an_oversized_body_gets_413(receiver, data_dir):
     body = json.dumps(cdr(1, padding="x" * 300_000)).encode()
-    response = requests.post(f"{receiver.url}/voicenter/cdr", params={"token": TOKEN}, data=body,
-                             headers={"Content-Type": "application/json"})
+    response = requests.post(
+        f"{receiver.url}/voicenter/cdr",
+        params={"token": TOKEN},
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413 and staged(data_dir) == []
     assert post(receiver.url, TOKEN, cdr(2), "json").status_code == 200
 

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
 import requests
-from launch import start, start_receiver
 from post_voicenter import post, post_all
 
 from cdr.http import RetryPolicy
 from cdr.voicenter.calllog import CallLogClient, endpoint_url
 from cdr.voicenter.load import load_staged
-from cdr.voicenter.records import SCHEMA
 from cdr.voicenter.reconcile import reconcile_interval
+from cdr.voicenter.records import SCHEMA
+from launch import start, start_receiver
 from tests.conftest import ROOT
 from tests.helpers import control, lake_rows
 
-UTC = timezone.utc
+UTC = UTC
 CODE = "demo-voicenter-code"
 TOKEN = "reconcile-token-0123456789abcdef0123456789"
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
@@ -43,8 +43,9 @@ def sim():
 @pytest.fixture
 def client(sim):
     control(sim.url, reset=True, clear_stats=True)
-    return CallLogClient(endpoint_url(sim.url), CODE, requests_per_minute=60_000,
-                         policy=RetryPolicy(attempts=3, backoff=0.05))
+    return CallLogClient(
+        endpoint_url(sim.url), CODE, requests_per_minute=60_000, policy=RetryPolicy(attempts=3, backoff=0.05)
+    )
 
 
 def deliver(data_dir, cdrs: list[dict]) -> None:
@@ -153,9 +154,9 @@ def test_consecutive_intervals_each_recover_their_own_calls_once(data_dir, clien
     # Nothing delivered at all: hourly intervals over the demo day tile it without overlap.
     hours = [(DAY[0] + timedelta(hours=h), DAY[0] + timedelta(hours=h + 1)) for h in range(24)]
     recovered, outside = [], 0
-    for start, end in hours:
-        summary = reconcile_interval(client, start, end)
-        expected = {c["ivruniqueid"] for c in CDRS if start.timestamp() <= c["time"] < end.timestamp()}
+    for low, high in hours:
+        summary = reconcile_interval(client, low, high)
+        expected = {c["ivruniqueid"] for c in CDRS if low.timestamp() <= c["time"] < high.timestamp()}
         assert set(summary["recovered_ids"]) == expected
         recovered += summary["recovered_ids"]
         outside += summary["outside_interval"]
@@ -166,8 +167,10 @@ def test_consecutive_intervals_each_recover_their_own_calls_once(data_dir, clien
 
 
 def test_a_log_record_without_a_call_id_is_quarantined(data_dir, tmp_path):
-    records = [{"CallID": "", "Date": "2026-11-20T10:00:00Z", "DialStatus": "ANSWER"},
-               {"CallID": "ok1", "Date": "2026-11-20T10:00:01Z", "DialStatus": "ANSWER"}]
+    records = [
+        {"CallID": "", "Date": "2026-11-20T10:00:00Z", "DialStatus": "ANSWER"},
+        {"CallID": "ok1", "Date": "2026-11-20T10:00:01Z", "DialStatus": "ANSWER"},
+    ]
     path = tmp_path / "log.json"
     path.write_text(json.dumps(records))
     with start("voicenter_calllog_sim.py", "--data", str(path)) as server:

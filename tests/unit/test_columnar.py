@@ -11,7 +11,7 @@ import json
 import random
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,11 +30,17 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 import pull_server  # noqa: E402
 
-UTC = timezone.utc
+UTC = UTC
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
-LINEAGE = {"_source": "t", "_interval_start": DAY, "_interval_end": DAY + timedelta(days=1),
-           "_extracted_at": datetime(2026, 11, 21, 3, tzinfo=UTC), "_batch": "w1p1",
-           "_default_region": "US", "_timezone": "Europe/Bucharest"}
+LINEAGE = {
+    "_source": "t",
+    "_interval_start": DAY,
+    "_interval_end": DAY + timedelta(days=1),
+    "_extracted_at": datetime(2026, 11, 21, 3, tzinfo=UTC),
+    "_batch": "w1p1",
+    "_default_region": "US",
+    "_timezone": "Europe/Bucharest",
+}
 
 
 def row_by_row(module, records):
@@ -67,32 +73,32 @@ def assert_same(module, records):
 def odd_kazoo_rows() -> list:
     base = pull_server.kazoo_rows(40)
     odd = [dict(r) for r in base]
-    odd[0]["cost"] = 0                      # an int in a text column
-    odd[1]["duration_seconds"] = "17"       # digits in an int column
+    odd[0]["cost"] = 0  # an int in a text column
+    odd[1]["duration_seconds"] = "17"  # digits in an int column
     odd[2]["billing_seconds"] = " 4 "
     odd[3]["billing_seconds"] = ""
-    odd[4]["duration_seconds"] = True       # a bool is no number
+    odd[4]["duration_seconds"] = True  # a bool is no number
     odd[5]["caller_id_name"] = False
-    odd[6]["rate"] = 0.5                    # a float in a text column
-    odd[7]["duration_seconds"] = 5.0        # an integral float in an int column
-    odd[8]["billing_seconds"] = 1.5         # Arrow would make this 1
+    odd[6]["rate"] = 0.5  # a float in a text column
+    odd[7]["duration_seconds"] = 5.0  # an integral float in an int column
+    odd[8]["billing_seconds"] = 1.5  # Arrow would make this 1
     odd[9]["custom"] = {"deep": [1, 2.5e-7, {"x": 1e16}]}  # floats only nested: _raw must spell them as json
     odd[10]["owner_id"] = {"nested": ["a", None]}
-    odd[11]["timestamp"] = None             # no start: the interval's day
+    odd[11]["timestamp"] = None  # no start: the interval's day
     odd[12]["timestamp"] = 0
-    odd[13]["timestamp"] = 31_622_412       # 0001-01-01: far outside the usual years, a date all the same
+    odd[13]["timestamp"] = 31_622_412  # 0001-01-01: far outside the usual years, a date all the same
     odd[14]["timestamp"] = 9_000_000_000_000_000  # no date: quarantined with the reason
-    odd[15]["caller_id_name"] = "Zoë \u00e9\u2028\x00\x1f\"\\\n\t\r\b\f 😀"
+    odd[15]["caller_id_name"] = 'Zoë \u00e9\u2028\x00\x1f"\\\n\t\r\b\f 😀'
     odd[16]["unknown_big"] = 123456789012345678901234567890  # stays exact in _raw
-    odd[17]["timestamp"] = "63962352100"    # a numeric string start
+    odd[17]["timestamp"] = "63962352100"  # a numeric string start
     for name in kazoo.STRING_FIELDS[1::3]:
-        odd[18].pop(name)                   # missing fields are null
+        odd[18].pop(name)  # missing fields are null
     return [*odd, "not an object", {"id": ""}, {"id": 5}, {"no_id": 1}, None, [1, 2]]
 
 
 def test_kazoo_pages_from_the_demo_and_the_benchmark(kazoo_rows):
     for start in range(0, len(kazoo_rows), 100):
-        assert_same(kazoo, kazoo_rows[start:start + 100])
+        assert_same(kazoo, kazoo_rows[start : start + 100])
     assert_same(kazoo, pull_server.kazoo_rows(1000))
 
 
@@ -103,7 +109,7 @@ def test_kazoo_pages_with_every_odd_value():
     odd = odd_kazoo_rows()
     assert by_id[odd[8]["id"]]["billing_seconds"] is None and by_id[odd[7]["id"]]["duration_seconds"] == 5
     assert '"unknown_big":123456789012345678901234567890' in by_id[odd[16]["id"]]["_raw"]
-    assert '2.5e-07' in by_id[odd[9]["id"]]["_raw"] and '1e+16' in by_id[odd[9]["id"]]["_raw"]
+    assert "2.5e-07" in by_id[odd[9]["id"]]["_raw"] and "1e+16" in by_id[odd[9]["id"]]["_raw"]
 
 
 def test_each_odd_value_alone_in_a_page_and_pages_after_it():
@@ -133,29 +139,38 @@ def odd_pbx_rows() -> list:
     odd[1]["bill_minutes"] = 2.0
     odd[2]["bill_minutes"] = 2.5
     odd[3]["transfers"] = [{"from": "a", "to": "b", "at": 1.25}]
-    odd[4]["id"] = 1234                     # a numeric id is read as text
+    odd[4]["id"] = 1234  # a numeric id is read as text
     odd[5]["time_end"] = None
     odd[6]["time_end"] = ""
     odd[7]["duration"] = "bad"
-    odd[8]["uniqueid"] = None               # no hint in a repeated hour: the earlier reading
+    odd[8]["uniqueid"] = None  # no hint in a repeated hour: the earlier reading
     odd[8]["time"] = "2026-10-25 03:30:00"
     odd[9]["time"] = "2026-10-25 03:30:00"  # the hint decides
     odd[9]["uniqueid"] = f"{int(datetime(2026, 10, 25, 1, 30, tzinfo=UTC).timestamp())}.9"
     odd[10]["time"] = "2026-03-29 03:30:00"  # a wall time that never happened
-    odd[11]["time"] = "2026-1-5 3:04:05"    # a shape strptime still reads
+    odd[11]["time"] = "2026-1-5 3:04:05"  # a shape strptime still reads
     odd[12]["time_end"] = (datetime(2026, 11, 20, 12, tzinfo=UTC).astimezone(tz)).strftime("%Y-%m-%d %H:%M:%S")
     odd[13]["comments"] = {"k": [True, None, 10**25]}
-    return [*odd, {"id": None, "time": "2026-11-20 10:00:00"}, {"id": "", "time": "x"}, {"id": "1"},
-            {"id": "2", "time": "yesterday"}, {"id": "3", "time": "2026-13-01 00:00:00"},
-            {"id": "4", "time": "2026-11-31 10:00:00"}, {"id": "5", "time": "2026-11-20 24:00:00"},
-            {"id": "6", "time": "0000-01-01 00:00:00"}, {"id": "7", "time": "0001-01-01 00:30:00"},
-            {"id": "8", "time": "2026-11-20 10:00:00", "time_end": "2026-11-20 10:00:61"}, 42]
+    return [
+        *odd,
+        {"id": None, "time": "2026-11-20 10:00:00"},
+        {"id": "", "time": "x"},
+        {"id": "1"},
+        {"id": "2", "time": "yesterday"},
+        {"id": "3", "time": "2026-13-01 00:00:00"},
+        {"id": "4", "time": "2026-11-31 10:00:00"},
+        {"id": "5", "time": "2026-11-20 24:00:00"},
+        {"id": "6", "time": "0000-01-01 00:00:00"},
+        {"id": "7", "time": "0001-01-01 00:30:00"},
+        {"id": "8", "time": "2026-11-20 10:00:00", "time_end": "2026-11-20 10:00:61"},
+        42,
+    ]
 
 
 def test_pbx_pages_from_the_demo_and_the_benchmark():
     demo = json.loads((ROOT / "include" / "demo_data" / "pbx_cdrs.json").read_text())
     for start in range(0, len(demo), 100):
-        assert_same(pbx, demo[start:start + 100])
+        assert_same(pbx, demo[start : start + 100])
     assert_same(pbx, pull_server.pbx_rows(500))
 
 
@@ -170,14 +185,19 @@ def test_local_times_read_as_strptime_reads_them_at_every_change_of_the_clock():
     def reference(text, tz, hint):
         naive = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
         readings = sorted({naive.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)})
-        return readings[0] if hint is None or len(readings) == 1 else min(
-            readings, key=lambda moment: abs(moment.timestamp() - hint))
+        return (
+            readings[0]
+            if hint is None or len(readings) == 1
+            else min(readings, key=lambda moment: abs(moment.timestamp() - hint))
+        )
 
     # This year's changes, and old ones by odd seconds (Bucharest's mean time ended in 1931, Amsterdam's
     # +00:19:32 in 1937).
-    spans = [(datetime(2026, 1, 1), datetime(2027, 1, 1), timedelta(minutes=13, seconds=7)),
-             (datetime(1931, 7, 23, 21), datetime(1931, 7, 24, 3), timedelta(seconds=37)),
-             (datetime(1937, 6, 30, 22), datetime(1937, 7, 1, 2), timedelta(seconds=37))]
+    spans = [
+        (datetime(2026, 1, 1), datetime(2027, 1, 1), timedelta(minutes=13, seconds=7)),
+        (datetime(1931, 7, 23, 21), datetime(1931, 7, 24, 3), timedelta(seconds=37)),
+        (datetime(1937, 6, 30, 22), datetime(1937, 7, 1, 2), timedelta(seconds=37)),
+    ]
     for name in ("Europe/Bucharest", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Europe/Amsterdam"):
         tz = ZoneInfo(name)
         for moment, until, step in spans:
@@ -190,8 +210,10 @@ def test_local_times_read_as_strptime_reads_them_at_every_change_of_the_clock():
 
 def test_raw_json_text_is_json_dumps_for_every_character():
     chars = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
-    records = [{"s": chars[i:i + 4096], "n": i, "b": i % 2 == 0, "z": None, "l": [chars[i:i + 3]]}
-               for i in range(0, len(chars), 4096)]
+    records = [
+        {"s": chars[i : i + 4096], "n": i, "b": i % 2 == 0, "z": None, "l": [chars[i : i + 3]]}
+        for i in range(0, len(chars), 4096)
+    ]
     raw, kinds = columnar.raw_column(records)
     assert raw.to_pylist() == [raw_json(r) for r in records]
     assert kinds == {str, int, bool, type(None), list}
@@ -199,8 +221,9 @@ def test_raw_json_text_is_json_dumps_for_every_character():
 
 def test_pages_decode_to_the_values_json_gives():
     rng = random.Random(7)
-    values = [rng.uniform(-1e6, 1e6) for _ in range(2000)] + [rng.random() * 10 ** rng.randint(-300, 300)
-                                                               for _ in range(2000)]
+    values = [rng.uniform(-1e6, 1e6) for _ in range(2000)] + [
+        rng.random() * 10 ** rng.randint(-300, 300) for _ in range(2000)
+    ]
     values += [2**64, -(2**70), 0, -0.0, 1e-7, 5e-324, 1.7976931348623157e308]
     text = json.dumps({"data": values, "s": "\u00e9\u2028😀"}).encode()
     from cdr.http import _decode
@@ -228,8 +251,16 @@ def test_the_page_loop_skips_edge_repeats_and_quarantines_bad_rows_byte_for_byte
     bad = {"id": "", "timestamp": 1}
     pages = [FakePage(rows[:10], 1), FakePage([rows[9], *rows[10:20], bad], 2), FakePage([rows[19], *rows[20:]], 3)]
     text_pages = [FakePage(msgspec.json.decode(json.dumps(p.rows)), p.number) for p in pages]
-    summary = pull_into_lake(source="kazoo", label="K", schema=kazoo.SCHEMA, start=DAY, end=DAY + timedelta(days=1),
-                             pages=text_pages, to_table=kazoo.to_lake_table, lineage={"_default_region": "US"})
+    summary = pull_into_lake(
+        source="kazoo",
+        label="K",
+        schema=kazoo.SCHEMA,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        pages=text_pages,
+        to_table=kazoo.to_lake_table,
+        lineage={"_default_region": "US"},
+    )
     assert summary["rows_written"] == 30 and summary["repeated_at_page_edge"] == 2 and summary["quarantined"] == 1
     files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
     lake = pq.read_table(files).to_pylist()
@@ -242,11 +273,26 @@ def test_the_page_loop_skips_edge_repeats_and_quarantines_bad_rows_byte_for_byte
     # The row-by-row path through the same loop writes the same lake (int64 values only: beyond them, that
     # path follows values.as_int).
     text_pages[0].rows[5]["duration_seconds"] = rows[5]["duration_seconds"] = 7
-    columnar_lake = pull_into_lake(source="kazoo", label="K", schema=kazoo.SCHEMA, start=DAY,
-                                   end=DAY + timedelta(days=1), pages=text_pages, to_table=kazoo.to_lake_table,
-                                   lineage={"_default_region": "US"})
+    columnar_lake = pull_into_lake(
+        source="kazoo",
+        label="K",
+        schema=kazoo.SCHEMA,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        pages=text_pages,
+        to_table=kazoo.to_lake_table,
+        lineage={"_default_region": "US"},
+    )
     first = pq.read_table(files).drop_columns(["_extracted_at"]).to_pylist()
-    again = pull_into_lake(source="kazoo", label="K", schema=kazoo.SCHEMA, start=DAY, end=DAY + timedelta(days=1),
-                           pages=text_pages, to_row=kazoo.to_lake_row, lineage={"_default_region": "US"})
+    again = pull_into_lake(
+        source="kazoo",
+        label="K",
+        schema=kazoo.SCHEMA,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        pages=text_pages,
+        to_row=kazoo.to_lake_row,
+        lineage={"_default_region": "US"},
+    )
     assert again == columnar_lake
     assert pq.read_table(files).drop_columns(["_extracted_at"]).to_pylist() == first

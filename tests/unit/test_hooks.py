@@ -12,8 +12,12 @@ def set_conn(monkeypatch, **fields):
 
 
 def test_kazoo_hook_builds_the_client_from_the_connection(monkeypatch):
-    set_conn(monkeypatch, host="http://kazoo.example:8000/", password="k3y",
-             extra={"account_id": "acc1", "page_size": 250, "default_region": "gb"})
+    set_conn(
+        monkeypatch,
+        host="http://kazoo.example:8000/",
+        password="k3y",
+        extra={"account_id": "acc1", "page_size": 250, "default_region": "gb"},
+    )
     hook = KazooHook()
     client = hook.get_conn()
     assert (client.base_url, client.account_id, client.page_size) == ("http://kazoo.example:8000", "acc1", 250)
@@ -40,11 +44,14 @@ def test_hook_has_the_provider_shape():
     assert KazooHook.conn_type == "kazoo"  # its own form; Connections of type http keep working
 
 
-@pytest.mark.parametrize("value, numbers", [
-    (["+18005550100", " 8005550111 "], ["+18005550100", "8005550111"]),
-    ("+18005550100, 8005550111;0312285000", ["+18005550100", "8005550111", "0312285000"]),
-    (None, []),
-])
+@pytest.mark.parametrize(
+    "value, numbers",
+    [
+        (["+18005550100", " 8005550111 "], ["+18005550100", "8005550111"]),
+        ("+18005550100, 8005550111;0312285000", ["+18005550100", "8005550111", "0312285000"]),
+        (None, []),
+    ],
+)
 def test_own_numbers_come_from_the_connection_as_a_list_or_a_string(monkeypatch, value, numbers):
     set_conn(monkeypatch, host="http://kazoo.example", password="k", extra={"account_id": "a", "own_numbers": value})
     assert KazooHook().own_numbers == numbers
@@ -53,4 +60,4 @@ def test_own_numbers_come_from_the_connection_as_a_list_or_a_string(monkeypatch,
 def test_own_numbers_of_another_type_are_refused(monkeypatch):
     set_conn(monkeypatch, host="http://kazoo.example", password="k", extra={"account_id": "a", "own_numbers": 5})
     with pytest.raises(ValueError, match="own_numbers must be a list"):
-        KazooHook().own_numbers
+        _ = KazooHook().own_numbers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from werkzeug import Response
@@ -12,7 +12,7 @@ from werkzeug import Response
 from cdr.http import RetryPolicy, SourceApiError, parse_retry_after
 from cdr.kazoo.client import KazooClient
 
-UTC = timezone.utc
+UTC = UTC
 START, END = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
 FAST = RetryPolicy(attempts=4, backoff=0.01, max_wait=2.0, timeout=(2, 2))
 CDRS = "/v2/accounts/acc/cdrs"
@@ -22,8 +22,12 @@ def auth_handler(tokens: list[str]):
     def handler(request):
         assert json.loads(request.data) == {"data": {"api_key": "secret-key"}}
         tokens.append(f"tok{len(tokens) + 1}")
-        return Response(json.dumps({"auth_token": tokens[-1], "status": "success", "data": {}}), 201,
-                        content_type="application/json")
+        return Response(
+            json.dumps({"auth_token": tokens[-1], "status": "success", "data": {}}),
+            201,
+            content_type="application/json",
+        )
+
     return handler
 
 
@@ -53,8 +57,11 @@ def test_pages_follow_next_start_key_with_the_token_and_window(httpserver, clien
     def cdrs(request):
         seen.append((request.headers.get("X-Auth-Token"), dict(request.args)))
         key = request.args.get("start_key")
-        return {None: page([{"id": "a"}, {"id": "b"}], "k2"), "k2": page([{"id": "c"}, {"id": "d"}], 3),
-                "3": page([{"id": "e"}])}[key]
+        return {
+            None: page([{"id": "a"}, {"id": "b"}], "k2"),
+            "k2": page([{"id": "c"}, {"id": "d"}], 3),
+            "3": page([{"id": "e"}]),
+        }[key]
 
     httpserver.expect_request(CDRS).respond_with_handler(cdrs)
     pages = list(client.cdr_pages(START, END))
@@ -91,7 +98,8 @@ def test_a_token_refused_twice_is_a_clear_error(httpserver, client, tokens):
 
 def test_wrong_api_key_names_the_request_and_the_answer(httpserver, client):
     httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_data(
-        '{"status":"error","message":"invalid credentials"}', status=401)
+        '{"status":"error","message":"invalid credentials"}', status=401
+    )
     with pytest.raises(SourceApiError, match=r"KAZOO: PUT .*/v2/api_auth failed: HTTP 401: .*invalid credentials"):
         list(client.cdr_pages(START, END))
 
@@ -136,8 +144,9 @@ def test_timeouts_are_retried(httpserver, tokens):
         return page([{"id": "a"}])
 
     httpserver.expect_request(CDRS).respond_with_handler(cdrs)
-    client = KazooClient(httpserver.url_for(""), "secret-key", "acc",
-                         policy=RetryPolicy(attempts=3, backoff=0.01, timeout=(1, 0.3)))
+    client = KazooClient(
+        httpserver.url_for(""), "secret-key", "acc", policy=RetryPolicy(attempts=3, backoff=0.01, timeout=(1, 0.3))
+    )
     assert [r["id"] for p in client.cdr_pages(START, END) for r in p.rows] == ["a"]
 
 

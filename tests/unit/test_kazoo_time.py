@@ -1,12 +1,18 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 
 from cdr.kazoo.client import (
-    GREGORIAN_UNIX_OFFSET, MAX_WINDOW, from_gregorian, split_windows, to_gregorian, window_params,
+    GREGORIAN_UNIX_OFFSET,
+    MAX_WINDOW,
+    from_gregorian,
+    split_windows,
+    to_gregorian,
+    window_params,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_gregorian_epoch_offsets():
@@ -24,7 +30,9 @@ def test_gregorian_round_trip_and_time_zones():
 
 
 def test_gregorian_rounds_fractions_up_and_refuses_naive():
-    assert to_gregorian(datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == to_gregorian(datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC))
+    assert to_gregorian(datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == to_gregorian(
+        datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    )
     with pytest.raises(ValueError, match="naive"):
         to_gregorian(datetime(2026, 1, 1))
 
@@ -44,7 +52,7 @@ def test_split_windows_cover_the_interval_without_gap_or_overlap(days, expected)
     assert len(windows) == expected
     if windows:
         assert windows[0][0] == start and windows[-1][1] == end
-    for (s1, e1), (s2, _) in zip(windows, windows[1:]):
+    for (_, e1), (s2, _) in pairwise(windows):
         assert e1 == s2
     assert all(e - s <= MAX_WINDOW and e > s for s, e in windows)
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -9,7 +9,7 @@ import pytest
 from cdr.lake import LakeWriter, ensure_schema_file, lake_schema, unit_for_interval
 from cdr.quarantine import quarantine
 
-UTC = timezone.utc
+UTC = UTC
 SCHEMA = lake_schema([pa.field("id", pa.string())])
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
@@ -145,7 +145,7 @@ def test_schema_file_is_empty_and_follows_schema_changes(tmp_path):
 
 
 def test_quarantine_keeps_bytes_and_reason_once(data_dir):
-    payload = b'\x00not json \xff{'
+    payload = b"\x00not json \xff{"
     first = quarantine("kazoo", payload, "not JSON", {"page": 3})
     again = quarantine("kazoo", payload, "not JSON", {"page": 3})
     assert first == again and first.read_bytes() == payload

@@ -4,7 +4,7 @@ configured (the Connection's extra) or, without it, the registry's default, as K
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,12 @@ def regions(folder) -> set:
 def test_enigma_batches_carry_the_region(data_dir, given, stamped):
     from cdr.enigma.drain import write_batch
 
-    rows, bad = write_batch("enigma:notifications:campaigns", [b'{"type": "cdr", "payload": {"call_ref": "r1"}}'],
-                            "Africa/Johannesburg", given)
+    rows, bad = write_batch(
+        "enigma:notifications:campaigns",
+        [b'{"type": "cdr", "payload": {"call_ref": "r1"}}'],
+        "Africa/Johannesburg",
+        given,
+    )
     assert (rows, bad) == (1, 0)
     assert regions(data_dir / "lake" / "enigma") == {stamped}
 
@@ -38,8 +42,13 @@ def test_pbx_pulls_carry_the_region(data_dir, given, stamped):
     records = [r for r in json.loads(PBX_DATA.read_text()) if r["time"].startswith("2026-11-20")][:5]
     assert records
     client = SimpleNamespace(tz=ZoneInfo("Europe/Bucharest"), cdr_pages=lambda start, end: iter([Page(1, 1, records)]))
-    summary = pull_interval(client, datetime(2026, 11, 20, tzinfo=timezone.utc),
-                            datetime(2026, 11, 21, tzinfo=timezone.utc), lookback_hours=0, default_region=given)
+    summary = pull_interval(
+        client,
+        datetime(2026, 11, 20, tzinfo=UTC),
+        datetime(2026, 11, 21, tzinfo=UTC),
+        lookback_hours=0,
+        default_region=given,
+    )
     assert summary["rows_written"] == len(records)
     assert regions(data_dir / "lake" / "pbx") == {stamped}
 
@@ -49,10 +58,11 @@ def test_voicenter_loads_carry_the_region(data_dir, given, stamped):
     from cdr.voicenter.load import landing_folder, load_staged
 
     cdr = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())[0]
-    received = datetime.fromtimestamp(cdr["time"] + 60, timezone.utc).isoformat()
+    received = datetime.fromtimestamp(cdr["time"] + 60, UTC).isoformat()
     landing_folder().mkdir(parents=True)
     (landing_folder() / "segment-1.jsonl").write_text(
-        json.dumps({"received_at": received, "format": "json", "cdr": cdr}) + "\n")
+        json.dumps({"received_at": received, "format": "json", "cdr": cdr}) + "\n"
+    )
     assert load_staged(default_region=given)["cdrs"] == 1
     assert regions(data_dir / "lake" / "voicenter") == {stamped}
 
@@ -62,6 +72,8 @@ def test_voicenter_region_from_the_optional_connection(monkeypatch):
 
     monkeypatch.delenv("AIRFLOW_CONN_VOICENTER_DEFAULT", raising=False)
     assert configured_region() == "IL"
-    monkeypatch.setenv("AIRFLOW_CONN_VOICENTER_DEFAULT", json.dumps(
-        {"conn_type": "http", "host": "https://api.voicenter.com", "extra": {"default_region": "ps"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_VOICENTER_DEFAULT",
+        json.dumps({"conn_type": "http", "host": "https://api.voicenter.com", "extra": {"default_region": "ps"}}),
+    )
     assert configured_region() == "PS"

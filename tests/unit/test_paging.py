@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from werkzeug import Response
 
 from cdr.http import RenewingTokenAuth, RetryPolicy, SourceApiError, send_json
-from cdr.paging import (CursorPaginator, PageNumberPaginator, UnchangedCursor, paginate, split_windows)
+from cdr.paging import CursorPaginator, PageNumberPaginator, UnchangedCursor, paginate, split_windows
 
-UTC = timezone.utc
+UTC = UTC
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_wait=0.1, timeout=(2, 2))
 
 
@@ -29,12 +29,15 @@ def walk(answers, paginator):
     return asked, seen
 
 
-@pytest.mark.parametrize("hours, width, expected", [
-    (24, 10, [(0, 10), (10, 20), (20, 24)]),
-    (20, 10, [(0, 10), (10, 20)]),
-    (3, 10, [(0, 3)]),
-    (0, 10, []),
-])
+@pytest.mark.parametrize(
+    "hours, width, expected",
+    [
+        (24, 10, [(0, 10), (10, 20), (20, 24)]),
+        (20, 10, [(0, 10), (10, 20)]),
+        (3, 10, [(0, 3)]),
+        (0, 10, []),
+    ],
+)
 def test_windows_cover_the_interval_edge_to_edge(hours, width, expected):
     start = datetime(2026, 1, 1, tzinfo=UTC)
     windows = split_windows(start, start + timedelta(hours=hours), timedelta(hours=width))
@@ -71,7 +74,8 @@ def test_an_unchanged_cursor_is_refused_after_its_page_is_handed_on():
     answers = [{"id": 1, "next_start_key": "same"}, {"id": 2, "next_start_key": "same"}, {"id": 3}]
     seen = []
     with pytest.raises(UnchangedCursor) as info:
-        for number, body in paginate(lambda params, it=iter(answers): next(it), CursorPaginator()):
+        it = iter(answers)
+        for _, body in paginate(lambda params: next(it), CursorPaginator()):
             seen.append(body["id"])
     assert seen == [1, 2]  # the second page came, then its cursor was refused
     assert (info.value.cursor, info.value.page) == ("same", 2)
@@ -140,6 +144,7 @@ def tokens(httpserver):
 def make_auth(session, server, lifetime=3600.0):
     def fetch():
         return send_json(session, "PUT", f"{server.url}/auth", source="T", policy=FAST)[1]["token"]
+
     return RenewingTokenAuth(fetch, header="X-Token", lifetime=lifetime, source="T")
 
 

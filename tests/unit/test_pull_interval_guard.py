@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from cdr.kazoo.extract import pull_interval as pull_kazoo
 from cdr.pbx.extract import pull_interval as pull_pbx
 
-MOMENT = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+MOMENT = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
 
 class Untouchable:

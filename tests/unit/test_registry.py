@@ -24,7 +24,8 @@ def test_the_dbt_seed_is_the_registry():
         rows = list(csv.reader(f))
     assert tuple(rows[0]) == registry.SEED_COLUMNS
     assert [tuple(r) for r in rows[1:]] == registry.seed_rows(), (
-        "regenerate dbt_project/seeds/cdr_sources.csv from cdr.registry.seed_rows()")
+        "regenerate dbt_project/seeds/cdr_sources.csv from cdr.registry.seed_rows()"
+    )
 
 
 def test_everything_per_source_derives_from_the_registry():
@@ -44,18 +45,21 @@ def test_defaults_are_real_regions_and_zones():
 def test_the_dbt_var_names_the_registry_sources():
     text = (DBT_PROJECT_DIR / "dbt_project.yml").read_text()
     assert registry.dbt_var_names(text) == registry.names(), (
-        "run `.venv/bin/python -m cdr.registry` to write the var cdr_sources and the seed from the registry")
+        "run `.venv/bin/python -m cdr.registry` to write the var cdr_sources and the seed from the registry"
+    )
 
 
 def test_writing_the_dbt_files_gives_what_is_checked_in(tmp_path):
     (tmp_path / "seeds").mkdir()
     text = (DBT_PROJECT_DIR / "dbt_project.yml").read_text()
-    (tmp_path / "dbt_project.yml").write_text(text.replace("cdr_sources: [kazoo, pbx, enigma, voicenter]",
-                                                           "cdr_sources: [old]"))
+    (tmp_path / "dbt_project.yml").write_text(
+        text.replace("cdr_sources: [kazoo, pbx, enigma, voicenter]", "cdr_sources: [old]")
+    )
     registry.write_dbt_files(tmp_path)
     assert (tmp_path / "dbt_project.yml").read_text() == text
     assert (tmp_path / "seeds" / "cdr_sources.csv").read_bytes() == (
-        DBT_PROJECT_DIR / "seeds" / "cdr_sources.csv").read_bytes()
+        DBT_PROJECT_DIR / "seeds" / "cdr_sources.csv"
+    ).read_bytes()
 
 
 def test_region_and_time_zone_come_from_the_connection_else_the_registry():
@@ -80,8 +84,8 @@ def test_the_sources_time_zone_defaults_are_the_registry_s():
     from cdr.enigma.drain import DEFAULT_TIMEZONE as ENIGMA_TIMEZONE
     from cdr.pbx.client import DEFAULT_TIMEZONE as PBX_TIMEZONE
 
-    assert PBX_TIMEZONE == registry.source("pbx").default_timezone
-    assert ENIGMA_TIMEZONE == registry.source("enigma").default_timezone
+    assert registry.source("pbx").default_timezone == PBX_TIMEZONE
+    assert registry.source("enigma").default_timezone == ENIGMA_TIMEZONE
 
 
 def test_every_lake_schema_has_the_region_column():

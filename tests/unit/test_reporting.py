@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pendulum
@@ -16,23 +16,27 @@ from cdr.reporting.delivery import DeliveryError, deliver, parse_recipients
 from cdr.reporting.figures import Measure, change
 from cdr.reporting.render import cmp
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_a_run_reports_the_utc_day_of_its_data_interval():
-    assert report_day(pendulum.datetime(2026, 11, 20, tz="UTC"), pendulum.datetime(2026, 11, 21, tz="UTC")) == \
-        date(2026, 11, 20)
+    assert report_day(pendulum.datetime(2026, 11, 20, tz="UTC"), pendulum.datetime(2026, 11, 21, tz="UTC")) == date(
+        2026, 11, 20
+    )
     # The same instants written in another zone are the same day.
     start = pendulum.datetime(2026, 11, 20, 2, tz="Europe/Bucharest")
     assert report_day(start, start.add(days=1)) == date(2026, 11, 20)
 
 
-@pytest.mark.parametrize("start,end", [
-    (None, None),  # an asset-triggered run has no interval
-    (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)),  # CronTriggerTimetable: empty
-    (datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC)),
-    (datetime(2026, 11, 20, 1, tzinfo=UTC), datetime(2026, 11, 21, 1, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "start,end",
+    [
+        (None, None),  # an asset-triggered run has no interval
+        (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)),  # CronTriggerTimetable: empty
+        (datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC)),
+        (datetime(2026, 11, 20, 1, tzinfo=UTC), datetime(2026, 11, 21, 1, tzinfo=UTC)),
+    ],
+)
 def test_anything_but_one_whole_utc_day_is_refused(start, end):
     with pytest.raises(ReportError, match="cdr_reports"):
         report_day(start, end)
@@ -55,25 +59,37 @@ def test_the_report_waits_for_a_build_made_an_hour_after_the_day(tmp_path):
     assert readiness.holds_day(day_end, _warehouse(tmp_path / "old.duckdb", None))
 
 
-@pytest.mark.parametrize("raw,expected", [
-    (None, []), ("", []), ("  ", []), ("[]", []),
-    ('["ops@example.com", "lead@example.com"]', ["ops@example.com", "lead@example.com"]),
-    ("ops@example.com, lead@example.com;ops@example.com", ["ops@example.com", "lead@example.com"]),
-    ("ops@example.com\nlead@example.com", ["ops@example.com", "lead@example.com"]),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (None, []),
+        ("", []),
+        ("  ", []),
+        ("[]", []),
+        ('["ops@example.com", "lead@example.com"]', ["ops@example.com", "lead@example.com"]),
+        ("ops@example.com, lead@example.com;ops@example.com", ["ops@example.com", "lead@example.com"]),
+        ("ops@example.com\nlead@example.com", ["ops@example.com", "lead@example.com"]),
+    ],
+)
 def test_recipients_are_a_json_list_or_separated_addresses(raw, expected):
     assert parse_recipients(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ['["ops@example.com"', '{"to": "ops@example.com"}', "ops@example.com, nobody",
-                                 "[1, 2]"])
+@pytest.mark.parametrize(
+    "raw", ['["ops@example.com"', '{"to": "ops@example.com"}', "ops@example.com, nobody", "[1, 2]"]
+)
 def test_wrong_recipients_fail_with_the_variable_named(raw):
     with pytest.raises(DeliveryError, match="cdr_report_recipients"):
         parse_recipients(raw)
 
 
-SUMMARY = {"day": "2026-11-20", "html": "/nowhere/report.html", "directory": "/nowhere", "alerts": [],
-           "headline": [{"kpi": "incoming_calls", "value": 3}]}
+SUMMARY = {
+    "day": "2026-11-20",
+    "html": "/nowhere/report.html",
+    "directory": "/nowhere",
+    "alerts": [],
+    "headline": [{"kpi": "incoming_calls", "value": 3}],
+}
 
 
 def logged(caplog, capsys) -> str:
@@ -90,9 +106,18 @@ def test_without_the_smtp_connection_the_report_is_only_written(monkeypatch, cap
 
 
 def test_with_the_connection_but_nobody_to_send_to_it_warns(monkeypatch, caplog, capsys):
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
-        "conn_type": "smtp", "host": "127.0.0.1", "port": 9, "password": "s3cret-pass",
-        "extra": {"from_email": "r@example.com"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": 9,
+                "password": "s3cret-pass",
+                "extra": {"from_email": "r@example.com"},
+            }
+        ),
+    )
     monkeypatch.delenv("AIRFLOW_VAR_CDR_REPORT_RECIPIENTS", raising=False)
     with caplog.at_level(logging.INFO, logger="cdr.reporting.delivery"):
         assert deliver(SUMMARY)["mailed"] is False
@@ -111,8 +136,12 @@ def test_changes_count_differences_and_points_and_know_what_is_better():
     assert change(Measure("offered"), 12, 9) == 3
     assert change(Measure("ratio", "pct"), 65.5, 60.2) == 5.3
     assert change(Measure("ratio", "pct"), 65.5, None) is None
-    row = {"abandoned_vs_day_before": 2, "abandoned_day_before": 8, "abandoned_vs_week_before": -1,
-           "abandoned_week_before": 11}
+    row = {
+        "abandoned_vs_day_before": 2,
+        "abandoned_day_before": 8,
+        "abandoned_vs_week_before": -1,
+        "abandoned_week_before": 11,
+    }
     small = str(cmp(row, "abandoned", "count", "down"))
     assert 'class="bad"' in small and "+2" in small and 'class="good"' in small and "−1" in small
     assert "the day before: 8" in small and "a week before: 11" in small
@@ -123,8 +152,14 @@ def test_changes_count_differences_and_points_and_know_what_is_better():
 
 def test_a_comparison_day_without_data_reads_no_data_not_a_change():
     # The day before had no data (a first day): its value and change are unknown, not zero and +116.
-    row = {"value_vs_day_before": None, "value_day_before": None, "has_data_day_before": False,
-           "value_vs_week_before": 5, "value_week_before": 111, "has_data_week_before": True}
+    row = {
+        "value_vs_day_before": None,
+        "value_day_before": None,
+        "has_data_day_before": False,
+        "value_vs_week_before": 5,
+        "value_week_before": 111,
+        "has_data_week_before": True,
+    }
     small = str(cmp(row, "value", "count", "up"))
     assert 'class="nodata"' in small and ">no data<" in small and "+116" not in small
     assert 'class="good"' in small and ">+5<" in small

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cdr import settle
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
 
@@ -63,8 +63,11 @@ def test_a_run_whose_updates_a_finished_build_took_in_is_skipped(data_dir):
 
 
 def test_the_mark_is_the_newest_event_of_any_lake_asset():
-    inlet = {"kazoo": Accessor([Event(T0), Event(T0 + timedelta(minutes=5))]), "pbx": Accessor([]),
-             "enigma": Accessor([Event(T0 + timedelta(minutes=2))])}
+    inlet = {
+        "kazoo": Accessor([Event(T0), Event(T0 + timedelta(minutes=5))]),
+        "pbx": Accessor([]),
+        "enigma": Accessor([Event(T0 + timedelta(minutes=2))]),
+    }
     assert settle.newest_lake_event(inlet, ["kazoo", "pbx", "enigma"]) == T0 + timedelta(minutes=5)
     assert settle.newest_lake_event({"pbx": Accessor([])}, ["pbx"]) is None
 
@@ -75,17 +78,23 @@ def test_a_covered_run_raises_skip_and_builds_nothing(data_dir, monkeypatch):
     import cdr.warehouse
 
     built = []
-    monkeypatch.setattr(cdr.warehouse, "build_and_publish", lambda full_refresh=False: built.append(full_refresh)
-                        or {"marts.fct_cdr": 1})
+    monkeypatch.setattr(
+        cdr.warehouse,
+        "build_and_publish",
+        lambda full_refresh=False: built.append(full_refresh) or {"marts.fct_cdr": 1},
+    )
     inlet = {"kazoo": Accessor([Event(T0 + timedelta(minutes=1))])}
     events = {"kazoo": [Event(T0)]}
-    assert settle.build_unless_built(full_refresh=False, triggering_asset_events=events, inlet_events=inlet,
-                                     lake_assets=["kazoo"]) == {"marts.fct_cdr": 1}
+    assert settle.build_unless_built(
+        full_refresh=False, triggering_asset_events=events, inlet_events=inlet, lake_assets=["kazoo"]
+    ) == {"marts.fct_cdr": 1}
     assert settle.seen_mark() == T0 + timedelta(minutes=1)
     with pytest.raises(AirflowSkipException, match="already in the warehouse"):
-        settle.build_unless_built(full_refresh=False, triggering_asset_events=events, inlet_events=inlet,
-                                  lake_assets=["kazoo"])
+        settle.build_unless_built(
+            full_refresh=False, triggering_asset_events=events, inlet_events=inlet, lake_assets=["kazoo"]
+        )
     # full_refresh always builds.
-    settle.build_unless_built(full_refresh=True, triggering_asset_events=events, inlet_events=inlet,
-                              lake_assets=["kazoo"])
+    settle.build_unless_built(
+        full_refresh=True, triggering_asset_events=events, inlet_events=inlet, lake_assets=["kazoo"]
+    )
     assert built == [False, True]

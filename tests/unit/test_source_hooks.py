@@ -16,9 +16,14 @@ from cdr.pbx.hook import PbxHook
 from cdr.voicenter.hook import VoicenterHook
 
 HOOKS = {"kazoo": KazooHook, "while1_pbx": PbxHook, "enigma_redis": EnigmaHook, "voicenter": VoicenterHook}
-# The regions and zones the sources had before they were configurable (docs/contract.md: the PBX and Enigma time zone defaults).
-DEFAULTS = {KazooHook: ("US", "UTC"), PbxHook: ("RO", "Europe/Bucharest"), EnigmaHook: ("ZA", "Africa/Johannesburg"),
-            VoicenterHook: ("IL", "Asia/Jerusalem")}
+# The regions and zones the sources had before they were configurable (docs/contract.md: the PBX and Enigma time
+# zone defaults).
+DEFAULTS = {
+    KazooHook: ("US", "UTC"),
+    PbxHook: ("RO", "Europe/Bucharest"),
+    EnigmaHook: ("ZA", "Africa/Johannesburg"),
+    VoicenterHook: ("IL", "Asia/Jerusalem"),
+}
 
 
 def set_conn(monkeypatch, conn_id: str, conn_type: str, **fields):
@@ -26,9 +31,11 @@ def set_conn(monkeypatch, conn_id: str, conn_type: str, **fields):
 
 
 def test_hooks_import_nothing_heavy():
-    code = ("import sys; import cdr.kazoo.hook, cdr.pbx.hook, cdr.enigma.hook, cdr.voicenter.hook, cdr.provider; "
-            "from cdr.hooks import KazooHook, PbxHook, EnigmaHook, VoicenterHook; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('duckdb', 'pyarrow', 'dbt')))")
+    code = (
+        "import sys; import cdr.kazoo.hook, cdr.pbx.hook, cdr.enigma.hook, cdr.voicenter.hook, cdr.provider; "
+        "from cdr.hooks import KazooHook, PbxHook, EnigmaHook, VoicenterHook; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('duckdb', 'pyarrow', 'dbt')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
@@ -44,7 +51,9 @@ def test_provider_info_is_valid_and_names_the_installed_distribution():
 
     schema = json.loads((Path(providers_manager.__file__).parent / "provider_info.schema.json").read_text())
     jsonschema.validate(get_provider_info(), schema)
-    points = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value == "cdr.provider:get_provider_info"]
+    points = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.value == "cdr.provider:get_provider_info"
+    ]
     assert len(points) == 1 and points[0].dist.metadata["name"] == PACKAGE_NAME
 
 
@@ -70,9 +79,15 @@ def test_providers_manager_offers_the_sources_connection_types():
 def test_the_form_relabels_the_secret_and_hides_what_the_source_does_not_use(conn_type):
     behaviour = HOOKS[conn_type].get_ui_field_behaviour()
     assert "login" in behaviour["hidden_fields"] and "schema" in behaviour["hidden_fields"]
-    assert behaviour["relabeling"]["password"] == {"kazoo": "API key", "while1_pbx": "Bearer token",
-                                                   "enigma_redis": "Redis password",
-                                                   "voicenter": "Organisation code"}[conn_type]
+    assert (
+        behaviour["relabeling"]["password"]
+        == {
+            "kazoo": "API key",
+            "while1_pbx": "Bearer token",
+            "enigma_redis": "Redis password",
+            "voicenter": "Organisation code",
+        }[conn_type]
+    )
 
 
 def test_airflow_builds_each_hook_as_connection_get_hook_does(monkeypatch):
@@ -87,14 +102,18 @@ def test_airflow_builds_each_hook_as_connection_get_hook_does(monkeypatch):
     assert KazooHook("k_other").conn_id == "k_other" and KazooHook().conn_id == "kazoo_default"
 
 
-@pytest.mark.parametrize("hook, conn_id, conn_type, fields", [
-    (KazooHook, "kazoo_default", "http", {"host": "http://k", "password": "p", "extra": {"account_id": "a"}}),
-    (PbxHook, "pbx_default", "http", {"host": "http://p", "password": "t", "extra": {"api_key": "k"}}),
-    (EnigmaHook, "enigma_default", "redis", {"host": "127.0.0.1", "port": 6379}),
-    (VoicenterHook, "voicenter_default", "http", {"host": "http://v", "password": "c"}),
-])
-def test_region_and_timezone_default_to_the_registry_and_follow_the_connection(monkeypatch, hook, conn_id,
-                                                                                conn_type, fields):
+@pytest.mark.parametrize(
+    "hook, conn_id, conn_type, fields",
+    [
+        (KazooHook, "kazoo_default", "http", {"host": "http://k", "password": "p", "extra": {"account_id": "a"}}),
+        (PbxHook, "pbx_default", "http", {"host": "http://p", "password": "t", "extra": {"api_key": "k"}}),
+        (EnigmaHook, "enigma_default", "redis", {"host": "127.0.0.1", "port": 6379}),
+        (VoicenterHook, "voicenter_default", "http", {"host": "http://v", "password": "c"}),
+    ],
+)
+def test_region_and_timezone_default_to_the_registry_and_follow_the_connection(
+    monkeypatch, hook, conn_id, conn_type, fields
+):
     set_conn(monkeypatch, conn_id, conn_type, **fields)
     assert (hook().default_region, hook().timezone) == DEFAULTS[hook]
     extra = {**fields.get("extra", {}), "default_region": "gb", "timezone": "Europe/London"}
@@ -103,8 +122,14 @@ def test_region_and_timezone_default_to_the_registry_and_follow_the_connection(m
 
 
 def test_pbx_reads_the_contract_http_connection(monkeypatch):
-    set_conn(monkeypatch, "pbx_default", "http", host="https://pbx.example.ro", password="bearer",
-             extra={"api_key": "k", "lookback_hours": 2, "own_numbers": "0312285000"})
+    set_conn(
+        monkeypatch,
+        "pbx_default",
+        "http",
+        host="https://pbx.example.ro",
+        password="bearer",
+        extra={"api_key": "k", "lookback_hours": 2, "own_numbers": "0312285000"},
+    )
     hook = PbxHook()
     client = hook.get_conn()
     assert client.url == "https://pbx.example.ro/api/cdr" and client.tz.key == "Europe/Bucharest"
@@ -120,7 +145,6 @@ def test_enigma_keys_from_a_list_or_the_forms_text(monkeypatch):
 
 
 def test_a_failed_test_says_what_failed_and_never_raises(monkeypatch):
-    set_conn(monkeypatch, "kazoo_default", "kazoo", host="http://127.0.0.1:9", password="p",
-             extra={"account_id": "a"})
+    set_conn(monkeypatch, "kazoo_default", "kazoo", host="http://127.0.0.1:9", password="p", extra={"account_id": "a"})
     ok, message = KazooHook().test_connection()
     assert not ok and "KAZOO" in message and "api_auth" in message and "connection failed" in message

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from cdr.voicenter.hook import VoicenterHook
 from cdr.voicenter.calllog import CALL_LOG_POLICY, DEFAULT_FIELDS
+from cdr.voicenter.hook import VoicenterHook
 
 
 def set_conn(monkeypatch, **fields):
@@ -14,17 +14,23 @@ def set_conn(monkeypatch, **fields):
 
 
 def test_voicenter_hook_builds_the_call_log_client(monkeypatch):
-    set_conn(monkeypatch, host="https://api.voicenter.com/", password="org-code-1",
-             extra={"fields": ["Date", "DialStatus"], "requests_per_minute": 12})
+    set_conn(
+        monkeypatch,
+        host="https://api.voicenter.com/",
+        password="org-code-1",
+        extra={"fields": ["Date", "DialStatus"], "requests_per_minute": 12},
+    )
     client = VoicenterHook().get_conn()
     assert client.endpoint == "https://api.voicenter.com/hub/cdr/"
     assert client.fields == ("Date", "DialStatus", "CallID")  # CallID is needed to reconcile
     assert client._session.bucket.rate == pytest.approx(12 / 60)
     assert client.policy == CALL_LOG_POLICY
     assert "org-code-1" not in repr(client)
-    body = client.body(datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 20, 1, tzinfo=timezone.utc))
-    assert body["code"] == "org-code-1" and body["search"] == {"fromdate": "2026-11-20T00:00:00",
-                                                               "todate": "2026-11-20T01:00:00"}
+    body = client.body(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 20, 1, tzinfo=UTC))
+    assert body["code"] == "org-code-1" and body["search"] == {
+        "fromdate": "2026-11-20T00:00:00",
+        "todate": "2026-11-20T01:00:00",
+    }
 
 
 def test_voicenter_hook_defaults(monkeypatch):

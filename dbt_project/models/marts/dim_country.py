@@ -13,8 +13,10 @@ def model(dbt, session):
         names.append(getattr(country, "common_name", None) or country.name)
         code = phonenumbers.country_code_for_region(country.alpha_2)
         calling.append(f"+{code}" if code else None)
-    return pa.table({
-        "country_code": pa.array(codes, pa.string()),
-        "country_name": pa.array(names, pa.string()),
-        "calling_code": pa.array(calling, pa.string()),
-    })
+    return pa.table(
+        {
+            "country_code": pa.array(codes, pa.string()),
+            "country_name": pa.array(names, pa.string()),
+            "calling_code": pa.array(calling, pa.string()),
+        }
+    )

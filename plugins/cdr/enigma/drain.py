@@ -19,7 +19,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 from redis.exceptions import LockError
@@ -77,8 +77,9 @@ class Lease:
         try:
             self.lock.extend(self.ttl_seconds, replace_ttl=True)
         except LockError:
-            raise LeaseHeld(f"Enigma drain lost its lease {self.key!r} (expired and taken); stopping before "
-                            "trimming") from None
+            raise LeaseHeld(
+                f"Enigma drain lost its lease {self.key!r} (expired and taken); stopping before trimming"
+            ) from None
 
     def __exit__(self, *exc) -> None:
         try:
@@ -118,10 +119,14 @@ def write_batch(key: str, items: list[bytes], tz_name: str, default_region: str 
     The file lands in the partition of the day it was drained: the dialer's times are read at build time. Its
     rows carry the region of numbers without a country code (``default_region``, else the registry's).
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ident = batch_id(items)
-    lineage = {"_source": SOURCE, "_extracted_at": now, "_batch": ident,
-               "_default_region": default_region or source(SOURCE).default_region}
+    lineage = {
+        "_source": SOURCE,
+        "_extracted_at": now,
+        "_batch": ident,
+        "_default_region": default_region or source(SOURCE).default_region,
+    }
     table, bad = batch_table(items, key, tz_name, lineage)
     for index in bad:
         quarantine(SOURCE, items[index], "not a JSON object", {"key": key, "batch": ident})
@@ -173,8 +178,15 @@ def _drain_key(run: _Run, key: str, counts: KeySummary) -> bool:
             counts.messages += n
             counts.stored += rows
             counts.quarantined += bad
-            log.info("Enigma: %s batch %d: %d messages, %d stored, %d quarantined; %d left in the list",
-                     key, counts.batches, n, rows, bad, client.llen(key))
+            log.info(
+                "Enigma: %s batch %d: %d messages, %d stored, %d quarantined; %d left in the list",
+                key,
+                counts.batches,
+                n,
+                rows,
+                bad,
+                client.llen(key),
+            )
             # Messages pushed meanwhile are at the left end: read the right end afresh once the prefetch runs dry.
             items = next_items or client.lrange(key, -batch_size, -1)
     return True
@@ -195,9 +207,16 @@ def drain(
     summary = DrainSummary()
     with Lease(client, ttl_seconds=lease_ttl_seconds) as lease:
         sweep_temporaries(SOURCE)
-        run = _Run(client=client, lease=lease, summary=summary, timezone_name=timezone_name,
-                   default_region=default_region, batch_size=batch_size, budget_seconds=budget_seconds,
-                   started=started)
+        run = _Run(
+            client=client,
+            lease=lease,
+            summary=summary,
+            timezone_name=timezone_name,
+            default_region=default_region,
+            batch_size=batch_size,
+            budget_seconds=budget_seconds,
+            started=started,
+        )
         for key in keys:
             if not _drain_key(run, key, summary.keys.setdefault(key, KeySummary())):
                 break
@@ -218,8 +237,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timezone", default=DEFAULT_TIMEZONE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    drain(redis.Redis.from_url(args.url), args.keys or list(DEFAULT_KEYS), timezone_name=args.timezone,
-          batch_size=args.batch_size, budget_seconds=args.budget, lease_ttl_seconds=args.lease_ttl)
+    drain(
+        redis.Redis.from_url(args.url),
+        args.keys or list(DEFAULT_KEYS),
+        timezone_name=args.timezone,
+        batch_size=args.batch_size,
+        budget_seconds=args.budget,
+        lease_ttl_seconds=args.lease_ttl,
+    )
 
 
 if __name__ == "__main__":

@@ -18,12 +18,14 @@ import pyarrow.compute as pc
 
 from cdr.lake import lake_schema
 
-SCHEMA = lake_schema([
-    pa.field("_key", pa.string()),  # the Redis LIST the message came from
-    pa.field("_timezone", pa.string()),  # the dialer's time zone, for a dialed_at without offset
-    # the region that numbers without a country code belong to, as configured when the batch was drained
-    pa.field("_default_region", pa.string()),
-])
+SCHEMA = lake_schema(
+    [
+        pa.field("_key", pa.string()),  # the Redis LIST the message came from
+        pa.field("_timezone", pa.string()),  # the dialer's time zone, for a dialed_at without offset
+        # the region that numbers without a country code belong to, as configured when the batch was drained
+        pa.field("_default_region", pa.string()),
+    ]
+)
 
 # Indexes of the messages that are not a JSON object (one parse per message, in C++).
 _NOT_AN_OBJECT = """
@@ -54,7 +56,7 @@ def batch_table(items: list[bytes], key: str, tz_name: str, lineage: dict[str, A
             except UnicodeDecodeError:
                 good_text.append(None)
         raw = pa.array(good_text, pa.string())
-    batch = pa.table({"idx": pa.array(range(len(items)), pa.int32()), "raw": raw})  # noqa: F841 (read by SQL)
+    batch = pa.table({"idx": pa.array(range(len(items)), pa.int32()), "raw": raw})
     bad = sorted(_duckdb().sql(_NOT_AN_OBJECT).fetchnumpy()["idx"].tolist())
     if bad:
         keep = pc.invert(pc.is_in(batch["idx"], pa.array(bad, pa.int32())))

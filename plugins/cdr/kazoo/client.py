@@ -10,7 +10,7 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -36,10 +36,12 @@ def to_gregorian(moment: datetime) -> int:
 
 
 def from_gregorian(seconds: int | float) -> datetime:
-    return datetime.fromtimestamp(seconds - GREGORIAN_UNIX_OFFSET, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds - GREGORIAN_UNIX_OFFSET, tz=UTC)
 
 
-def split_windows(start: datetime, end: datetime, max_window: timedelta = MAX_WINDOW) -> list[tuple[datetime, datetime]]:
+def split_windows(
+    start: datetime, end: datetime, max_window: timedelta = MAX_WINDOW
+) -> list[tuple[datetime, datetime]]:
     """Cut the half-open interval [start, end) into windows Crossbar accepts (see cdr.paging.split_windows)."""
     return paging.split_windows(start, end, max_window)
 
@@ -86,8 +88,7 @@ class KazooClient:
         self.policy = policy
         self._api_key = api_key
         self._session = session or requests.Session()
-        self._auth = RenewingTokenAuth(self._fetch_token, header="X-Auth-Token", lifetime=token_lifetime,
-                                       source=SOURCE)
+        self._auth = RenewingTokenAuth(self._fetch_token, header="X-Auth-Token", lifetime=token_lifetime, source=SOURCE)
         self.auth_count = 0
 
     def __repr__(self) -> str:  # never show the key or token
@@ -99,8 +100,12 @@ class KazooClient:
 
     def _fetch_token(self) -> str:
         _, body = send_json(
-            self._session, "PUT", f"{self.base_url}/v2/api_auth",
-            source=SOURCE, policy=self.policy, json={"data": {"api_key": self._api_key}},
+            self._session,
+            "PUT",
+            f"{self.base_url}/v2/api_auth",
+            source=SOURCE,
+            policy=self.policy,
+            json={"data": {"api_key": self._api_key}},
         )
         token = body.get("auth_token") if isinstance(body, dict) else None
         if not token:
@@ -115,8 +120,14 @@ class KazooClient:
     def get(self, path: str, params: dict[str, Any]) -> Any:
         """One GET with the account's token: renewed when it nears its lifetime, and once more on a 401."""
         _, body = send_json(
-            self._session, "GET", f"{self.base_url}{path}", source=SOURCE, policy=self.policy, params=params,
-            headers={"Accept": "application/json"}, auth=self._auth,
+            self._session,
+            "GET",
+            f"{self.base_url}{path}",
+            source=SOURCE,
+            policy=self.policy,
+            params=params,
+            headers={"Accept": "application/json"},
+            auth=self._auth,
         )
         return body
 
@@ -136,12 +147,14 @@ class KazooClient:
             window = {**window_params(w_start, w_end), "page_size": self.page_size}
             cursor = paging.CursorPaginator()
             try:
-                for number, body in paging.paginate(lambda params: self._cdr_answer(path, {**window, **params}),
-                                                    cursor):
+                for number, body in paging.paginate(
+                    lambda params, window=window: self._cdr_answer(path, {**window, **params}), cursor
+                ):
                     yield Page(index, len(windows), number, body["data"], cursor.cursor)
             except paging.UnchangedCursor as exc:
                 raise SourceApiError(
-                    SOURCE, f"GET {path} page {exc.page} of window {w_start:%Y-%m-%dT%H:%M:%SZ}",
+                    SOURCE,
+                    f"GET {path} page {exc.page} of window {w_start:%Y-%m-%dT%H:%M:%SZ}",
                     f"next_start_key {exc.cursor!r} came back unchanged; stopping rather than looping forever",
                 ) from None
 
@@ -160,15 +173,19 @@ class KazooClient:
         """
         path = f"/v2/accounts/{self.account_id}/phone_numbers"
         numbers: list[dict[str, Any]] = []
-        pages = paging.paginate(lambda params: self._numbers_answer(path, {"page_size": self.page_size, **params}),
-                                paging.CursorPaginator())
+        pages = paging.paginate(
+            lambda params: self._numbers_answer(path, {"page_size": self.page_size, **params}), paging.CursorPaginator()
+        )
         try:
             for _, body in pages:
                 numbers.extend(_numbers_of(body["data"]))
         except SourceApiError as exc:
             if exc.status in (403, 404):
-                log.warning("KAZOO: the account's phone numbers are not available (%s); using the "
-                            "connection's own_numbers only", exc.detail)
+                log.warning(
+                    "KAZOO: the account's phone numbers are not available (%s); using the "
+                    "connection's own_numbers only",
+                    exc.detail,
+                )
                 return None
             raise
         except paging.UnchangedCursor as exc:
@@ -180,10 +197,15 @@ class KazooClient:
 def _numbers_of(data: Any) -> list[dict[str, Any]]:
     """The numbers of one phone_numbers answer, in any of the shapes Crossbar releases give."""
     if isinstance(data, dict):
-        listed = data.get("numbers") if isinstance(data.get("numbers"), dict) else {
-            key: value for key, value in data.items() if any(ch.isdigit() for ch in key)}
-        return [{"number": number, "state": _text(info, "state"), "used_by": _text(info, "used_by"),
-                 "raw": {number: info}} for number, info in listed.items()]
+        listed = (
+            data.get("numbers")
+            if isinstance(data.get("numbers"), dict)
+            else {key: value for key, value in data.items() if any(ch.isdigit() for ch in key)}
+        )
+        return [
+            {"number": number, "state": _text(info, "state"), "used_by": _text(info, "used_by"), "raw": {number: info}}
+            for number, info in listed.items()
+        ]
     if isinstance(data, list):
         found = []
         for item in data:
@@ -192,8 +214,14 @@ def _numbers_of(data: Any) -> list[dict[str, Any]]:
             elif isinstance(item, dict):
                 number = item.get("id") or item.get("number") or item.get("phone_number")
                 if number:
-                    found.append({"number": str(number), "state": _text(item, "state"),
-                                  "used_by": _text(item, "used_by"), "raw": item})
+                    found.append(
+                        {
+                            "number": str(number),
+                            "state": _text(item, "state"),
+                            "used_by": _text(item, "used_by"),
+                            "raw": item,
+                        }
+                    )
         return found
     raise SourceApiError(SOURCE, "GET phone_numbers", f"data is a {type(data).__name__}, not an object or list")
 

@@ -31,10 +31,13 @@ class KazooHook(SourceHook):
         client = self.test_client()
         client.authenticate()
         end = utcnow()
-        body = client.get(f"/v2/accounts/{client.account_id}/cdrs",
-                          {**window_params(end - timedelta(hours=1), end), "page_size": 1})
+        body = client.get(
+            f"/v2/accounts/{client.account_id}/cdrs", {**window_params(end - timedelta(hours=1), end), "page_size": 1}
+        )
         rows = body.get("data") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise ValueError(f"the cdrs answer has no data list: {str(body)[:200]}")
-        return (f"KAZOO at {client.base_url}: authenticated; account {client.account_id} answered a page of CDRs "
-                f"({'some' if rows else 'none'} in the last hour)")
+        return (
+            f"KAZOO at {client.base_url}: authenticated; account {client.account_id} answered a page of CDRs "
+            f"({'some' if rows else 'none'} in the last hour)"
+        )

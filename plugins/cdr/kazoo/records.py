@@ -18,10 +18,34 @@ from cdr.values import BadRecord, as_int, as_text, raw_json
 
 INT_FIELDS = ("duration_seconds", "billing_seconds", "timestamp", "unix_timestamp")
 STRING_FIELDS = (
-    "id", "call_id", "caller_id_number", "caller_id_name", "callee_id_number", "callee_id_name",
-    "hangup_cause", "other_leg_call_id", "owner_id", "to", "from", "direction", "request", "authorizing_id",
-    "cost", "dialed_number", "calling_from", "datetime", "rfc_1036", "iso_8601", "call_type", "rate",
-    "rate_name", "bridge_id", "recording_url", "media_server", "call_priority", "interaction_id",
+    "id",
+    "call_id",
+    "caller_id_number",
+    "caller_id_name",
+    "callee_id_number",
+    "callee_id_name",
+    "hangup_cause",
+    "other_leg_call_id",
+    "owner_id",
+    "to",
+    "from",
+    "direction",
+    "request",
+    "authorizing_id",
+    "cost",
+    "dialed_number",
+    "calling_from",
+    "datetime",
+    "rfc_1036",
+    "iso_8601",
+    "call_type",
+    "rate",
+    "rate_name",
+    "bridge_id",
+    "recording_url",
+    "media_server",
+    "call_priority",
+    "interaction_id",
 )
 
 SCHEMA = lake_schema(

@@ -10,7 +10,7 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,8 +32,8 @@ def local_range(start: datetime, end: datetime, tz: ZoneInfo) -> list[str]:
     inclusive to the second, as the vendor's example (``... 23:59:59``) has it."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("give aware datetimes: the interval is UTC, the PBX filter is local time")
-    first = datetime.fromtimestamp(math.ceil(start.timestamp()), timezone.utc)
-    last = datetime.fromtimestamp(math.ceil(end.timestamp()) - 1, timezone.utc)
+    first = datetime.fromtimestamp(math.ceil(start.timestamp()), UTC)
+    last = datetime.fromtimestamp(math.ceil(end.timestamp()) - 1, UTC)
     return [first.astimezone(tz).strftime(LOCAL_FORMAT), last.astimezone(tz).strftime(LOCAL_FORMAT)]
 
 
@@ -81,20 +81,33 @@ class PbxClient:
         described = f"page {page} of filters {filters}"
         try:
             _, envelope = send_json(
-                self._session, "POST", self.url, source=SOURCE, policy=self.policy, data=body.encode(),
-                headers={"Authorization": f"Bearer {self._token}",
-                         "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+                self._session,
+                "POST",
+                self.url,
+                source=SOURCE,
+                policy=self.policy,
+                data=body.encode(),
+                headers={
+                    "Authorization": f"Bearer {self._token}",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                },
             )
         except SourceApiError as exc:
             raise SourceApiError(SOURCE, f"POST {self.url} ({described})", exc.detail, exc.status) from exc
         if not isinstance(envelope, dict):
-            raise SourceApiError(SOURCE, f"POST {self.url} ({described})", f"answer is not an object: {envelope!r:.300}")
+            raise SourceApiError(
+                SOURCE, f"POST {self.url} ({described})", f"answer is not an object: {envelope!r:.300}"
+            )
         if envelope.get("has_error"):
             messages = envelope.get("messages") or ["(no message)"]
-            raise SourceApiError(SOURCE, f"POST {self.url} ({described})",
-                                 "the PBX answered has_error: " + "; ".join(map(str, messages)))
+            raise SourceApiError(
+                SOURCE, f"POST {self.url} ({described})", "the PBX answered has_error: " + "; ".join(map(str, messages))
+            )
         if not isinstance(envelope.get("results"), list):
-            raise SourceApiError(SOURCE, f"POST {self.url} ({described})", f"answer has no results list: {envelope!r:.300}")
+            raise SourceApiError(
+                SOURCE, f"POST {self.url} ({described})", f"answer has no results list: {envelope!r:.300}"
+            )
         return envelope
 
     def cdr_pages(self, start: datetime, end: datetime) -> Iterator[Page]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from cdr.own_numbers import write_own_numbers
 from cdr.pbx import DEFAULT_LOOKBACK_HOURS
 from cdr.pbx.client import PbxClient, lookback_start
-from cdr.own_numbers import write_own_numbers
 from cdr.pbx.records import SCHEMA, to_lake_table
 from cdr.pull import pull_into_lake
 from cdr.registry import source
@@ -20,16 +20,28 @@ from cdr.registry import source
 SOURCE = "pbx"
 
 
-def pull_interval(client: PbxClient, start: datetime, end: datetime, *,
-                  lookback_hours: float = DEFAULT_LOOKBACK_HOURS, own_numbers: list[str] | tuple[str, ...] = (),
-                  default_region: str | None = None) -> dict:
+def pull_interval(
+    client: PbxClient,
+    start: datetime,
+    end: datetime,
+    *,
+    lookback_hours: float = DEFAULT_LOOKBACK_HOURS,
+    own_numbers: list[str] | tuple[str, ...] = (),
+    default_region: str | None = None,
+) -> dict:
     """Write the CDRs whose call time is in [start - lookback, end) to the lake as the unit of [start, end), and
     the Connection's ``own_numbers`` (the PBX's DIDs), which tell the model who is ours. Each row carries the
     region of its numbers without a country code (``default_region``, else the registry's)."""
     read_from = lookback_start(start, lookback_hours)
     lineage = {"_timezone": client.tz.key, "_default_region": default_region or source(SOURCE).default_region}
     return pull_into_lake(
-        source=SOURCE, label="PBX", schema=SCHEMA, start=start, end=end,
-        pages=client.cdr_pages(read_from, end), to_table=to_lake_table, lineage=lineage,
+        source=SOURCE,
+        label="PBX",
+        schema=SCHEMA,
+        start=start,
+        end=end,
+        pages=client.cdr_pages(read_from, end),
+        to_table=to_lake_table,
+        lineage=lineage,
         prepare=lambda: write_own_numbers(SOURCE, [{"number": n, "origin": "connection"} for n in own_numbers]),
     )

@@ -25,8 +25,11 @@ class PbxHook(SourceHook):
 
     def get_conn(self) -> PbxClient:
         return PbxClient(
-            base_url(self.connection), self.connection.password or "", str(self.require_extra("api_key")),
-            timezone_name=self.timezone, policy=self.policy,
+            base_url(self.connection),
+            self.connection.password or "",
+            str(self.require_extra("api_key")),
+            timezone_name=self.timezone,
+            policy=self.policy,
         )
 
     def probe(self) -> str:
@@ -34,5 +37,7 @@ class PbxHook(SourceHook):
         client = self.test_client()
         end = utcnow()
         envelope = client.request_page({"date_between": local_range(end - timedelta(hours=1), end, client.tz)}, 1)
-        return (f"While1 PBX at {client.url}: a signed page was accepted ({len(envelope['results'])} CDRs of the "
-                f"last hour on its first page; times read in {client.tz.key})")
+        return (
+            f"While1 PBX at {client.url}: a signed page was accepted ({len(envelope['results'])} CDRs of the "
+            f"last hour on its first page; times read in {client.tz.key})"
+        )

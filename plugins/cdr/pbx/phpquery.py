@@ -77,7 +77,7 @@ def parse_str(query: str) -> dict[str, Any]:
         key, value = unquote_plus(raw_key), unquote_plus(raw_value)
         match = _KEY.match(key)
         head, rest = match.group(1), match.group(2)
-        path = [head] + re.findall(r"\[([^\]]*)\]", rest)
+        path = [head, *re.findall(r"\[([^\]]*)\]", rest)]
         node = result
         for part in path[:-1]:
             child = node.get(part)

@@ -7,11 +7,10 @@ the rows ``to_lake_row`` gives (tests/unit/test_columnar.py checks it on generat
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, timedelta, timezone
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import re
 
 import pyarrow as pa
 
@@ -21,12 +20,47 @@ from cdr.pbx.client import LOCAL_FORMAT
 from cdr.values import BadRecord, as_int, as_text, raw_json
 
 STRING_FIELDS = (
-    "id", "uniqueid", "linkedid", "time", "time_end", "caller_id", "source", "destination", "direction",
-    "channel_formatted", "dstchannel_formatted", "customer_id", "user_fullname", "qname", "code", "call_status",
-    "call_status_info", "call_codes", "accounting_code", "accounting_value", "comments", "monitor_files",
-    "monitor_urls", "recording_file", "recording_url", "transfers", "project", "inbound_route",
-    "inbound_route_id", "queue_log", "ivr_log", "external_id", "external_info", "agent_details", "is_recovered",
-    "transcription_id", "transcription_text", "bill_duration", "duration", "ivr_duration", "hold_time",
+    "id",
+    "uniqueid",
+    "linkedid",
+    "time",
+    "time_end",
+    "caller_id",
+    "source",
+    "destination",
+    "direction",
+    "channel_formatted",
+    "dstchannel_formatted",
+    "customer_id",
+    "user_fullname",
+    "qname",
+    "code",
+    "call_status",
+    "call_status_info",
+    "call_codes",
+    "accounting_code",
+    "accounting_value",
+    "comments",
+    "monitor_files",
+    "monitor_urls",
+    "recording_file",
+    "recording_url",
+    "transfers",
+    "project",
+    "inbound_route",
+    "inbound_route_id",
+    "queue_log",
+    "ivr_log",
+    "external_id",
+    "external_info",
+    "agent_details",
+    "is_recovered",
+    "transcription_id",
+    "transcription_text",
+    "bill_duration",
+    "duration",
+    "ivr_duration",
+    "hold_time",
     "ring_time",
 )
 INT_FIELDS = ("bill_minutes",)
@@ -63,7 +97,7 @@ def parse_local(text: str) -> datetime:
 def _wall_labelled_utc(text: str) -> datetime:
     if _LOCAL_SHAPE.fullmatch(text):
         return datetime.fromisoformat(text + "+00:00")
-    return datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=UTC)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -93,7 +127,7 @@ def local_to_utc(text: str, tz: ZoneInfo, hint: float | None = None) -> datetime
     if offset == tz.utcoffset(wall.replace(fold=1)):
         return wall - offset
     naive = wall.replace(tzinfo=None)
-    readings = sorted({naive.replace(tzinfo=tz, fold=fold).astimezone(timezone.utc) for fold in (0, 1)})
+    readings = sorted({naive.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)})
     if hint is None or len(readings) == 1:
         return readings[0]
     return min(readings, key=lambda moment: abs(moment.timestamp() - hint))

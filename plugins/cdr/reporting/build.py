@@ -14,7 +14,7 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,23 @@ from cdr import config
 from cdr.fsutil import publish_dir
 from cdr.reporting import charts, readiness, render
 from cdr.reporting.figures import (
-    FIGURES, PERIODS, SQL_DIR, TOTAL, Measure, Table, change, compared_table, day_table, prepare, source_label,
+    FIGURES,
+    PERIODS,
+    SQL_DIR,
+    TOTAL,
+    Measure,
+    Table,
+    change,
+    compared_table,
+    day_table,
+    prepare,
+    source_label,
     sources_with_data,
 )
 
 log = logging.getLogger(__name__)
 
-UTC = timezone.utc
+UTC = UTC
 HTML_NAME = "report.html"
 PEAK_HOURS = 3
 # Leftovers of a killed run (dot-named, so nobody mistakes them for a report) older than this are removed.
@@ -55,21 +65,56 @@ class Kpi:
 
 # The cards at the top, each one cell of a figure's table (call-backs: the length of the list).
 HEADLINE = (
-    Kpi("incoming_calls", "Incoming calls", "calls_by_direction", {"source": TOTAL, "direction": "inbound"},
-        "offered"),
-    Kpi("incoming_answer_ratio_pct", "Incoming answered", "calls_by_direction",
-        {"source": TOTAL, "direction": "inbound"}, "answer_ratio_pct", "pct", "up"),
-    Kpi("incoming_abandoned", "Incoming abandoned", "calls_by_direction", {"source": TOTAL, "direction": "inbound"},
-        "abandoned", "count", "down"),
+    Kpi("incoming_calls", "Incoming calls", "calls_by_direction", {"source": TOTAL, "direction": "inbound"}, "offered"),
+    Kpi(
+        "incoming_answer_ratio_pct",
+        "Incoming answered",
+        "calls_by_direction",
+        {"source": TOTAL, "direction": "inbound"},
+        "answer_ratio_pct",
+        "pct",
+        "up",
+    ),
+    Kpi(
+        "incoming_abandoned",
+        "Incoming abandoned",
+        "calls_by_direction",
+        {"source": TOTAL, "direction": "inbound"},
+        "abandoned",
+        "count",
+        "down",
+    ),
     Kpi("callbacks_due", "Call-backs due", "callbacks", {}, "rows", "count", "down"),
-    Kpi("service_level_20s_pct", "Service level 20 s", "queues", {"source": TOTAL, "queue_id": TOTAL},
-        "service_level_20s_pct", "pct", "up"),
-    Kpi("avg_speed_of_answer_seconds", "Avg speed of answer", "queues", {"source": TOTAL, "queue_id": TOTAL},
-        "avg_speed_of_answer_seconds", "seconds", "down"),
-    Kpi("outgoing_calls", "Outgoing calls", "calls_by_direction", {"source": TOTAL, "direction": "outbound"},
-        "offered"),
-    Kpi("outgoing_answer_ratio_pct", "Outgoing answered", "calls_by_direction",
-        {"source": TOTAL, "direction": "outbound"}, "answer_ratio_pct", "pct", "up"),
+    Kpi(
+        "service_level_20s_pct",
+        "Service level 20 s",
+        "queues",
+        {"source": TOTAL, "queue_id": TOTAL},
+        "service_level_20s_pct",
+        "pct",
+        "up",
+    ),
+    Kpi(
+        "avg_speed_of_answer_seconds",
+        "Avg speed of answer",
+        "queues",
+        {"source": TOTAL, "queue_id": TOTAL},
+        "avg_speed_of_answer_seconds",
+        "seconds",
+        "down",
+    ),
+    Kpi(
+        "outgoing_calls", "Outgoing calls", "calls_by_direction", {"source": TOTAL, "direction": "outbound"}, "offered"
+    ),
+    Kpi(
+        "outgoing_answer_ratio_pct",
+        "Outgoing answered",
+        "calls_by_direction",
+        {"source": TOTAL, "direction": "outbound"},
+        "answer_ratio_pct",
+        "pct",
+        "up",
+    ),
 )
 
 
@@ -97,8 +142,16 @@ def health_checks_table(con, day: date, sources: list[str], checks=None) -> Tabl
     rows = []
     for check in HEALTH_CHECKS if checks is None else checks:
         found = {r["source"]: r["n"] for r in run(con, check.sql, day_params(day, sources)).rows}
-        rows += [{"check": check.key, "label": check.label, "meaning": check.meaning, "source": source,
-                  "n": found.get(source, 0)} for source in sources]
+        rows += [
+            {
+                "check": check.key,
+                "label": check.label,
+                "meaning": check.meaning,
+                "source": source,
+                "n": found.get(source, 0),
+            }
+            for source in sources
+        ]
     return Table(["check", "label", "meaning", "source", "n"], rows)
 
 
@@ -131,8 +184,10 @@ class Report:
 def report_day(start: datetime | None, end: datetime | None) -> date:
     """The UTC day a data interval covers; anything but exactly one UTC day is refused."""
     if start is None or end is None:
-        raise ReportError("cdr_reports needs a data interval (an asset-triggered run has none): trigger it for a "
-                          "date, e.g. `airflow dags test cdr_reports 2026-11-21` for 2026-11-20")
+        raise ReportError(
+            "cdr_reports needs a data interval (an asset-triggered run has none): trigger it for a "
+            "date, e.g. `airflow dags test cdr_reports 2026-11-21` for 2026-11-20"
+        )
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0) or end - start != timedelta(days=1):
         raise ReportError(f"cdr_reports reports whole UTC days; the run's data interval is {start} .. {end}")
@@ -144,8 +199,14 @@ def write_report(start: datetime | None, end: datetime | None, **kwargs) -> dict
     return build_report(report_day(start, end), **kwargs).summary()
 
 
-def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path | None = None,
-                 now: datetime | None = None, health_checks: tuple[HealthCheck, ...] | None = None) -> Report:
+def build_report(
+    day: date,
+    *,
+    warehouse: Path | None = None,
+    reports_root: Path | None = None,
+    now: datetime | None = None,
+    health_checks: tuple[HealthCheck, ...] | None = None,
+) -> Report:
     warehouse = warehouse or config.warehouse_path()
     reports_root = reports_root or config.reports_dir()
     if not warehouse.exists():
@@ -161,12 +222,15 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
         if checks:
             tables["health_checks"] = health_checks_table(con, day, sources, checks)
         # The headline is of all sources: a comparison day has data if any source sent a CDR that day.
-        any_data = {period: bool(sources_with_data(con, day - timedelta(days=back)))
-                    for period, back in PERIODS.items()}
+        any_data = {
+            period: bool(sources_with_data(con, day - timedelta(days=back))) for period, back in PERIODS.items()
+        }
         callbacks_before = {
             period: len(day_table(con, FIGURES["callbacks"], day - timedelta(days=back), sources))
-            if any_data[period] else None
-            for period, back in PERIODS.items()}
+            if any_data[period]
+            else None
+            for period, back in PERIODS.items()
+        }
     day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     complete = published >= day_end + readiness.SETTLE
     peaks = mark_peak_hours(tables["incoming_by_hour"])
@@ -177,8 +241,11 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
         tables["unmapped"].rows = [r for r in tables["unmapped"].rows if r["affects"] != "remote_country"]
     alerts = health_alerts(tables["health"], day)
     if not complete:
-        alerts.insert(0, f"The warehouse was published {_when(published)}, less than {_hours(readiness.SETTLE)} "
-                         f"after this day ended: late calls may be missing. Re-run this day to complete it.")
+        alerts.insert(
+            0,
+            f"The warehouse was published {_when(published)}, less than {_hours(readiness.SETTLE)} "
+            f"after this day ended: late calls may be missing. Re-run this day to complete it.",
+        )
 
     chart_svgs = {
         "calls": charts.calls_chart(tables["calls_by_direction"], sources),
@@ -188,17 +255,32 @@ def build_report(day: date, *, warehouse: Path | None = None, reports_root: Path
         "health": charts.health_chart(tables["cdrs_by_hour"], tables["gaps"], sources),
     }
     html = render.report_html(
-        day=day, sources=sources, tables=tables, charts=chart_svgs, peaks=peaks, alerts=alerts,
-        kpis=kpi_definitions(), published=published, complete=complete,
-        generated=(now or datetime.now(UTC)), files=sorted(f"{name}.csv" for name in tables),
+        day=day,
+        sources=sources,
+        tables=tables,
+        charts=chart_svgs,
+        peaks=peaks,
+        alerts=alerts,
+        kpis=kpi_definitions(),
+        published=published,
+        complete=complete,
+        generated=(now or datetime.now(UTC)),
+        files=sorted(f"{name}.csv" for name in tables),
     )
     directory = reports_root / day.isoformat()
     csvs = {f"{name}.csv": table for name, table in tables.items()}
     rows = {name: len(table) for name, table in csvs.items()}
-    write_directory(directory, {name: to_csv(table) for name, table in csvs.items()} | {HTML_NAME: html.encode()},
-                    rows=rows)
-    log.info("report for %s written to %s in %.1fs (warehouse published %s%s)", day, directory,
-             time.monotonic() - started, _when(published), "" if complete else "; INCOMPLETE")
+    write_directory(
+        directory, {name: to_csv(table) for name, table in csvs.items()} | {HTML_NAME: html.encode()}, rows=rows
+    )
+    log.info(
+        "report for %s written to %s in %.1fs (warehouse published %s%s)",
+        day,
+        directory,
+        time.monotonic() - started,
+        _when(published),
+        "" if complete else "; INCOMPLETE",
+    )
     for alert in alerts:
         log.warning("report %s: %s", day, alert)
     return Report(day, directory, rows, tables["headline"].rows, alerts, complete)
@@ -253,15 +335,24 @@ def health_table(health: Table, gaps: Table, day_end: datetime) -> Table:
         newest = row["newest_cdr_at_utc"]
         row["gap_hours_utc"] = " ".join(f"{h:02d}" for h in hours)
         row["hours_since_newest_at_day_end"] = (
-            None if newest is None else round((day_end.replace(tzinfo=None) - newest).total_seconds() / 3600, 1))
+            None if newest is None else round((day_end.replace(tzinfo=None) - newest).total_seconds() / 3600, 1)
+        )
         if newest is None:
             row["state"] = "never"
         elif row["cdrs"] == 0:
             row["state"] = "silent" if row["cdrs_week_before"] > 0 else "quiet"
         else:
             row["state"] = "gaps" if hours else "ok"
-    order = ["source", "state", "cdrs", "active_hours", "gap_hours_utc", "first_cdr_at_utc", "newest_cdr_at_utc",
-             "hours_since_newest_at_day_end"]
+    order = [
+        "source",
+        "state",
+        "cdrs",
+        "active_hours",
+        "gap_hours_utc",
+        "first_cdr_at_utc",
+        "newest_cdr_at_utc",
+        "hours_since_newest_at_day_end",
+    ]
     return Table(order + [c for c in health.columns if c not in order], health.rows)
 
 
@@ -270,15 +361,18 @@ def health_alerts(health: Table, day: date) -> list[str]:
     for row in health.rows:
         name = source_label(row["source"])
         if row["state"] == "silent":
-            alerts.append(f"{name} sent no CDRs on {day:%a %d %b} (it sent {row['cdrs_week_before']} a week "
-                          f"before); newest CDR {_when(row['newest_cdr_at_utc'])}.")
+            alerts.append(
+                f"{name} sent no CDRs on {day:%a %d %b} (it sent {row['cdrs_week_before']} a week "
+                f"before); newest CDR {_when(row['newest_cdr_at_utc'])}."
+            )
         elif row["state"] == "gaps":
             alerts.append(f"{name} sent no CDRs in hour(s) {row['gap_hours_utc']} UTC, when it usually does.")
     return alerts
 
 
-def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int | None],
-                   any_data: dict[str, bool]) -> Table:
+def headline_table(
+    tables: dict[str, Table], callbacks_before: dict[str, int | None], any_data: dict[str, bool]
+) -> Table:
     rows = []
     for kpi in HEADLINE:
         if kpi.figure == "callbacks":
@@ -287,15 +381,22 @@ def headline_table(tables: dict[str, Table], callbacks_before: dict[str, int | N
             source = tables[kpi.figure].one(**kpi.match) or {}
             values = {suffix: source.get(f"{kpi.measure}{suffix}") for suffix in ("", *(f"_{p}" for p in PERIODS))}
         known = dict(any_data)
-        row = {"kpi": kpi.key, "label": kpi.label, "kind": kpi.kind, "better": kpi.better,
-               "value": values[""]}
+        row = {"kpi": kpi.key, "label": kpi.label, "kind": kpi.kind, "better": kpi.better, "value": values[""]}
         for period in PERIODS:
             row[f"value_{period}"] = values[f"_{period}"]
             row[f"value_vs_{period}"] = change(Measure(kpi.measure, kpi.kind), values[""], values[f"_{period}"])
             row[f"has_data_{period}"] = known[period]
         rows.append(row)
-    columns = ["kpi", "label", "kind", "better", "value", *(f"value_{p}" for p in PERIODS),
-               *(f"value_vs_{p}" for p in PERIODS), *(f"has_data_{p}" for p in PERIODS)]
+    columns = [
+        "kpi",
+        "label",
+        "kind",
+        "better",
+        "value",
+        *(f"value_{p}" for p in PERIODS),
+        *(f"value_vs_{p}" for p in PERIODS),
+        *(f"has_data_{p}" for p in PERIODS),
+    ]
     return Table(columns, rows)
 
 
@@ -331,8 +432,12 @@ def write_directory(directory: Path, files: dict[str, bytes], rows: dict[str, in
     try:
         for name, data in files.items():
             (temp / name).write_bytes(data)
-            log.info("wrote %s: %s, %d bytes", directory / name,
-                     f"{rows[name]} rows" if name in rows else "the report page", len(data))
+            log.info(
+                "wrote %s: %s, %d bytes",
+                directory / name,
+                f"{rows[name]} rows" if name in rows else "the report page",
+                len(data),
+            )
         publish_dir(temp, directory)
     finally:
         if temp.exists():

@@ -10,18 +10,26 @@ from __future__ import annotations
 import io
 import re
 from collections import defaultdict
+
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from cdr.registry import SOURCES
-from cdr.reporting.figures import TOTAL, Table, source_label as _label
+from cdr.reporting.figures import TOTAL, Table
+from cdr.reporting.figures import source_label as _label
 
 SOURCE_COLOURS = {s.name: s.colour for s in SOURCES.values()}
 OTHER_COLOURS = ["#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
 STATUS_COLOURS = {
-    "answered": "#2e7d32", "voicemail": "#7b1fa2", "no_answer": "#9e9e9e", "busy": "#f9a825",
-    "cancelled": "#cfd8dc", "abandoned": "#c62828", "failed": "#4e342e", "other": "#78909c",
+    "answered": "#2e7d32",
+    "voicemail": "#7b1fa2",
+    "no_answer": "#9e9e9e",
+    "busy": "#f9a825",
+    "cancelled": "#cfd8dc",
+    "abandoned": "#c62828",
+    "failed": "#4e342e",
+    "other": "#78909c",
 }
 DAY_BEFORE_COLOUR, WEEK_BEFORE_COLOUR = "#37474f", "#90a4ae"
 WIDTH = 4.0
@@ -55,11 +63,11 @@ def to_svg(fig: Figure, name: str, title: str) -> str:
     with rc_context({"svg.hashsalt": f"cdr-report-{name}"}):
         fig.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.05, metadata={"Date": None})
     svg = buffer.getvalue()
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     head_end = svg.index(">")
     head = re.sub(r'\s(width|height)="[^"]*"', "", svg[:head_end])
     title_text = title.replace("&", "&amp;").replace("<", "&lt;")
-    return f'{head} role="img" aria-label="{title_text}" class="chart">' + svg[head_end + 1:]
+    return f'{head} role="img" aria-label="{title_text}" class="chart">' + svg[head_end + 1 :]
 
 
 def calls_chart(table: Table, sources: list[str]) -> str | None:
@@ -98,8 +106,9 @@ def calls_chart(table: Table, sources: list[str]) -> str | None:
 def hourly_chart(table: Table, sources: list[str], peak_hours: list[int]) -> str | None:
     """Incoming calls per UTC hour, stacked by source, with the day before and the week before as lines."""
     total = {r["hour_utc"]: r for r in table.rows if r["source"] == TOTAL}
-    if not any(r["incoming_calls"] or r["incoming_calls_day_before"] or r["incoming_calls_week_before"]
-               for r in total.values()):
+    if not any(
+        r["incoming_calls"] or r["incoming_calls_day_before"] or r["incoming_calls_week_before"] for r in total.values()
+    ):
         return None
     hours = list(range(24))
     with rc_context(STYLE):
@@ -110,25 +119,42 @@ def hourly_chart(table: Table, sources: list[str], peak_hours: list[int]) -> str
             counts = {r["hour_utc"]: r["incoming_calls"] for r in table.rows if r["source"] == source}
             values = [counts.get(h, 0) for h in hours]
             if any(values):
-                ax.bar(hours, values, bottom=bottom, color=source_colour(source, sources), width=0.8,
-                       label=_label(source))
+                ax.bar(
+                    hours, values, bottom=bottom, color=source_colour(source, sources), width=0.8, label=_label(source)
+                )
                 bottom = [b + v for b, v in zip(bottom, values)]
         # A comparison day without data (None) has no line, rather than a line at zero.
-        for period, colour, style, label in (("day_before", DAY_BEFORE_COLOUR, "-", "day before"),
-                                             ("week_before", WEEK_BEFORE_COLOUR, "--", "week before")):
+        for period, colour, style, label in (
+            ("day_before", DAY_BEFORE_COLOUR, "-", "day before"),
+            ("week_before", WEEK_BEFORE_COLOUR, "--", "week before"),
+        ):
             before = [total[h][f"incoming_calls_{period}"] for h in hours]
             if all(v is not None for v in before):
                 ax.plot(hours, before, color=colour, linewidth=1.4, linestyle=style, label=label)
         for rank, hour in enumerate(peak_hours, 1):
-            ax.annotate(f"#{rank}", (hour, bottom[hour]), xytext=(0, 3), textcoords="offset points",
-                        ha="center", fontsize=8, color="#b71c1c")
+            ax.annotate(
+                f"#{rank}",
+                (hour, bottom[hour]),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color="#b71c1c",
+            )
         ax.set_xticks(range(0, 24, 3), [f"{h:02d}" for h in range(0, 24, 3)])
         ax.set_xlim(-0.6, 23.6)
         ax.set_xlabel("hour (UTC)", fontsize=9)
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.margins(y=0.15)
-        ax.legend(fontsize=8.5, ncol=3, loc="lower left", bbox_to_anchor=(0, 1.0), handlelength=1.2,
-                  columnspacing=0.8, borderaxespad=0.2)
+        ax.legend(
+            fontsize=8.5,
+            ncol=3,
+            loc="lower left",
+            bbox_to_anchor=(0, 1.0),
+            handlelength=1.2,
+            columnspacing=0.8,
+            borderaxespad=0.2,
+        )
         return to_svg(fig, "hourly", "Incoming calls per hour")
 
 
@@ -145,8 +171,9 @@ def country_chart(table: Table, limit: int = 8) -> str | None:
         ax.barh(y, [100] * len(rows), color="#eceff1", height=0.7)
         ax.barh(y, ratios, color="#1565c0", height=0.7)
         for i, r in enumerate(rows):
-            ax.text(102, i, f"{r['answer_ratio_pct']:.0f} % of {r['calls']}", va="center", fontsize=9.5,
-                    color="#37474f")
+            ax.text(
+                102, i, f"{r['answer_ratio_pct']:.0f} % of {r['calls']}", va="center", fontsize=9.5, color="#37474f"
+            )
         ax.set_yticks(list(y), [r["country_name"] for r in rows])
         ax.invert_yaxis()
         ax.set_xlim(0, 150)
@@ -173,8 +200,14 @@ def hangup_chart(table: Table, sources: list[str]) -> str | None:
         left = [0.0] * len(shown)
         for status in statuses:
             shares = [100.0 * legs[s][status] / sum(legs[s].values()) for s in shown]
-            ax.barh(range(len(shown)), shares, left=left, height=0.65, label=status.replace("_", " "),
-                    color=STATUS_COLOURS.get(status, "#b0bec5"))
+            ax.barh(
+                range(len(shown)),
+                shares,
+                left=left,
+                height=0.65,
+                label=status.replace("_", " "),
+                color=STATUS_COLOURS.get(status, "#b0bec5"),
+            )
             left = [a + b for a, b in zip(left, shares)]
         ax.set_yticks(list(range(len(shown))), [_label(s) for s in shown])
         ax.invert_yaxis()
@@ -182,8 +215,14 @@ def hangup_chart(table: Table, sources: list[str]) -> str | None:
         ax.set_xticks([0, 25, 50, 75, 100], ["0", "25", "50", "75", "100 %"])
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
-        ax.legend(fontsize=8.5, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.1 - 0.45 / len(shown)),
-                  handlelength=1.0, columnspacing=0.8)
+        ax.legend(
+            fontsize=8.5,
+            ncol=3,
+            loc="upper left",
+            bbox_to_anchor=(0, -0.1 - 0.45 / len(shown)),
+            handlelength=1.0,
+            columnspacing=0.8,
+        )
         return to_svg(fig, "hangups", "How calls ended, by source")
 
 
@@ -203,8 +242,17 @@ def health_chart(table: Table, gaps: Table, sources: list[str]) -> str | None:
         for i, source in enumerate(sources):
             for h in range(24):
                 if (source, h) in gap_cells:
-                    ax.add_patch(Rectangle((h - 0.5, i - 0.5), 1, 1, facecolor="#ffcdd2", edgecolor="#c62828",
-                                           hatch="////", linewidth=1))
+                    ax.add_patch(
+                        Rectangle(
+                            (h - 0.5, i - 0.5),
+                            1,
+                            1,
+                            facecolor="#ffcdd2",
+                            edgecolor="#c62828",
+                            hatch="////",
+                            linewidth=1,
+                        )
+                    )
         ax.set_yticks(list(range(len(sources))), [_label(s) for s in sources])
         ax.set_xticks(range(0, 24, 3), [f"{h:02d}" for h in range(0, 24, 3)])
         ax.set_xticks([h - 0.5 for h in range(25)], minor=True)

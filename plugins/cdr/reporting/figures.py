@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
@@ -63,29 +63,53 @@ def _m(name: str, kind: str = "count", better: str | None = None) -> Measure:
     return Measure(name, kind, better)
 
 
-FIGURES: dict[str, Figure] = {f.name: f for f in (
-    Figure("calls_by_direction", ("source", "direction"), (
-        _m("offered"), _m("answered", better="up"), _m("abandoned", better="down"),
-        _m("answer_ratio_pct", "pct", "up"))),
-    Figure("answer_ratio_by_country", ("source", "country_code"), (
-        _m("calls"), _m("answered", better="up"), _m("answer_ratio_pct", "pct", "up"))),
-    Figure("incoming_by_hour", ("source", "hour_utc"), (_m("incoming_calls"), _m("answered", better="up"))),
-    Figure("agents", ("source", "agent_key"), (
-        _m("answered_incoming", better="up"), _m("answered_outgoing", better="up"), _m("talk_seconds")),
-        day_only=("rank",)),
-    Figure("queues", ("source", "queue_id"), (
-        _m("offered"), _m("answered", better="up"), _m("abandoned", better="down"),
-        _m("service_level_20s_pct", "pct", "up"), _m("avg_speed_of_answer_seconds", "seconds", "down"),
-        _m("abandonment_rate_pct", "pct", "down"))),
-    Figure("callbacks", ("caller_number",), compare=False),
-    Figure("hangup_causes", ("source", "status", "source_status"), (_m("legs"), _m("share_of_source_pct", "pct"))),
-    Figure("cdrs_by_hour", ("source", "hour_utc"), (_m("cdrs"),), measures_data=True),
-    Figure("gaps", ("source", "hour_utc"), compare=False),
-    Figure("health", ("source",), (_m("cdrs"),), measures_data=True),
-    Figure("unmapped", ("source", "affects", "field", "raw_value", "mapped_to"), compare=False),
-    Figure("reconciliation", ("cdrs",), compare=False),
-    Figure("ingest_lag", ("source",), compare=False),
-)}
+FIGURES: dict[str, Figure] = {
+    f.name: f
+    for f in (
+        Figure(
+            "calls_by_direction",
+            ("source", "direction"),
+            (
+                _m("offered"),
+                _m("answered", better="up"),
+                _m("abandoned", better="down"),
+                _m("answer_ratio_pct", "pct", "up"),
+            ),
+        ),
+        Figure(
+            "answer_ratio_by_country",
+            ("source", "country_code"),
+            (_m("calls"), _m("answered", better="up"), _m("answer_ratio_pct", "pct", "up")),
+        ),
+        Figure("incoming_by_hour", ("source", "hour_utc"), (_m("incoming_calls"), _m("answered", better="up"))),
+        Figure(
+            "agents",
+            ("source", "agent_key"),
+            (_m("answered_incoming", better="up"), _m("answered_outgoing", better="up"), _m("talk_seconds")),
+            day_only=("rank",),
+        ),
+        Figure(
+            "queues",
+            ("source", "queue_id"),
+            (
+                _m("offered"),
+                _m("answered", better="up"),
+                _m("abandoned", better="down"),
+                _m("service_level_20s_pct", "pct", "up"),
+                _m("avg_speed_of_answer_seconds", "seconds", "down"),
+                _m("abandonment_rate_pct", "pct", "down"),
+            ),
+        ),
+        Figure("callbacks", ("caller_number",), compare=False),
+        Figure("hangup_causes", ("source", "status", "source_status"), (_m("legs"), _m("share_of_source_pct", "pct"))),
+        Figure("cdrs_by_hour", ("source", "hour_utc"), (_m("cdrs"),), measures_data=True),
+        Figure("gaps", ("source", "hour_utc"), compare=False),
+        Figure("health", ("source",), (_m("cdrs"),), measures_data=True),
+        Figure("unmapped", ("source", "affects", "field", "raw_value", "mapped_to"), compare=False),
+        Figure("reconciliation", ("cdrs",), compare=False),
+        Figure("ingest_lag", ("source",), compare=False),
+    )
+}
 
 
 @cache
@@ -103,7 +127,7 @@ def prepare(con) -> None:
 
 def day_params(day: date, sources: list[str]) -> dict[str, Any]:
     """What a query may use: $day (DATE), $day_end (the UTC instant the day ends), $sources (in report order)."""
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
     return {"day": day, "day_end": end, "sources": sources}
 
 
@@ -143,8 +167,9 @@ def day_table(con, figure: Figure, day: date, sources: list[str]) -> Table:
 
 def sources_with_data(con, day: date) -> frozenset[str]:
     """The sources that sent at least one CDR (a leg of marts.fct_cdr) that started on ``day``."""
-    return frozenset(r[0] for r in con.execute("select distinct source from marts.fct_cdr where date_key = ?",
-                                               [day]).fetchall())
+    return frozenset(
+        r[0] for r in con.execute("select distinct source from marts.fct_cdr where date_key = ?", [day]).fetchall()
+    )
 
 
 def has_data(row: dict[str, Any], with_data: frozenset[str]) -> bool:
@@ -169,10 +194,14 @@ def compared_table(con, figure: Figure, day: date, sources: list[str]) -> Table:
     for other in others.values():
         for key, row in other.items():
             if key not in merged:
-                merged[key] = {**row, **{m.name: _missing(m) for m in figure.measures},
-                               **{c: None for c in figure.day_only}}
-    added = [f"{m.name}_{suffix}" for m in figure.measures
-             for suffix in (*PERIODS, *(f"vs_{p}" for p in PERIODS))] + [f"has_data_{p}" for p in PERIODS]
+                merged[key] = {
+                    **row,
+                    **{m.name: _missing(m) for m in figure.measures},
+                    **{c: None for c in figure.day_only},
+                }
+    added = [f"{m.name}_{suffix}" for m in figure.measures for suffix in (*PERIODS, *(f"vs_{p}" for p in PERIODS))] + [
+        f"has_data_{p}" for p in PERIODS
+    ]
     for key, row in merged.items():
         known = {p: figure.measures_data or has_data(row, with_data[p]) for p in PERIODS}
         for measure in figure.measures:

@@ -8,7 +8,7 @@ therefore holds the day, bar calls longer than that hour.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cdr import config
@@ -38,7 +38,7 @@ def published_at_of(con, warehouse: Path) -> datetime:
     except duckdb.CatalogException:
         value = None
     # A warehouse published before build_info existed: its file's time is when it was renamed into place.
-    return value or datetime.fromtimestamp(warehouse.stat().st_mtime, timezone.utc)
+    return value or datetime.fromtimestamp(warehouse.stat().st_mtime, UTC)
 
 
 def holds_day(day_end: datetime, warehouse: Path | None = None) -> bool:
@@ -48,6 +48,10 @@ def holds_day(day_end: datetime, warehouse: Path | None = None) -> bool:
         log.info("no warehouse at %s yet: waiting for cdr_warehouse", warehouse or config.warehouse_path())
         return False
     ready = published >= day_end + SETTLE
-    log.info("warehouse published %s; the report needs a build from %s on: %s",
-             published.isoformat(), (day_end + SETTLE).isoformat(), "ready" if ready else "waiting")
+    log.info(
+        "warehouse published %s; the report needs a build from %s on: %s",
+        published.isoformat(),
+        (day_end + SETTLE).isoformat(),
+        "ready" if ready else "waiting",
+    )
     return ready

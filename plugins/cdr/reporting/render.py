@@ -3,7 +3,7 @@ reads (1,234 · 58.9 % · 2 h 05 m) and each figure's change against the day bef
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -13,8 +13,13 @@ from markupsafe import Markup, escape
 from cdr.registry import SOURCES
 from cdr.reporting.figures import PERIODS, SQL_DIR, TOTAL, Table, source_label
 
-DIRECTIONS = {"inbound": "Incoming", "outbound": "Outgoing", "internal": "Internal", "unknown": "Unknown",
-              TOTAL: "All directions"}
+DIRECTIONS = {
+    "inbound": "Incoming",
+    "outbound": "Outgoing",
+    "internal": "Internal",
+    "unknown": "Unknown",
+    TOTAL: "All directions",
+}
 # Column headers on a phone: short, never hyphenated.
 SHORT_SOURCES = {s.name: s.short_label for s in SOURCES.values()}
 PERIOD_NAMES = {"day_before": "the day before", "week_before": "the same weekday a week before"}
@@ -22,11 +27,25 @@ PERIOD_NAMES = {"day_before": "the day before", "week_before": "the same weekday
 
 @cache
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(SQL_DIR), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=num, pct=pct, dec=dec, secs=secs, duration=duration, clock=clock, source=source_label,
-                       short_source=lambda s: SHORT_SOURCES.get(s, s), breakable=breakable,
-                       direction=lambda d: DIRECTIONS.get(d, d))
+    env = Environment(
+        loader=FileSystemLoader(SQL_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        num=num,
+        pct=pct,
+        dec=dec,
+        secs=secs,
+        duration=duration,
+        clock=clock,
+        source=source_label,
+        short_source=lambda s: SHORT_SOURCES.get(s, s),
+        breakable=breakable,
+        direction=lambda d: DIRECTIONS.get(d, d),
+    )
     env.tests["active_agent"] = active_agent
     env.globals.update(cmp=cmp, TOTAL=TOTAL, rows_of=rows_of, num=num, pct=pct, secs=secs)
     return env
@@ -75,7 +94,7 @@ def clock(value: datetime | None, with_date: bool = False) -> str:
     if value is None:
         return "never"
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return f"{value:%Y-%m-%d %H:%M}" if with_date else f"{value:%H:%M}"
 
 
@@ -88,16 +107,14 @@ def cmp(row: dict[str, Any] | None, name: str, kind: str = "count", better: str 
     parts = []
     for period in PERIODS:
         if row.get(f"has_data_{period}") is False:
-            parts.append(Markup('<span class="nodata" title="{}: no data">no data</span>').format(
-                PERIOD_NAMES[period]))
+            parts.append(Markup('<span class="nodata" title="{}: no data">no data</span>').format(PERIOD_NAMES[period]))
             continue
         delta, before = row.get(f"{name}_vs_{period}"), row.get(f"{name}_{period}")
         title = f"{PERIOD_NAMES[period]}: " + _plain(before, kind)
         if delta is None:
             parts.append(Markup('<span title="{}">–</span>').format(title))
             continue
-        tone = "" if delta == 0 or better is None else (
-            "good" if (delta > 0) == (better == "up") else "bad")
+        tone = "" if delta == 0 or better is None else ("good" if (delta > 0) == (better == "up") else "bad")
         tone_attr = Markup(' class="{}"').format(tone) if tone else Markup("")
         parts.append(Markup('<span{} title="{}">{}</span>').format(tone_attr, title, _signed(delta, kind)))
     # One line, never wrapped (a table too wide for a phone scrolls sideways, its first column kept in view).
@@ -138,4 +155,3 @@ def breakable(text: Any) -> Markup:
 
 def rows_of(table: Table, **match: Any) -> list[dict[str, Any]]:
     return table.where(**match)
-

@@ -30,7 +30,8 @@ TIME_FIELD = "time"
 SECONDS_FIELDS = ("duration", "dialtime", "seconds_waiting_in_queue")
 INT64_FIELDS = ("price",)
 RANGES = tuple((field, 0, MAX_SECONDS) for field in SECONDS_FIELDS) + tuple(
-    (field, INT64_MIN, INT64_MAX) for field in INT64_FIELDS)
+    (field, INT64_MIN, INT64_MAX) for field in INT64_FIELDS
+)
 IVR_FIELD = "IVR"
 MAX_TEXT_CHARS = 8_192  # a name, a number, a recording URL
 MAX_IVR_TEXT_CHARS = 65_536  # IVR as a JSON string (form bodies)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -48,10 +48,33 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 # Every field the vendor lists that maps onto a webhook column (see reconcile.to_row), and the two ids.
 DEFAULT_FIELDS = (
-    "CallID", "Date", "DateEpoch", "CallerNumber", "TargetNumber", "Duration", "Type", "CdrType", "DialStatus",
-    "DialStatus2", "TargetExtension", "CallerExtension", "DID", "QueueName", "RecordURL", "RecordExpect", "Price",
-    "RingTime", "RepresentativeName", "RepresentativeCode", "UserName", "UserId", "DTMFData", "CustomData",
-    "DepartmentName", "DepartmentId", "TargetPrefixName",
+    "CallID",
+    "Date",
+    "DateEpoch",
+    "CallerNumber",
+    "TargetNumber",
+    "Duration",
+    "Type",
+    "CdrType",
+    "DialStatus",
+    "DialStatus2",
+    "TargetExtension",
+    "CallerExtension",
+    "DID",
+    "QueueName",
+    "RecordURL",
+    "RecordExpect",
+    "Price",
+    "RingTime",
+    "RepresentativeName",
+    "RepresentativeCode",
+    "UserName",
+    "UserId",
+    "DTMFData",
+    "CustomData",
+    "DepartmentName",
+    "DepartmentId",
+    "TargetPrefixName",
 )
 REQUIRED_FIELDS = ("CallID", "Date")
 
@@ -90,7 +113,7 @@ def get_ci(mapping: dict[str, Any], name: str) -> Any:
 def format_date(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: the Call Log API takes GMT 0, give an aware datetime")
-    return moment.astimezone(timezone.utc).strftime(DATE_FORMAT)
+    return moment.astimezone(UTC).strftime(DATE_FORMAT)
 
 
 def parse_date(value: Any) -> datetime | None:
@@ -105,14 +128,20 @@ def parse_date(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class TokenBucket:
     """At most ``rate_per_minute`` acquisitions a minute, ``burst`` of them back to back (1: even spacing)."""
 
-    def __init__(self, rate_per_minute: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        rate_per_minute: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if rate_per_minute <= 0:
             raise ValueError(f"requests_per_minute must be positive, not {rate_per_minute!r}")
         self.rate = rate_per_minute / 60.0
@@ -211,19 +240,35 @@ class CallLogClient:
 
     def body(self, start: datetime, end: datetime) -> dict[str, Any]:
         dates = {"fromdate": format_date(start), "todate": format_date(end)}
-        return {"code": self._code, "fields": list(self.fields), "sort": [{"field": "date", "order": "asc"}],
-                "search": dict(dates), **dates}
+        return {
+            "code": self._code,
+            "fields": list(self.fields),
+            "sort": [{"field": "date", "order": "asc"}],
+            "search": dict(dates),
+            **dates,
+        }
 
     def query(self, start: datetime, end: datetime) -> Answer:
         """One request for the window [start, end] (both ends as sent; the server decides inclusiveness)."""
         request = f"POST {self.endpoint} fromdate={format_date(start)} todate={format_date(end)}"
         try:
-            _, body = send_json(self._session, "POST", self.endpoint, source=SOURCE, policy=self.policy,
-                                json=self.body(start, end), headers={"Accept": "application/json"})
+            _, body = send_json(
+                self._session,
+                "POST",
+                self.endpoint,
+                source=SOURCE,
+                policy=self.policy,
+                json=self.body(start, end),
+                headers={"Accept": "application/json"},
+            )
         except SourceApiError as exc:
             if exc.status == 429:
-                raise CallLogError(request, f"still rate limited (ERROR_NUMBER 1) after {self.policy.attempts} "
-                                   f"attempts: {exc.detail}", RATE_LIMITED, 429) from exc
+                raise CallLogError(
+                    request,
+                    f"still rate limited (ERROR_NUMBER 1) after {self.policy.attempts} attempts: {exc.detail}",
+                    RATE_LIMITED,
+                    429,
+                ) from exc
             raise
         envelope = fold(body)
         if not envelope:
@@ -235,8 +280,9 @@ class CallLogClient:
         if number not in (None, 0):
             description = envelope.get("error_description") or "(no ERROR_DESCRIPTION)"
             hint = ERRORS.get(number, "an error number the vendor does not document")
-            raise CallLogError(request, f"ERROR_NUMBER {number} ({description}): {hint}", number,
-                               as_int(envelope.get("status_code")))
+            raise CallLogError(
+                request, f"ERROR_NUMBER {number} ({description}): {hint}", number, as_int(envelope.get("status_code"))
+            )
         if records is None:
             records = []
         if not isinstance(records, list):
@@ -266,12 +312,20 @@ class CallLogClient:
                         f"{answer.total} CDRs (TOTAL_HITS; {answer.returned} returned) in a window of "
                         f"{(w_end - w_start).total_seconds():.0f}s (the minimum is "
                         f"{self.min_window.total_seconds():.0f}s), and one answer holds at most {self.cap}: "
-                        "the log cannot be read whole here")
+                        "the log cannot be read whole here",
+                    )
                 half = timedelta(seconds=int((w_end - w_start).total_seconds()) // 2)
                 middle = w_start + half
                 result.splits += 1
-                log.info("%s: %s..%s holds %d CDRs (%d returned, cap %d): halving", SOURCE, format_date(w_start),
-                         format_date(w_end), answer.total, answer.returned, self.cap)
+                log.info(
+                    "%s: %s..%s holds %d CDRs (%d returned, cap %d): halving",
+                    SOURCE,
+                    format_date(w_start),
+                    format_date(w_end),
+                    answer.total,
+                    answer.returned,
+                    self.cap,
+                )
                 # Earlier half last on the stack, so windows are read in time order.
                 pending += [(middle, w_end), (w_start, middle)]
                 continue
@@ -283,9 +337,16 @@ class CallLogClient:
                     result.duplicates += 1
                 else:
                     result.records[str(call_id)] = record
-        log.info("%s: %s..%s: %d CDRs in %d requests (%d windows halved, %d repeated at window edges)", SOURCE,
-                 format_date(start), format_date(end), len(result.records), result.requests, result.splits,
-                 result.duplicates)
+        log.info(
+            "%s: %s..%s: %d CDRs in %d requests (%d windows halved, %d repeated at window edges)",
+            SOURCE,
+            format_date(start),
+            format_date(end),
+            len(result.records),
+            result.requests,
+            result.splits,
+            result.duplicates,
+        )
         return result
 
 

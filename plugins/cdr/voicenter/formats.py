@@ -55,9 +55,10 @@ def parse(fmt: str, body: bytes, now: float) -> dict[str, Any]:
             params, _method = xmlrpc.client.loads(body.decode("utf-8"), use_builtin_types=True)
             cdr = params[0] if params else None
         else:
-            cdr = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True,
-                                 max_num_fields=MAX_FIELDS))
-    except Exception as exc:  # noqa: BLE001 - every parser failure (expat, defusedxml, json, unicode, Fault) is Err 1
+            cdr = dict(
+                parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, max_num_fields=MAX_FIELDS)
+            )
+    except Exception as exc:
         raise ParseError(f"{fmt} body unreadable: {type(exc).__name__}{_where(exc)}") from exc
     try:
         return check(cdr, now)

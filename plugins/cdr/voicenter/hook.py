@@ -28,7 +28,9 @@ class VoicenterHook(SourceHook):
         if fields is not None and (isinstance(fields, str) or not isinstance(fields, list)):
             raise ValueError(f"connection {self.conn_id!r}: extra.fields must be a list of field names")
         return CallLogClient(
-            endpoint_url(base_url(self.connection)), self.connection.password, fields=fields,
+            endpoint_url(base_url(self.connection)),
+            self.connection.password,
+            fields=fields,
             requests_per_minute=float(self.extra.get("requests_per_minute") or DEFAULT_REQUESTS_PER_MINUTE),
             policy=self.policy,
         )
@@ -38,5 +40,7 @@ class VoicenterHook(SourceHook):
         client = self.test_client()
         end = utcnow().replace(microsecond=0)
         answer = client.query(end - timedelta(minutes=1), end)
-        return (f"Voicenter Call Log at {client.endpoint}: the organisation code was accepted "
-                f"({len(answer.records)} CDRs in the last minute)")
+        return (
+            f"Voicenter Call Log at {client.endpoint}: the organisation code was accepted "
+            f"({len(answer.records)} CDRs in the last minute)"
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,7 +29,6 @@ from cdr.voicenter.staging import landing_folder
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class LoadSummary:
     segments: int = 0
@@ -44,9 +43,15 @@ def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     row = {name: as_text(cdr.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(cdr.get(name)) for name in INT_FIELDS})
     row.update(lineage)
-    row.update({"received_at": received, "received_format": record.get("format"), "_raw": raw_json(cdr),
-                "_origin": ORIGIN_WEBHOOK})
-    day = datetime.fromtimestamp(row["time"], timezone.utc).date() if row["time"] else received.date()
+    row.update(
+        {
+            "received_at": received,
+            "received_format": record.get("format"),
+            "_raw": raw_json(cdr),
+            "_origin": ORIGIN_WEBHOOK,
+        }
+    )
+    day = datetime.fromtimestamp(row["time"], UTC).date() if row["time"] else received.date()
     return row, day
 
 
@@ -71,8 +76,12 @@ def load_staged(default_region: str | None = None) -> dict:
     ensure_schema_file(SOURCE, SCHEMA)
     region = default_region or region_for(SOURCE)
     for segment in sorted(folder.glob("*.jsonl")):
-        lineage = {"_source": SOURCE, "_extracted_at": datetime.now(timezone.utc), "_batch": segment.stem,
-                   "_default_region": region}
+        lineage = {
+            "_source": SOURCE,
+            "_extracted_at": datetime.now(UTC),
+            "_batch": segment.stem,
+            "_default_region": region,
+        }
         count = bad = 0
         with LakeWriter(SOURCE, SCHEMA, segment.stem) as writer, open(segment, "rb") as fh:
             for number, line in enumerate(fh, 1):
@@ -82,8 +91,9 @@ def load_staged(default_region: str | None = None) -> dict:
                     bad += 1
                     # The reason names what is wrong, never the line's text (an exception's message may quote it).
                     why = str(exc) if isinstance(exc, OutOfBounds) else type(exc).__name__
-                    quarantine(SOURCE, line, f"staged line unreadable: {why}", {"segment": segment.name,
-                                                                                "line": number})
+                    quarantine(
+                        SOURCE, line, f"staged line unreadable: {why}", {"segment": segment.name, "line": number}
+                    )
                     continue
                 writer.write(row, day)
                 count += 1

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import orjson
@@ -96,9 +96,14 @@ class CountFlooding(logging.Filter):
 
     def __init__(self, interval: float):
         super().__init__()
-        self.counted = {message: CountedLog(f"Voicenter: %d request(s): {message}", interval)
-                        for message in ("Exceeded concurrency limit.", "Invalid HTTP request received.",
-                                        "Unsupported upgrade request.")}
+        self.counted = {
+            message: CountedLog(f"Voicenter: %d request(s): {message}", interval)
+            for message in (
+                "Exceeded concurrency limit.",
+                "Invalid HTTP request received.",
+                "Unsupported upgrade request.",
+            )
+        }
 
     def filter(self, record: logging.LogRecord) -> bool:
         counted = self.counted.get(record.getMessage())
@@ -117,7 +122,7 @@ def protocol_class(request_timeout: float, timeouts: CountedLog | None = None) -
     later request on it) to its last body byte. uvicorn itself times out only idle kept-alive connections, so a
     client that sends half a request would otherwise hold its connection forever."""
 
-    timeout_answer = (b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    timeout_answer = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
     class DeadlineProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -163,9 +168,15 @@ def protocol_class(request_timeout: float, timeouts: CountedLog | None = None) -
 def server_options(request_timeout: float, max_connections: int, timeouts: CountedLog | None = None) -> dict:
     """uvicorn.run's settings for the receiver; bench/ runs its ceiling under the very same ones."""
     # log_config None: uvicorn's loggers go through ours (basicConfig), where CountFlooding can reach them.
-    return {"http": protocol_class(request_timeout, timeouts), "limit_concurrency": max_connections,
-            "timeout_keep_alive": 5, "access_log": False, "log_config": None, "log_level": "info",
-            "timeout_graceful_shutdown": 10}
+    return {
+        "http": protocol_class(request_timeout, timeouts),
+        "limit_concurrency": max_connections,
+        "timeout_keep_alive": 5,
+        "access_log": False,
+        "log_config": None,
+        "log_level": "info",
+        "timeout_graceful_shutdown": 10,
+    }
 
 
 _second: list = [None, ""]
@@ -176,7 +187,7 @@ def received_at(now: float) -> str:
     once (at thousands of CDRs a second the formatting showed in the profile)."""
     whole = int(now)
     if _second[0] != whole:
-        _second[0], _second[1] = whole, datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0], _second[1] = whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{_second[1]}.{int((now - whole) * 1e6):06d}+00:00"
 
 
@@ -251,9 +262,13 @@ class CdrEndpoint:
             line = orjson.dumps({"received_at": received_at(now), "format": fmt, "cdr": record}) + b"\n"
         except ParseError as exc:
             return await self.refuse(send, fmt, body, str(exc))
-        except Exception as exc:  # noqa: BLE001 - no input may end in a 500: kept in quarantine as not a CDR
-            log.error("Voicenter: unexpected %s reading a %s body of %d bytes; quarantining it",
-                      type(exc).__name__, fmt, len(body))
+        except Exception as exc:
+            log.error(
+                "Voicenter: unexpected %s reading a %s body of %d bytes; quarantining it",
+                type(exc).__name__,
+                fmt,
+                len(body),
+            )
             return await self.refuse(send, fmt, body, f"{fmt} body unreadable: {type(exc).__name__}")
         try:
             await self.writer.append(line)
@@ -281,21 +296,31 @@ class CdrEndpoint:
     @staticmethod
     async def reply(send, fmt: str, status: int, err: int, desc: str) -> None:
         body, content_type = answer(fmt, err, desc)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", content_type.encode()),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(token: str, *, max_body: int = DEFAULT_MAX_BODY, quarantine_max_per_day: int = 10_000,
-               quarantine_bytes_per_day: int = 256 * 1024 * 1024, log_interval: float = 60.0,
-               refused: CountedLog | None = None, counters: list = ()):
+def create_app(
+    token: str,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    quarantine_max_per_day: int = 10_000,
+    quarantine_bytes_per_day: int = 256 * 1024 * 1024,
+    log_interval: float = 60.0,
+    refused: CountedLog | None = None,
+    counters: list = (),
+):
     """The receiver's ASGI app. ``counters``: more CountedLogs to flush at shutdown (uvicorn re-raises the
     stopping signal after the lifespan ends, so nothing after uvicorn.run would run)."""
     writer = SegmentWriter(landing_folder())
     cap = DailyCap("voicenter", quarantine_max_per_day, quarantine_bytes_per_day)
-    refused = refused or CountedLog("Voicenter: refused %d POST(s) /voicenter/cdr without a valid token",
-                                    log_interval)
+    refused = refused or CountedLog("Voicenter: refused %d POST(s) /voicenter/cdr without a valid token", log_interval)
     endpoint = CdrEndpoint(token, writer, cap, refused, max_body)
 
     async def healthz(request: Request) -> Response:
@@ -310,8 +335,9 @@ def create_app(token: str, *, max_body: int = DEFAULT_MAX_BODY, quarantine_max_p
         for counter in (refused, *counters):
             counter.flush()
 
-    app = Starlette(routes=[Route("/voicenter/cdr", endpoint, methods=["POST"]), Route("/healthz", healthz)],
-                    lifespan=lifespan)
+    app = Starlette(
+        routes=[Route("/voicenter/cdr", endpoint, methods=["POST"]), Route("/healthz", healthz)], lifespan=lifespan
+    )
 
     async def receiver(scope, receive, send) -> None:
         # The CDR POST goes straight to its endpoint, past Starlette's router and middleware (it answers every
@@ -335,21 +361,32 @@ def main() -> None:
     if not token:
         sys.exit("cdr-receiver: CDR_VOICENTER_TOKEN is not set; refusing to start without a token")
     if len(token) < MIN_TOKEN_CHARS:
-        sys.exit(f"cdr-receiver: CDR_VOICENTER_TOKEN is shorter than {MIN_TOKEN_CHARS} characters; refusing to "
-                 "start with a guessable token (e.g. `openssl rand -hex 32`)")
+        sys.exit(
+            f"cdr-receiver: CDR_VOICENTER_TOKEN is shorter than {MIN_TOKEN_CHARS} characters; refusing to "
+            "start with a guessable token (e.g. `openssl rand -hex 32`)"
+        )
     host = os.environ.get("CDR_RECEIVER_HOST", "127.0.0.1")
     port = int(os.environ.get("CDR_RECEIVER_PORT", "8088"))
     interval = setting("CDR_RECEIVER_LOG_INTERVAL")
     timeouts = CountedLog("Voicenter: closed %d connection(s) whose request was not complete in time", interval)
     flooding = CountFlooding(interval)
     logging.getLogger("uvicorn.error").addFilter(flooding)
-    app = create_app(token, quarantine_max_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MAX_PER_DAY")),
-                     quarantine_bytes_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MB_PER_DAY") * 1024 * 1024),
-                     log_interval=interval, counters=[timeouts, flooding])
+    app = create_app(
+        token,
+        quarantine_max_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MAX_PER_DAY")),
+        quarantine_bytes_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MB_PER_DAY") * 1024 * 1024),
+        log_interval=interval,
+        counters=[timeouts, flooding],
+    )
     log.info("cdr-receiver: listening on http://%s:%d/voicenter/cdr, staging in %s", host, port, landing_folder())
-    uvicorn.run(app, host=host, port=port,
-                **server_options(setting("CDR_RECEIVER_REQUEST_TIMEOUT"),
-                                 int(setting("CDR_RECEIVER_MAX_CONNECTIONS")), timeouts))
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        **server_options(
+            setting("CDR_RECEIVER_REQUEST_TIMEOUT"), int(setting("CDR_RECEIVER_MAX_CONNECTIONS")), timeouts
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The interval owns the log records whose ``Date`` falls in [start, end) (UTC), so consecutive intervals tile
 time and no CDR is recovered by two of them. (This assumes the log filters on ``Date``, the call's start, as
-the vendor's examples suggest; records returned but dated outside are counted as ``outside_interval``.) Each is compared on ``CallID`` = ``ivruniqueid`` with every CDR
+the vendor's examples suggest; records returned but dated outside are counted as ``outside_interval``.) Each is
+compared on ``CallID`` = ``ivruniqueid`` with every CDR
 the webhook delivered near the interval: the lake's Voicenter rows whose ``_origin`` is webhook (or null:
 rows written before the column existed) in the date partitions from a day before the interval to a day
 after, plus the segments the receiver staged and ``voicenter_cdrs`` has not loaded yet (sealed ones, and the
@@ -31,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,8 @@ from cdr.quarantine import quarantine
 from cdr.registry import region_for
 from cdr.values import as_int, as_text, raw_json
 from cdr.voicenter.calllog import CallLogClient, fold, parse_date
-from cdr.voicenter.staging import landing_folder
 from cdr.voicenter.records import INT_FIELDS, ORIGIN_CALL_LOG, SCHEMA, SOURCE, STRING_FIELDS
+from cdr.voicenter.staging import landing_folder
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +56,46 @@ LISTED_IDS = 100  # ids named in the summary and the log; the counts are always 
 # (queueid, seconds_waiting_in_queue, caller_country, the *_name of extensions, TopDepartment*,
 # leg1DialStatusName, caller_number) stay null; the log record is whole in _raw.
 FIELD_MAP = {
-    "caller": "CallerNumber", "target": "TargetNumber", "duration": "Duration", "ivruniqueid": "CallID",
-    "type": "Type", "status": "DialStatus", "targetextension": "TargetExtension",
-    "callerextension": "CallerExtension", "did": "DID", "queuename": "QueueName", "record": "RecordURL",
-    "price": "Price", "dialtime": "RingTime", "representative_name": "RepresentativeName",
-    "representative_code": "RepresentativeCode", "DepartmentName": "DepartmentName",
-    "DepartmentID": "DepartmentId", "target_country": "TargetPrefixName",
+    "caller": "CallerNumber",
+    "target": "TargetNumber",
+    "duration": "Duration",
+    "ivruniqueid": "CallID",
+    "type": "Type",
+    "status": "DialStatus",
+    "targetextension": "TargetExtension",
+    "callerextension": "CallerExtension",
+    "did": "DID",
+    "queuename": "QueueName",
+    "record": "RecordURL",
+    "price": "Price",
+    "dialtime": "RingTime",
+    "representative_name": "RepresentativeName",
+    "representative_code": "RepresentativeCode",
+    "DepartmentName": "DepartmentName",
+    "DepartmentID": "DepartmentId",
+    "target_country": "TargetPrefixName",
 }
 # CdrType ids (the vendor's help texts; a TS type file adds 2, 12, 16, 20), for records without a Type name.
 CDR_TYPES = {
-    1: "Incoming Call", 2: "CC", 4: "Extension Outgoing", 8: "Queue", 9: "Click2Call leg1", 10: "Click2Call leg2",
-    11: "VoiceMail", 12: "Callference", 13: "XferCDR", 14: "ProductiveCallLeg1", 15: "ProductiveCallLeg2",
-    16: "Scrubber", 17: "Click 2 IVR", 18: "Click 2 IVR Incoming", 19: "Click 2 Queue Incoming", 20: "FaxCdr",
-    21: "Attended CDR leg1", 22: "Attended CDR leg2", 23: "Auto forward",
+    1: "Incoming Call",
+    2: "CC",
+    4: "Extension Outgoing",
+    8: "Queue",
+    9: "Click2Call leg1",
+    10: "Click2Call leg2",
+    11: "VoiceMail",
+    12: "Callference",
+    13: "XferCDR",
+    14: "ProductiveCallLeg1",
+    15: "ProductiveCallLeg2",
+    16: "Scrubber",
+    17: "Click 2 IVR",
+    18: "Click 2 IVR Incoming",
+    19: "Click 2 Queue Incoming",
+    20: "FaxCdr",
+    21: "Attended CDR leg1",
+    22: "Attended CDR leg2",
+    23: "Auto forward",
 }
 
 
@@ -84,7 +112,7 @@ def call_time(record: dict) -> tuple[datetime | None, int | None]:
         return moment, webhook_epoch(moment)
     epoch = as_int(folded.get("dateepoch"))
     if epoch is not None:
-        return datetime.fromtimestamp(epoch, timezone.utc), epoch
+        return datetime.fromtimestamp(epoch, UTC), epoch
     return None, None
 
 
@@ -95,8 +123,14 @@ def ivr_path(dtmf_data: Any) -> str | None:
     layers = []
     for order, layer in enumerate(dtmf_data, 1):
         layer = fold(layer)
-        layers.append({"layer_name": layer.get("layername"), "layer_number": layer.get("layernumber"),
-                       "Dtmf": layer.get("dtmf"), "dtmf_order": order})
+        layers.append(
+            {
+                "layer_name": layer.get("layername"),
+                "layer_number": layer.get("layernumber"),
+                "Dtmf": layer.get("dtmf"),
+                "dtmf_order": order,
+            }
+        )
     return as_text(layers)
 
 
@@ -112,8 +146,9 @@ def to_row(record: dict, lineage: dict[str, Any]) -> tuple[dict[str, Any], date 
     row = {name: as_text(values.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(values.get(name)) for name in INT_FIELDS})
     # Never received by cdr-receiver: no receipt time or format.
-    row.update({"received_at": None, "received_format": None, **lineage, "_origin": ORIGIN_CALL_LOG,
-                "_raw": raw_json(record)})
+    row.update(
+        {"received_at": None, "received_format": None, **lineage, "_origin": ORIGIN_CALL_LOG, "_raw": raw_json(record)}
+    )
     return row, moment.date() if moment else None
 
 
@@ -157,7 +192,7 @@ def delivered_by_webhook(start: datetime, end: datetime) -> Delivered:
         # The schema file first, so every column exists even if no data file has _origin yet.
         with duckdb.connect() as con:
             rows = con.execute(
-                "select ivruniqueid, \"time\" from read_parquet(?, union_by_name = true) "
+                'select ivruniqueid, "time" from read_parquet(?, union_by_name = true) '
                 "where coalesce(_origin, 'webhook') = 'webhook'",
                 [[str(ensure_schema_file(SOURCE, SCHEMA)), *map(str, files)]],
             ).fetchall()
@@ -214,25 +249,30 @@ def unit_name(start: datetime, end: datetime) -> str:
 
 def settled(end: datetime, now: datetime | None = None) -> bool:
     """Whether the log can be expected to hold the interval's CDRs: ``SETTLE`` after its end."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     ready = now >= end + SETTLE
     if not ready:
         log.info("Voicenter call log: waiting until %s (interval end + %s) before pulling", end + SETTLE, SETTLE)
     return ready
 
 
-def reconcile_interval(client: CallLogClient, start: datetime, end: datetime, *,
-                       default_region: str | None = None) -> dict:
+def reconcile_interval(
+    client: CallLogClient, start: datetime, end: datetime, *, default_region: str | None = None
+) -> dict:
     """Recover what the webhook missed in [start, end); recovered rows carry ``default_region`` (else the
     registry's), as the webhook's do."""
-    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     summary = ReconcileSummary(start.isoformat(), end.isoformat(), unit=unit_name(start, end))
     pulled = client.pull(start, end)
     summary.log_requests, summary.log_windows_halved = pulled.requests, pulled.splits
     for record in pulled.unidentified:
         summary.quarantined += 1
-        quarantine(SOURCE, raw_json(record).encode(), "Call Log record without a CallID: cannot be reconciled",
-                   {"interval": summary.unit})
+        quarantine(
+            SOURCE,
+            raw_json(record).encode(),
+            "Call Log record without a CallID: cannot be reconciled",
+            {"interval": summary.unit},
+        )
     owned = {}
     for call_id, record in pulled.records.items():
         moment, _ = call_time(record)
@@ -244,12 +284,20 @@ def reconcile_interval(client: CallLogClient, start: datetime, end: datetime, *,
             summary.outside_interval += 1
     delivered = delivered_by_webhook(start, end)
     if delivered.unreadable_staged_lines:
-        log.warning("Voicenter call log: %d staged lines could not be read for their id (voicenter_cdrs "
-                    "quarantines them when it loads them)", delivered.unreadable_staged_lines)
+        log.warning(
+            "Voicenter call log: %d staged lines could not be read for their id (voicenter_cdrs "
+            "quarantines them when it loads them)",
+            delivered.unreadable_staged_lines,
+        )
     missing = sorted(set(owned) - delivered.ids)
-    lineage = {"_source": SOURCE, "_interval_start": start, "_interval_end": end,
-               "_extracted_at": datetime.now(timezone.utc), "_batch": summary.unit,
-               "_default_region": default_region or region_for(SOURCE)}
+    lineage = {
+        "_source": SOURCE,
+        "_interval_start": start,
+        "_interval_end": end,
+        "_extracted_at": datetime.now(UTC),
+        "_batch": summary.unit,
+        "_default_region": default_region or region_for(SOURCE),
+    }
     ensure_schema_file(SOURCE, SCHEMA)
     with LakeWriter(SOURCE, SCHEMA, summary.unit) as writer:
         for call_id in missing:
@@ -262,12 +310,22 @@ def reconcile_interval(client: CallLogClient, start: datetime, end: datetime, *,
     summary.only_in_webhook = len(only_webhook)
     summary.recovered_ids = missing[:LISTED_IDS]
     summary.only_in_webhook_ids = only_webhook[:LISTED_IDS]
-    log.info("Voicenter call log: %s..%s: %d in the log, %d delivered by the webhook, %d recovered from the "
-             "log (the webhook missed them), %d only in the webhook (kept)", start.isoformat(), end.isoformat(),
-             summary.in_log, summary.delivered_by_webhook, summary.recovered_from_log, summary.only_in_webhook)
+    log.info(
+        "Voicenter call log: %s..%s: %d in the log, %d delivered by the webhook, %d recovered from the "
+        "log (the webhook missed them), %d only in the webhook (kept)",
+        start.isoformat(),
+        end.isoformat(),
+        summary.in_log,
+        summary.delivered_by_webhook,
+        summary.recovered_from_log,
+        summary.only_in_webhook,
+    )
     if summary.outside_interval:
-        log.info("Voicenter call log: %d records the log returned are dated outside the interval (its edges): "
-                 "the interval they fall in reconciles them", summary.outside_interval)
+        log.info(
+            "Voicenter call log: %d records the log returned are dated outside the interval (its edges): "
+            "the interval they fall in reconciles them",
+            summary.outside_interval,
+        )
     if missing:
         log.info("Voicenter call log: recovered %s", listed(missing))
     if only_webhook:

@@ -8,10 +8,31 @@ from cdr.lake import TS, lake_schema
 
 SOURCE = "voicenter"
 STRING_FIELDS = (
-    "ivruniqueid", "OriginalIvrUniqueID", "type", "status", "leg1DialStatusName", "caller", "caller_number",
-    "target", "targetextension", "targetextension_name", "callerextension", "callerextension_name", "did",
-    "queueid", "queuename", "record", "representative_name", "representative_code", "target_country",
-    "caller_country", "DepartmentID", "DepartmentName", "TopDepartmentID", "TopDepartmentName", "IVR",
+    "ivruniqueid",
+    "OriginalIvrUniqueID",
+    "type",
+    "status",
+    "leg1DialStatusName",
+    "caller",
+    "caller_number",
+    "target",
+    "targetextension",
+    "targetextension_name",
+    "callerextension",
+    "callerextension_name",
+    "did",
+    "queueid",
+    "queuename",
+    "record",
+    "representative_name",
+    "representative_code",
+    "target_country",
+    "caller_country",
+    "DepartmentID",
+    "DepartmentName",
+    "TopDepartmentID",
+    "TopDepartmentName",
+    "IVR",
 )
 INT_FIELDS = ("time", "duration", "dialtime", "price", "seconds_waiting_in_queue")
 SCHEMA = lake_schema(

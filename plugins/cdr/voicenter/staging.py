@@ -2,7 +2,8 @@
 
 Records are appended to ``<landing>/<segment>.jsonl.open`` and fsynced before their senders are answered;
 requests arriving during an fsync are written and synced together, and a few such batches sync at once, so
-throughput grows with load instead of being one fsync per request. A segment is sealed (renamed to ``.jsonl``, directory fsynced) when it is old or
+throughput grows with load instead of being one fsync per request. A segment is sealed (renamed to ``.jsonl``,
+directory fsynced) when it is old or
 full; the loader takes sealed segments only. A receiver killed mid-write leaves an ``.open`` segment: at start
 its unacknowledged partial last line is cut off and it is sealed.
 """
@@ -60,8 +61,15 @@ class SegmentWriter:
     a line is never written after a partial one. Segments are sealed only while no sync is in flight.
     """
 
-    def __init__(self, folder: Path, *, max_records: int = 50_000, max_age: float = 5.0, max_batch: int = 2_000,
-                 max_inflight: int = 4):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        max_records: int = 50_000,
+        max_age: float = 5.0,
+        max_batch: int = 2_000,
+        max_inflight: int = 4,
+    ):
         self.folder = folder
         self.max_records, self.max_age, self.max_batch = max_records, max_age, max_batch
         self.max_inflight = max_inflight
@@ -106,8 +114,9 @@ class SegmentWriter:
             await asyncio.wait(set(self._inflight))
 
     def _due(self) -> bool:
-        return self._fd is not None and (self._records >= self.max_records
-                                         or time.monotonic() - self._opened >= self.max_age)
+        return self._fd is not None and (
+            self._records >= self.max_records or time.monotonic() - self._opened >= self.max_age
+        )
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -142,8 +151,9 @@ class SegmentWriter:
 
     async def _commit(self, batch: list) -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._write,
-                                                             b"".join(line for line, _ in batch))
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._write, b"".join(line for line, _ in batch)
+            )
         except OSError as exc:
             self.healthy = False
             log.error("Voicenter staging: cannot store %d CDR(s) in %s: %s", len(batch), self.folder, exc)
