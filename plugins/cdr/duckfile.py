@@ -1,21 +1,50 @@
-"""A DuckDB file written whole and then published: readers see the old file or the complete new one.
+"""A DuckDB file published whole: readers see the old file or the complete new one, never a half-written one.
 
-The file is filled on a temporary sibling, checkpointed, closed and renamed over the target (cdr.fsutil.publish):
-an analyst who holds the old file open keeps reading it, and nobody ever opens a half-written one. Written in
-DuckDB's v1.0 storage format, so every DuckDB from 1.0 on reads it, whichever release an analyst's tool bundles.
+``new_database`` fills a temporary sibling from nothing, checkpoints, closes and renames it over the target
+(cdr.fsutil.publish). ``updated_database`` does the same with a file that already holds an earlier publish of the
+target, so that a caller can apply only what changed: the cost of a publish then follows the change, not the
+size of the file.
+
+How ``updated_database`` keeps the promises. The target's published files live in two slots, ``a`` and ``b``, in
+the hidden directory ``.<target name>.slots`` beside it; the target is a hard link to the live slot. A publish
+writes the *other* slot, the spare, and then renames a fresh hard link to it over the target, atomically:
+
+- nobody can open the spare while it is written: the target's name leads to the live slot, and a reader who still
+  holds the spare from an earlier publish (it was live then) is detected: DuckDB's read-only connections hold a
+  shared lock on the file, so opening it for writing fails, and the process's own descriptors are looked at too.
+  A held spare is never written: it is unlinked (its reader keeps reading it) and a new spare is made by copying
+  the live file byte for byte, which costs the file's size in bytes but not a rebuild;
+- a slot is reused only if it is exactly the file recorded when it was published (inode, size, modification
+  time) and its record says what it holds; a crash while a spare is written leaves it unrecorded, so it is
+  rebuilt, and the target still names the complete old file;
+- the analyst's old file is never changed: a reader holds an inode, and only the inode nobody holds is written.
+
+Every file is written in DuckDB's v1.0 storage format, so every DuckDB from 1.0 on reads it, whichever release an
+analyst's tool bundles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
-from cdr.fsutil import publish, temp_path_for
+from cdr.fsutil import fsync_dir, publish, temp_path_for
+
+log = logging.getLogger(__name__)
 
 STORAGE_VERSION = "v1.0.0"
+SLOTS = ("a", "b")
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
 
 
 @contextmanager
@@ -24,7 +53,7 @@ def new_database(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(target)
     try:
-        con = duckdb.connect(str(temp), config={"storage_compatibility_version": STORAGE_VERSION})
+        con = _connect(temp)
         try:
             yield con
             con.execute("checkpoint")
@@ -34,3 +63,211 @@ def new_database(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     finally:
         temp.unlink(missing_ok=True)
         Path(f"{temp}.wal").unlink(missing_ok=True)
+    # the slots no longer hold what the target is: a later update starts from this file
+    _forget_slots(target)
+
+
+def slots_dir(target: Path) -> Path:
+    return target.parent / f".{target.name}.slots"
+
+
+def _read_state(target: Path) -> dict:
+    try:
+        return json.loads((slots_dir(target) / "state.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _write_state(target: Path, state: dict) -> None:
+    from cdr.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(slots_dir(target) / "state.json", json.dumps(state, default=str).encode())
+
+
+def _forget_slots(target: Path) -> None:
+    if slots_dir(target).exists():
+        _write_state(target, {})
+
+
+def _stamp(path: Path) -> dict:
+    st = os.stat(path)
+    return {"ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _intact(path: Path, record: dict | None) -> bool:
+    """``path`` is the very file recorded when it was published, unchanged since."""
+    if not record:
+        return False
+    try:
+        stamp = _stamp(path)
+    except FileNotFoundError:
+        return False
+    return all(stamp[k] == record.get(k) for k in stamp) and not Path(f"{path}.wal").exists()
+
+
+def _held_by_this_process(path: Path) -> bool:
+    """POSIX locks do not conflict within one process: look for a descriptor of the file among our own."""
+    try:
+        st = os.stat(path)
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            other = os.stat(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if (other.st_ino, other.st_dev) == (st.st_ino, st.st_dev):
+            return True
+    return False
+
+
+def _open_unheld(path: Path) -> duckdb.DuckDBPyConnection | None:
+    """A writing connection to ``path``, or None when a reader holds it (a writer cannot lock it then)."""
+    if _held_by_this_process(path):
+        return None
+    try:
+        return _connect(path)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            return None
+        raise
+
+
+def _replace_with(source: Path | None, spare: Path) -> None:
+    """Put a private file at ``spare``: a byte copy of ``source``, or nothing (DuckDB makes an empty database). A
+    reader who held the old spare keeps its inode."""
+    if source is None:
+        spare.unlink(missing_ok=True)
+    else:
+        temp = temp_path_for(spare)
+        try:
+            shutil.copyfile(source, temp)
+            os.replace(temp, spare)
+        finally:
+            temp.unlink(missing_ok=True)
+    Path(f"{spare}.wal").unlink(missing_ok=True)
+
+
+@contextmanager
+def updated_database(
+    target: Path,
+    meta: dict,
+    accept: Callable[[dict], bool] = lambda held: False,
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict | None]]:
+    """``(con, held)``: a writing connection to the database that will replace ``target`` once the block ends
+    without an error, and the ``meta`` it was published with if it already holds an earlier publish of the target
+    that ``accept`` accepts (apply the change since then), else None (an empty database: fill it whole). ``meta``
+    is recorded with the new file for the next publish."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    slots = slots_dir(target)
+    slots.mkdir(exist_ok=True)
+    state = _read_state(target)
+    records = dict(state.get("slots", {}))
+    live = state.get("live") if state.get("live") in SLOTS else None
+    spare_name = "b" if live == "a" else "a"
+    spare = slots / spare_name
+    live_ok = (
+        live is not None
+        and _intact(slots / live, records.get(live))
+        and _stamp(slots / live)["ino"] == _stamp(target)["ino"]
+        if target.exists()
+        else False
+    )
+
+    # From here on the spare is not what any record says: a crash leaves it untrusted.
+    records.pop(spare_name, None)
+    _write_state(target, {"live": live if live_ok else None, "slots": records if live_ok else {}})
+
+    con, held = None, None
+    spare_record = (state.get("slots", {}) or {}).get(spare_name)
+    if _intact(spare, spare_record) and accept(spare_record.get("meta", {})):
+        con = _open_unheld(spare)
+        if con is not None:
+            held = spare_record["meta"]
+        else:
+            log.info("%s: a reader still holds the spare copy; copying the live one instead", target.name)
+    if con is None and live_ok and accept(records[live].get("meta", {})):
+        _replace_with(slots / live, spare)
+        con, held = _connect(spare), records[live]["meta"]
+    if con is None:
+        _replace_with(None, spare)
+        con = _connect(spare)
+    try:
+        yield con, held
+        con.execute("checkpoint")
+    except BaseException:
+        con.close()
+        spare.unlink(missing_ok=True)
+        Path(f"{spare}.wal").unlink(missing_ok=True)
+        raise
+    con.close()
+    fd = os.open(spare, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(slots)
+    # The target becomes a second name of the spare: a fresh link renamed over it, atomically.
+    link = temp_path_for(target)
+    try:
+        os.link(spare, link)
+        os.replace(link, target)
+    finally:
+        link.unlink(missing_ok=True)
+    fsync_dir(target.parent)
+    records = {name: record for name, record in records.items() if live_ok and name == live}
+    records[spare_name] = {**_stamp(spare), "meta": meta}
+    _write_state(target, {"live": spare_name, "slots": records})
+
+
+def _columns(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in con.execute(f"describe {query}").fetchall()]
+
+
+def sync_table(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    select: str,
+    *,
+    key: str | None = None,
+    since: str | None = None,
+    lookback_hours: float = 0,
+) -> str:
+    """Make ``schema.table`` of ``con`` hold the rows of ``select`` (a query over an attached database).
+
+    With a ``key`` and ``since`` (the newest ``extracted_at`` the table held when it was published), and the table
+    already there with the same columns, only the rows read since then, less ``lookback_hours``, replace theirs by
+    key: the rows an incremental dbt build (delete+insert by the same key, from the same watermark) can have
+    changed. The result is checked by its row count, and the table is made whole if it differs. Otherwise the
+    table is made whole. Returns ``"delta"`` or ``"whole"``."""
+    name = f'"{schema}"."{table}"'
+    con.execute(f'create schema if not exists "{schema}"')
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0]
+    if key and since and exists and _columns(con, f"select * from {name}") == _columns(con, select):
+        changed = (
+            f"select * from ({select}) where extracted_at > timestamptz '{since}' "
+            f"- interval '{float(lookback_hours) * 3600:.0f} seconds'"
+        )
+        con.execute(f"create temp table _changed as {changed}")
+        con.execute(f'delete from {name} where "{key}" in (select "{key}" from _changed)')
+        con.execute(f"insert into {name} select * from _changed")
+        con.execute("drop table _changed")
+        held = con.execute(f"select count(*) from {name}").fetchone()[0]
+        wanted = con.execute(f"select count(*) from ({select})").fetchone()[0]
+        if held == wanted:
+            return "delta"
+        log.warning(
+            "%s.%s: the copy held %d rows after its update, its source %d: copying it whole",
+            schema,
+            table,
+            held,
+            wanted,
+        )
+    con.execute(f"create or replace table {name} as {select}")
+    return "whole"

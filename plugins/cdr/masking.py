@@ -15,16 +15,19 @@ import os
 import secrets
 from pathlib import Path
 
+import duckdb
+
 from cdr import config
-from cdr.duckfile import new_database
+from cdr.duckfile import sync_table, updated_database
 from cdr.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 MASKED_NAME = "warehouse_masked.duckdb"
 # Columns that hold a phone number, in any published table; masked wherever they appear.
-NUMBER_COLUMNS = frozenset({"caller_number", "callee_number", "remote_number", "caller_number_as_sent",
-                            "callee_number_as_sent"})
+NUMBER_COLUMNS = frozenset(
+    {"caller_number", "callee_number", "remote_number", "caller_number_as_sent", "callee_number_as_sent"}
+)
 # Columns that could lead to the call itself, or quote a number among other raw values: not in the copy.
 DROPPED_COLUMNS = frozenset({"recording_url", "unmapped_values"})
 
@@ -41,15 +44,20 @@ def number_salt() -> str:
     if not path.exists():
         atomic_write_bytes(path, secrets.token_hex(32).encode())
         path.chmod(0o600)
-        log.warning("CDR_NUMBER_SALT is not set: made a salt for the analysts' copy in %s; set CDR_NUMBER_SALT "
-                    "(a secret) to choose it", path)
+        log.warning(
+            "CDR_NUMBER_SALT is not set: made a salt for the analysts' copy in %s; set CDR_NUMBER_SALT "
+            "(a secret) to choose it",
+            path,
+        )
     return path.read_text().strip()
 
 
 def _masked_select(con, schema: str, table: str) -> str:
     columns = con.execute(
         "select column_name from duckdb_columns() where database_name = 'published' and schema_name = ? "
-        "and table_name = ? order by column_index", [schema, table]).fetchall()
+        "and table_name = ? order by column_index",
+        [schema, table],
+    ).fetchall()
     parts = []
     for (column,) in columns:
         if column in DROPPED_COLUMNS:
@@ -58,30 +66,82 @@ def _masked_select(con, schema: str, table: str) -> str:
             parts.append(f'cdr_mask("{column}") as "{column}"')
         elif (schema, table, column) == ("marts", "dq_unmapped", "raw_value"):
             # the raw value of an outside number that did not parse is a number too
-            parts.append("case when affects = 'remote_country' then cdr_mask(raw_value) else raw_value end as raw_value")
+            parts.append(
+                "case when affects = 'remote_country' then cdr_mask(raw_value) else raw_value end as raw_value"
+            )
         else:
             parts.append(f'"{column}"')
     return f'select {", ".join(parts)} from published."{schema}"."{table}"'
 
 
-def publish_masked(warehouse: Path | None = None, target: Path | None = None, salt: str | None = None) -> dict:
-    """Copy every table of the published warehouse into the masked copy, numbers hashed, recordings dropped."""
+def publish_masked(
+    warehouse: Path | None = None,
+    target: Path | None = None,
+    salt: str | None = None,
+    lineage: str | None = None,
+    keys: dict[str, str] | None = None,
+    lookback_hours: float = 0.0,
+) -> dict:
+    """Copy every table of the published warehouse into the masked copy, numbers hashed, recordings dropped.
+
+    With a ``lineage`` and the incremental tables' ``keys`` (as cdr.warehouse.publish_warehouse), a masked copy
+    of the same lineage and salt is brought up to date by the rows that changed (masking is row by row, so the
+    masked rows of unchanged legs are unchanged); otherwise every table is copied."""
+    import hashlib
+
+    from cdr.warehouse import table_marks
+
     warehouse = warehouse or config.warehouse_path()
     target = target or masked_path()
     salt = salt if salt is not None else number_salt()
+    keys = (keys or {}) if lineage else {}
+    # which salt made the copy, without the salt itself
+    salt_digest = hashlib.sha256(f"cdr-masked-copy:{salt}".encode()).hexdigest()
     counts: dict[str, int] = {}
-    with new_database(target) as con:
+    with duckdb.connect() as probe:
+        probe.execute("attach ? as published (read_only)", [str(warehouse)])
+        marks = table_marks(probe, "published", keys)
+    meta = {"kind": "masked", "lineage": lineage, "salt": salt_digest, "marks": marks}
+
+    def accept(held: dict) -> bool:
+        return (
+            lineage is not None
+            and held.get("kind") == "masked"
+            and held.get("lineage") == lineage
+            and held.get("salt") == salt_digest
+        )
+
+    with updated_database(target, meta, accept) as (con, held):
         con.execute("attach ? as published (read_only)", [str(warehouse)])
         # a macro, not a stored value: the salt never lands in the copy
-        con.execute(f"create temp macro cdr_mask(x) as case when x is not null then "
-                    f"'h:' || left(sha256('{salt.replace(chr(39), chr(39) * 2)}' || ':' || x), 16) end")
-        tables = con.execute("select schema_name, table_name from duckdb_tables() where database_name = 'published' "
-                             "order by all").fetchall()
+        con.execute(
+            f"create temp macro cdr_mask(x) as case when x is not null then "
+            f"'h:' || left(sha256('{salt.replace(chr(39), chr(39) * 2)}' || ':' || x), 16) end"
+        )
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'published' order by all"
+        ).fetchall()
+        for schema, table in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall():
+            if (schema, table) not in tables:
+                con.execute(f'drop table "{schema}"."{table}"')
         for schema, table in tables:
-            con.execute(f'create schema if not exists "{schema}"')
-            con.execute(f'create table "{schema}"."{table}" as {_masked_select(con, schema, table)}')
-            counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            name = f"{schema}.{table}"
+            sync_table(
+                con,
+                schema,
+                table,
+                _masked_select(con, schema, table),
+                key=keys.get(name),
+                since=(held or {}).get("marks", {}).get(name),
+                lookback_hours=lookback_hours,
+            )
+            counts[name] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
         con.execute("detach published")
-    log.info("published the analysts' masked copy %s (%d tables; numbers hashed, recording URLs dropped)",
-             target, len(counts))
+    log.info(
+        "published the analysts' masked copy %s (%d tables; numbers hashed, recording URLs dropped)",
+        target,
+        len(counts),
+    )
     return counts

@@ -16,13 +16,13 @@ import sys
 import time
 from collections import deque
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from cdr import config
-from cdr.duckfile import new_database
+from cdr.duckfile import sync_table, updated_database
 from cdr.fsutil import atomic_write_bytes
 from cdr.lake import ensure_schema_file
 from cdr.masking import publish_masked
@@ -79,8 +79,12 @@ def run_dbt(*args: str, check: bool = True) -> int:
         "DBT_USE_COLORS": "false",
     }
     command = [
-        dbt_executable(), *args,
-        "--project-dir", str(config.DBT_PROJECT_DIR), "--profiles-dir", str(config.DBT_PROJECT_DIR),
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(config.DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(config.DBT_PROJECT_DIR),
     ]
     log.info("running: %s", " ".join(command))
     tail: deque[str] = deque(maxlen=40)
@@ -97,36 +101,111 @@ def run_dbt(*args: str, check: bool = True) -> int:
     return proc.returncode
 
 
-def publish_warehouse(build_db: Path | None = None, target: Path | None = None) -> dict:
-    """Copy the published schemas into a fresh file and atomically rename it over the warehouse."""
+def lake_lookback_hours() -> float:
+    """The margin incremental builds read the lake again (dbt var lake_lookback_hours, dbt_project.yml)."""
+    import yaml
+
+    project = yaml.safe_load((config.DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    return float(project["vars"]["lake_lookback_hours"])
+
+
+def incremental_keys(target_dir: Path | None = None) -> dict[str, str]:
+    """``{"marts.fct_cdr": "cdr_key", ...}``: the published tables dbt builds incrementally, by their unique key
+    (from the manifest of the last build): the tables a publish can update by the rows that changed."""
+    import json
+
+    manifest_path = (target_dir or config.build_dir() / "target") / "manifest.json"
+    if not manifest_path.exists():
+        return {}
+    keys = {}
+    for node in json.loads(manifest_path.read_text()).get("nodes", {}).values():
+        conf = node.get("config", {})
+        if (
+            node.get("resource_type") == "model"
+            and conf.get("materialized") == "incremental"
+            and isinstance(conf.get("unique_key"), str)
+            and node.get("schema") in PUBLISHED_SCHEMAS
+        ):
+            keys[f"{node['schema']}.{node.get('alias') or node['name']}"] = conf["unique_key"]
+    return keys
+
+
+def table_marks(con, database: str, keys: dict[str, str]) -> dict[str, str]:
+    """The newest ``extracted_at`` of each incremental table: where the next publish's change starts."""
+    marks = {}
+    for name in keys:
+        schema, table = name.split(".")
+        newest = con.execute(f'select max(extracted_at)::varchar from {database}."{schema}"."{table}"').fetchone()[0]
+        if newest is not None:
+            marks[name] = newest
+    return marks
+
+
+def publish_warehouse(build_db: Path | None = None, target: Path | None = None, lineage: str | None = None) -> dict:
+    """Publish the build's marts as ``target``, atomically (cdr.duckfile.updated_database).
+
+    With a ``lineage`` (the id of the full build the build database descends from by incremental builds), a copy
+    published from the same lineage is brought up to date by the rows the incremental tables changed (by
+    ``extracted_at``, as the builds did) and the other tables replaced whole: a publish then costs what changed.
+    Without one, or when no such copy is free, every table is copied."""
     build_db = build_db or config.build_dir() / "build.duckdb"
     target = target or config.warehouse_path()
+    keys = incremental_keys() if lineage else {}
+    lookback = lake_lookback_hours() if lineage else 0.0
     counts: dict[str, int] = {}
-    with new_database(target) as con:
+    modes: dict[str, str] = {}
+    with duckdb.connect() as probe:
+        probe.execute("attach ? as build (read_only)", [str(build_db)])
+        marks = table_marks(probe, "build", keys)
+    meta = {"kind": "warehouse", "lineage": lineage, "marks": marks}
+
+    def accept(held: dict) -> bool:
+        return lineage is not None and held.get("kind") == "warehouse" and held.get("lineage") == lineage
+
+    with updated_database(target, meta, accept) as (con, held):
         con.execute("attach ? as build (read_only)", [str(build_db)])
         tables = con.execute(
             "select schema_name, table_name, comment from duckdb_tables() "
             "where database_name = 'build' and schema_name in (select unnest(?::varchar[])) order by all",
             [list(PUBLISHED_SCHEMAS)],
         ).fetchall()
+        published = {(schema, table) for schema, table, _ in tables}
+        # tables an earlier build published that this one no longer has
+        for schema, table in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall():
+            if (schema, table) not in published:
+                con.execute(f'drop table "{schema}"."{table}"')
         for schema, table, comment in tables:
-            con.execute(f'create schema if not exists "{schema}"')
-            con.execute(f'create table "{schema}"."{table}" as select * from build."{schema}"."{table}"')
-            counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-            if comment:
-                con.execute(f"comment on table \"{schema}\".\"{table}\" is '{_quote(comment)}'")
+            name = f"{schema}.{table}"
+            modes[name] = sync_table(
+                con,
+                schema,
+                table,
+                f'select * from build."{schema}"."{table}"',
+                key=keys.get(name),
+                since=(held or {}).get("marks", {}).get(name),
+                lookback_hours=lookback,
+            )
+            counts[name] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            con.execute(
+                f'comment on table "{schema}"."{table}" is \'{_quote(comment or "")}\''
+                if comment
+                else f'comment on table "{schema}"."{table}" is null'
+            )
         for schema, table, column, comment in con.execute(
             "select schema_name, table_name, column_name, comment from duckdb_columns() "
             "where database_name = 'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
             [list(PUBLISHED_SCHEMAS)],
         ).fetchall():
-            con.execute(f"comment on column \"{schema}\".\"{table}\".\"{column}\" is '{_quote(comment)}'")
+            con.execute(f'comment on column "{schema}"."{table}"."{column}" is \'{_quote(comment)}\'')
         con.execute(
-            "create table main.build_info as select ?::timestamptz as published_at, ?::varchar as build_database",
-            [datetime.now(timezone.utc), str(build_db)],
+            "create or replace table main.build_info as "
+            "select ?::timestamptz as published_at, ?::varchar as build_database",
+            [datetime.now(UTC), str(build_db)],
         )
         con.execute("detach build")
-    log.info("published %s: %s", target, counts)
+    log.info("published %s: %s (%s)", target, counts, ", ".join(f"{name} {mode}" for name, mode in modes.items()))
     return counts
 
 
@@ -139,8 +218,9 @@ def _quote(text: str) -> str:
 PUBLISHED_DATABASE = "warehouse"
 
 
-def published_relations(manifest: dict, catalog: dict, build_database: str = "build",
-                        database: str = PUBLISHED_DATABASE) -> None:
+def published_relations(
+    manifest: dict, catalog: dict, build_database: str = "build", database: str = PUBLISHED_DATABASE
+) -> None:
     """Name the published relations (schemas in PUBLISHED_SCHEMAS) as analysts open them, in place. The views
     and staging tables stay in dbt's build database, as they really are."""
     for node in [*manifest.get("nodes", {}).values(), *manifest.get("sources", {}).values()]:
@@ -173,7 +253,8 @@ def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -
         if placeholder not in index:
             raise DbtError(f"{target_dir / 'index.html'} has no {placeholder}: cannot inline the docs")
     index = index.replace('"MANIFEST.JSON INLINE DATA"', manifest_json).replace(
-        '"CATALOG.JSON INLINE DATA"', catalog_json)
+        '"CATALOG.JSON INLINE DATA"', catalog_json
+    )
     atomic_write_bytes(docs_dir / "manifest.json", manifest_json.encode())
     atomic_write_bytes(docs_dir / "catalog.json", catalog_json.encode())
     atomic_write_bytes(docs_dir / "index.html", index.encode())
@@ -183,8 +264,11 @@ def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -
 
 # What new data changes: the fact and everything built from it. The views over the lake, the seeds and the static
 # dimensions change only with the project's code. Data tests all run: those of the views check the new records.
+# Unit tests do not read data: with the code unchanged (the fingerprint), their answer is too, so an incremental
+# build leaves them to the full builds.
 DATA_MODELS = ("fct_cdr+",)
 DATA_SELECTION = (*DATA_MODELS, "resource_type:test")
+NOT_DATA = ("resource_type:unit_test",)
 
 
 def project_fingerprint() -> str:
@@ -195,44 +279,125 @@ def project_fingerprint() -> str:
     import dbt.version
 
     digest = hashlib.sha256()
-    files = [p for p in sorted(config.DBT_PROJECT_DIR.rglob("*")) if p.is_file() and not p.name.startswith(".")
-             and not {"target", "logs", "dbt_packages"} & set(p.relative_to(config.DBT_PROJECT_DIR).parts)]
-    for path in [*files, config.PROJECT_ROOT / "plugins" / "cdr" / "phones.py",
-                 config.PROJECT_ROOT / "plugins" / "cdr" / "dbt_plugin.py"]:
+    files = [
+        p
+        for p in sorted(config.DBT_PROJECT_DIR.rglob("*"))
+        if p.is_file()
+        and not p.name.startswith(".")
+        and not {"target", "logs", "dbt_packages"} & set(p.relative_to(config.DBT_PROJECT_DIR).parts)
+    ]
+    for path in [
+        *files,
+        config.PROJECT_ROOT / "plugins" / "cdr" / "phones.py",
+        config.PROJECT_ROOT / "plugins" / "cdr" / "dbt_plugin.py",
+    ]:
         digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(f"{config.data_dir()}|{dbt.version.__version__}|{duckdb.__version__}".encode())
     return digest.hexdigest()
 
 
-def dbt_build_arguments(full_refresh: bool = False) -> list[str]:
+def _tested_mark_path() -> Path:
+    return config.build_dir() / "tests.watermark"
+
+
+def _lineage_path() -> Path:
+    return config.build_dir() / "lineage"
+
+
+def tested_mark() -> str | None:
+    """The newest ``extracted_at`` of fct_cdr after the last build whose data tests all passed (None: unknown)."""
+    path = _tested_mark_path()
+    return path.read_text().strip() or None if path.exists() else None
+
+
+def dbt_build_arguments(full_refresh: bool = False, full_tests: bool = False) -> list[str]:
     """``dbt build`` of only what new data changes (the incremental fact and what depends on it) while the project is
     the one the last successful build ran; otherwise (first build, changed code, or on request) of everything
-    from the whole lake, so that a changed rule applies to every leg, not only to new ones."""
+    from the whole lake, so that a changed rule applies to every leg, not only to new ones.
+
+    An incremental build's data tests check only the rows read since the last build whose tests passed (the var
+    ``tests_changed_since``; see dbt_project/macros/incremental_tests.sql), where that proves the same as
+    checking every row; ``full_tests`` (and every full build) checks every row."""
+    import json
+
     stamp = config.build_dir() / "project.fingerprint"
-    if (not full_refresh and stamp.exists() and (config.build_dir() / "build.duckdb").exists()
-            and stamp.read_text() == project_fingerprint()):
-        return ["build", "--select", *DATA_SELECTION]
+    if (
+        not full_refresh
+        and stamp.exists()
+        and (config.build_dir() / "build.duckdb").exists()
+        and stamp.read_text() == project_fingerprint()
+    ):
+        arguments = ["build", "--select", *DATA_SELECTION, "--exclude", *NOT_DATA]
+        mark = None if full_tests else tested_mark()
+        if mark:
+            arguments += ["--vars", json.dumps({"tests_changed_since": mark})]
+        return arguments
     return ["build", "--full-refresh"]
 
 
-def build_and_publish(full_refresh: bool = False) -> dict:
+def _newest_leg(build_db: Path) -> str | None:
+    with duckdb.connect(str(build_db), read_only=True) as con:
+        return con.execute("select max(extracted_at)::varchar from marts.fct_cdr").fetchone()[0]
+
+
+def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> dict:
     """``dbt build`` (models and tests), a freshness check that only warns, publish, then the docs.
 
-    Builds are incremental (only what reached the lake since the last build is read); ``full_refresh``
-    rebuilds every model from the whole lake, for when a model's logic changed.
+    Builds are incremental (only what reached the lake since the last build is read, and tested); ``full_refresh``
+    rebuilds every model from the whole lake, for when a model's logic changed; ``full_tests`` tests every row
+    (the nightly check: ``.venv/bin/python -c "from cdr.warehouse import build_and_publish;
+    build_and_publish(full_tests=True)"``, or ``dbt test`` by hand). Publishing follows the build: after an
+    incremental build, the published copies are updated by what changed. The time of each step is written to
+    ``build/last_build.json``.
     """
+    import json
+    import uuid
+
+    steps: dict[str, float] = {}
+
+    def step(name: str, started: float) -> float:
+        now = time.perf_counter()
+        steps[name] = round(now - started, 3)
+        return now
+
     with build_lock():
+        began = clock = time.perf_counter()
         for source, schema in LAKE_TABLES.items():
             ensure_schema_file(source, schema)
         fingerprint = project_fingerprint()
-        run_dbt(*dbt_build_arguments(full_refresh))
-        # Only after a successful build: a failed one leaves the next build to make everything again.
+        arguments = dbt_build_arguments(full_refresh, full_tests)
+        incremental = "--full-refresh" not in arguments
+        clock = step("prepare", clock)
+        run_dbt(*arguments)
+        clock = step("dbt build", clock)
+        # Only after a successful build: a failed one leaves the next build to make everything again, and to test
+        # every row its failed tests saw.
         atomic_write_bytes(config.build_dir() / "project.fingerprint", fingerprint.encode())
+        newest = _newest_leg(config.build_dir() / "build.duckdb")
+        atomic_write_bytes(_tested_mark_path(), (newest or "").encode())
+        lineage_path = _lineage_path()
+        if not incremental or not lineage_path.exists():
+            atomic_write_bytes(lineage_path, uuid.uuid4().hex.encode())
+        lineage = lineage_path.read_text().strip()
+        clock = step("record", clock)
         if run_dbt("source", "freshness", check=False) != 0:
             log.warning("dbt source freshness reports a stale source (see above); the build is published anyway")
-        counts = publish_warehouse()
-        publish_masked()
+        clock = step("freshness", clock)
+        counts = publish_warehouse(lineage=lineage)
+        clock = step("publish", clock)
+        publish_masked(lineage=lineage, keys=incremental_keys(), lookback_hours=lake_lookback_hours())
+        clock = step("publish masked", clock)
         # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
         run_dbt("docs", "generate")
+        clock = step("docs generate", clock)
         publish_docs()
+        step("docs publish", clock)
+        steps["total"] = round(time.perf_counter() - began, 3)
+        atomic_write_bytes(
+            config.build_dir() / "last_build.json",
+            json.dumps(
+                {"mode": "incremental" if incremental else "full", "arguments": arguments, "steps": steps}
+            ).encode(),
+        )
+        log.info("warehouse cycle (%s): %s", "incremental" if incremental else "full", steps)
         return counts

@@ -80,3 +80,53 @@ def test_incremental_builds_equal_a_full_rebuild(data_dir):
     build_and_publish(full_refresh=True)
     assert "delete from" not in compiled("fct_cdr")
     assert snapshot() == incremental
+
+
+def write_kazoo_row_without_id(hours_after_newest: float, name: str) -> None:
+    """A KAZOO file of one CDR whose `id` is missing (not_null fails on it), stamped relative to the newest read
+    the lake holds."""
+    files = [p for p in (config.lake_dir() / "kazoo").rglob("kazoo__*.parquet") if "bad" not in p.name]
+    newest = max(pc.max(pq.read_table(p)["_extracted_at"]).as_py() for p in files)
+    table = pq.read_table(files[0]).slice(0, 1)
+    stamped = pa.array([newest + timedelta(hours=hours_after_newest)], table.schema.field("_extracted_at").type)
+    table = table.set_column(table.schema.get_field_index("id"), "id", pa.nulls(1, pa.string()))
+    table = table.set_column(table.schema.get_field_index("_extracted_at"), "_extracted_at", stamped)
+    pq.write_table(table, files[0].with_name(name))
+
+
+def published_at() -> object:
+    with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+        return con.execute("select published_at from main.build_info").fetchone()[0]
+
+
+def test_incremental_tests_check_the_new_rows_and_full_builds_every_row(data_dir):
+    """An incremental build's data tests look only at what was read since the last build whose tests passed: a
+    bad new row fails the build (and it is not published) until it is gone; a bad row from before that mark is
+    left to the full tests, which a full refresh and full_tests=True run."""
+    from cdr.warehouse import DbtError, tested_mark
+
+    with start("kazoo_sim.py") as kazoo:
+        pull_kazoo(KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account"), NOV_19, NOV_20)
+    build_and_publish()
+    mark, first = tested_mark(), published_at()
+    assert mark
+
+    # A bad row read after the last build: the incremental build's tests catch it, twice (the mark holds).
+    write_kazoo_row_without_id(hours_after_newest=1, name="kazoo__bad_new.parquet")
+    for _ in range(2):
+        with pytest.raises(DbtError, match="not_null_stg_kazoo__cdrs_kazoo_cdr_id"):
+            build_and_publish()
+        assert tested_mark() == mark and published_at() == first
+    assert "tests_changed_since" in (config.build_dir() / "target" / "run_results.json").read_text()
+    next(config.lake_dir().rglob("kazoo__bad_new.parquet")).unlink()
+    build_and_publish()
+    assert published_at() > first
+
+    # A bad row stamped long before the mark (a file restored from a backup, say): incremental tests, like the
+    # incremental models, do not read it; the nightly full tests and a full refresh do.
+    write_kazoo_row_without_id(hours_after_newest=-72, name="kazoo__bad_old.parquet")
+    build_and_publish()
+    with pytest.raises(DbtError, match="not_null_stg_kazoo__cdrs_kazoo_cdr_id"):
+        build_and_publish(full_tests=True)
+    with pytest.raises(DbtError, match="not_null_stg_kazoo__cdrs_kazoo_cdr_id"):
+        build_and_publish(full_refresh=True)
