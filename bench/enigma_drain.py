@@ -55,18 +55,36 @@ print(count, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_S
 
 
 def cdr(n: int) -> bytes:
-    return json.dumps({"type": "cdr", "payload": {
-        "extension": str(3000 + n % 40), "number": f"08200{n % 100000:05d}", "call_ref": f"BENCH-{n:08d}",
-        "contact_ref": f"C-{n % 5000}", "dialed_at": f"2026-11-20T{8 + n % 10:02d}:{n % 60:02d}:{n % 59:02d}+02:00",
-        "end_reason": "ANSWERED" if n % 3 else "NO_ANSWER", "end_code": "200", "call_time": n % 400,
-        "call_dir": "outbound", "recording_url": None, "ref": f"CAMPAIGN-{n % 7}"}}).encode()
+    return json.dumps(
+        {
+            "type": "cdr",
+            "payload": {
+                "extension": str(3000 + n % 40),
+                "number": f"08200{n % 100000:05d}",
+                "call_ref": f"BENCH-{n:08d}",
+                "contact_ref": f"C-{n % 5000}",
+                "dialed_at": f"2026-11-20T{8 + n % 10:02d}:{n % 60:02d}:{n % 59:02d}+02:00",
+                "end_reason": "ANSWERED" if n % 3 else "NO_ANSWER",
+                "end_code": "200",
+                "call_time": n % 400,
+                "call_dir": "outbound",
+                "recording_url": None,
+                "ref": f"CAMPAIGN-{n % 7}",
+            },
+        }
+    ).encode()
 
 
 def run(code: str, port: int, size: int, env_dir: Path) -> tuple[int, float, float]:
     import os
 
-    out = subprocess.run([sys.executable, "-c", code, str(port), KEY, str(size)], capture_output=True, text=True,
-                         env={**os.environ, "CDR_DATA_DIR": str(env_dir)}, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(port), KEY, str(size)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CDR_DATA_DIR": str(env_dir)},
+        check=True,
+    ).stdout.split()
     return int(out[0]), float(out[1]), float(out[2])
 
 
@@ -81,8 +99,10 @@ def main() -> None:
         for low in range(0, args.cdrs, 10_000):
             client.lpush(MASTER, *(cdr(n) for n in range(low, min(low + 10_000, args.cdrs))))
             print(f"\rpushing: {min(low + 10_000, args.cdrs):,}/{args.cdrs:,}", end="", flush=True)
-        print(f"\rpushed {args.cdrs:,} CDRs in {time.perf_counter() - started:.1f}s"
-              f" ({client.info('memory')['used_memory_human']} in Redis)")
+        print(
+            f"\rpushed {args.cdrs:,} CDRs in {time.perf_counter() - started:.1f}s"
+            f" ({client.info('memory')['used_memory_human']} in Redis)"
+        )
 
         client.copy(MASTER, KEY, replace=True)
         floor_count, floor_seconds, floor_rss = run(FLOOR, server.port, args.batch_size, Path(tmp))
@@ -94,13 +114,19 @@ def main() -> None:
     floor_rate, drain_rate = floor_count / floor_seconds, drain_count / drain_seconds
     print(f"\n{'':24}{'figure':>16}{'target':>22}")
     print(f"{'floor (redis-py only)':24}{floor_rate:>12,.0f}/s{'':>22}   peak RSS {floor_rss:,.0f} MB")
-    print(f"{'drain CDRs per second':24}{drain_rate:>12,.0f}/s{'>= 100,000/s':>22}   "
-          f"{'ok' if drain_rate >= 100_000 else 'MISSED'}")
-    print(f"{'drain / floor':24}{drain_rate / floor_rate:>14.0%}{'>= 50%':>22}   "
-          f"{'ok' if drain_rate >= floor_rate / 2 else 'MISSED'}")
+    print(
+        f"{'drain CDRs per second':24}{drain_rate:>12,.0f}/s{'>= 100,000/s':>22}   "
+        f"{'ok' if drain_rate >= 100_000 else 'MISSED'}"
+    )
+    print(
+        f"{'drain / floor':24}{drain_rate / floor_rate:>14.0%}{'>= 50%':>22}   "
+        f"{'ok' if drain_rate >= floor_rate / 2 else 'MISSED'}"
+    )
     print(f"{'drain peak RSS':24}{drain_rss:>13,.0f} MB{'< 400 MB':>22}   {'ok' if drain_rss < 400 else 'MISSED'}")
-    print(f"({args.cdrs:,} CDRs, batches of {args.batch_size:,}; drain {drain_seconds:.1f}s, floor "
-          f"{floor_seconds:.1f}s; lake {lake_bytes / 1e6:.0f} MB of Parquet)")
+    print(
+        f"({args.cdrs:,} CDRs, batches of {args.batch_size:,}; drain {drain_seconds:.1f}s, floor "
+        f"{floor_seconds:.1f}s; lake {lake_bytes / 1e6:.0f} MB of Parquet)"
+    )
 
 
 if __name__ == "__main__":

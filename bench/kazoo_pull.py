@@ -23,11 +23,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pull_common import contender_main, emit, race, require_dlt, run_contender, run_dlt, start_server, verdict  # noqa: E402
-from pull_server import DAY, GREGORIAN_UNIX_OFFSET, KAZOO_ACCOUNT, KAZOO_KEY  # noqa: E402
+from pull_common import contender_main, emit, race, require_dlt, run_contender, run_dlt, start_server, verdict
+from pull_server import DAY, GREGORIAN_UNIX_OFFSET, KAZOO_ACCOUNT, KAZOO_KEY
 
-WINDOW = {"created_from": int(DAY.timestamp()) + GREGORIAN_UNIX_OFFSET,
-          "created_to": int(DAY.timestamp()) + 86_400 + GREGORIAN_UNIX_OFFSET - 1}
+WINDOW = {
+    "created_from": int(DAY.timestamp()) + GREGORIAN_UNIX_OFFSET,
+    "created_to": int(DAY.timestamp()) + 86_400 + GREGORIAN_UNIX_OFFSET - 1,
+}
 PAGE_SIZE = 1000  # overwritten from --page-size in the children through the environment
 
 
@@ -64,18 +66,25 @@ def dlt(url: str, workdir: Path) -> None:
     started = time.perf_counter()
     # Crossbar's token comes from a PUT that rest_api has no auth type for; the token then goes in a header.
     token = requests.put(f"{url}/v2/api_auth", json={"data": {"api_key": KAZOO_KEY}}, timeout=30).json()["auth_token"]
-    source = rest_api_source({
-        "client": {
-            "base_url": f"{url}/v2/",
-            "auth": {"type": "api_key", "name": "X-Auth-Token", "api_key": token, "location": "header"},
-            "paginator": {"type": "cursor", "cursor_path": "next_start_key", "cursor_param": "start_key"},
-        },
-        "resources": [{
-            "name": "cdrs",
-            "endpoint": {"path": f"accounts/{KAZOO_ACCOUNT}/cdrs", "data_selector": "data",
-                         "params": {**WINDOW, "page_size": page_size()}},
-        }],
-    })
+    source = rest_api_source(
+        {
+            "client": {
+                "base_url": f"{url}/v2/",
+                "auth": {"type": "api_key", "name": "X-Auth-Token", "api_key": token, "location": "header"},
+                "paginator": {"type": "cursor", "cursor_path": "next_start_key", "cursor_param": "start_key"},
+            },
+            "resources": [
+                {
+                    "name": "cdrs",
+                    "endpoint": {
+                        "path": f"accounts/{KAZOO_ACCOUNT}/cdrs",
+                        "data_selector": "data",
+                        "params": {**WINDOW, "page_size": page_size()},
+                    },
+                }
+            ],
+        }
+    )
     run_dlt(dlt_, source, "kazoo", workdir, started)
 
 
@@ -97,8 +106,9 @@ def plain(url: str, workdir: Path) -> None:
     with pq.ParquetWriter(workdir / "plain.parquet", schema) as writer:
         while True:
             params = {**WINDOW, "page_size": page_size(), **({"start_key": key} if key else {})}
-            response = session.get(f"{url}/v2/accounts/{KAZOO_ACCOUNT}/cdrs", params=params,
-                                   headers={"X-Auth-Token": token}, timeout=30)
+            response = session.get(
+                f"{url}/v2/accounts/{KAZOO_ACCOUNT}/cdrs", params=params, headers={"X-Auth-Token": token}, timeout=30
+            )
             response.raise_for_status()
             body = json.loads(response.content)
             tables.append(pa.Table.from_pylist(body["data"], schema=schema))
@@ -128,8 +138,17 @@ def main() -> None:
     env = {"BENCH_PAGE_SIZE": str(args.page_size)}
     script = Path(__file__).resolve()
     with tempfile.TemporaryDirectory(prefix="bench-kazoo-") as tmp:
-        results = race(script, "kazoo", "KAZOO", f"KAZOO: {args.rows:,} CDRs, page_size {args.page_size}, one UTC day",
-                       args.rows, args.page_size, Path(tmp), args.only, env)
+        results = race(
+            script,
+            "kazoo",
+            "KAZOO",
+            f"KAZOO: {args.rows:,} CDRs, page_size {args.page_size}, one UTC day",
+            args.rows,
+            args.page_size,
+            Path(tmp),
+            args.only,
+            env,
+        )
         if args.scale:
             with start_server("kazoo", args.scale_rows, args.page_size) as server:
                 print(f"\nKAZOO page server: {server.banner}", flush=True)
@@ -139,8 +158,10 @@ def main() -> None:
             if small is not None:
                 ratio = big.rss_mb / small.rss_mb
                 print(f"\n{'product peak RSS':34}{args.rows:>12,}{args.scale_rows:>12,}{'ratio':>8}{'target':>10}")
-                print(f"{'':34}{small.rss_mb:>9,.0f} MB{big.rss_mb:>9,.0f} MB{ratio:>7.2f}x{'<= 1.10x':>10}"
-                      f"   {verdict(ratio <= 1.10)}")
+                print(
+                    f"{'':34}{small.rss_mb:>9,.0f} MB{big.rss_mb:>9,.0f} MB{ratio:>7.2f}x{'<= 1.10x':>10}"
+                    f"   {verdict(ratio <= 1.10)}"
+                )
                 print(f"(product at {args.scale_rows:,}: {big.rate:,.0f} rows/s)")
 
 

@@ -24,11 +24,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pull_common import contender_main, emit, race, require_dlt, run_dlt  # noqa: E402
-from pull_server import DAY, PBX_KEY, PBX_TOKEN, PBX_TZ, pbx_filters, signed_body  # noqa: E402
+from pull_common import contender_main, emit, race, require_dlt, run_dlt
+from pull_server import DAY, PBX_KEY, PBX_TOKEN, PBX_TZ, pbx_filters, signed_body
 
-HEADERS = {"Authorization": f"Bearer {PBX_TOKEN}", "Content-Type": "application/x-www-form-urlencoded",
-           "Accept": "application/json"}
+HEADERS = {
+    "Authorization": f"Bearer {PBX_TOKEN}",
+    "Content-Type": "application/x-www-form-urlencoded",
+    "Accept": "application/json",
+}
 
 
 def product(url: str, workdir: Path) -> None:
@@ -78,13 +81,22 @@ def dlt(url: str, workdir: Path) -> None:
             request.data = signed_body(self.page, filters, PBX_KEY)
 
     started = time.perf_counter()
-    source = rest_api_source({
-        "client": {"base_url": f"{url}/api/", "headers": HEADERS},
-        "resources": [{
-            "name": "cdrs",
-            "endpoint": {"path": "cdr", "method": "POST", "data_selector": "results", "paginator": SignedPages()},
-        }],
-    })
+    source = rest_api_source(
+        {
+            "client": {"base_url": f"{url}/api/", "headers": HEADERS},
+            "resources": [
+                {
+                    "name": "cdrs",
+                    "endpoint": {
+                        "path": "cdr",
+                        "method": "POST",
+                        "data_selector": "results",
+                        "paginator": SignedPages(),
+                    },
+                }
+            ],
+        }
+    )
     run_dlt(dlt_, source, "pbx", workdir, started)
 
 
@@ -105,15 +117,18 @@ def plain(url: str, workdir: Path) -> None:
     rows, page, tables = 0, 1, []
     with pq.ParquetWriter(workdir / "plain.parquet", schema) as writer:
         while True:
-            response = session.post(f"{url}/api/cdr", data=signed_body(page, filters, PBX_KEY), headers=HEADERS,
-                                    timeout=30)
+            response = session.post(
+                f"{url}/api/cdr", data=signed_body(page, filters, PBX_KEY), headers=HEADERS, timeout=30
+            )
             response.raise_for_status()
             body = json.loads(response.content)
             if body["has_error"]:
                 raise RuntimeError(body["messages"])
             # The typed columns as sent: the PBX sends lists (transfers) where the schema has text.
-            results = [{k: (v if v is None or isinstance(v, (str, int)) else json.dumps(v)) for k, v in r.items()}
-                       for r in body["results"]]
+            results = [
+                {k: (v if v is None or isinstance(v, (str, int)) else json.dumps(v)) for k, v in r.items()}
+                for r in body["results"]
+            ]
             tables.append(pa.Table.from_pylist(results, schema=schema))
             rows += tables[-1].num_rows
             last = page >= int(body["pagination"]["max_page"])
@@ -138,9 +153,17 @@ def main() -> None:
     args = parser.parse_args()
     require_dlt()
     with tempfile.TemporaryDirectory(prefix="bench-pbx-") as tmp:
-        race(Path(__file__).resolve(), "pbx", "PBX",
-             f"While1 PBX: {args.rows:,} CDRs, {args.page_size} a page, signed, one UTC day",
-             args.rows, args.page_size, Path(tmp), args.only)
+        race(
+            Path(__file__).resolve(),
+            "pbx",
+            "PBX",
+            f"While1 PBX: {args.rows:,} CDRs, {args.page_size} a page, signed, one UTC day",
+            args.rows,
+            args.page_size,
+            Path(tmp),
+            args.only,
+        )
+
 
 if __name__ == "__main__":
     if not contender_main(CONTENDERS):

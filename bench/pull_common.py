@@ -27,16 +27,21 @@ def start_server(source: str, rows: int, page_size: int, timeout: float = 600.0)
     """The pre-rendered page server (pull_server.py) on a free loopback port, as the simulators are started."""
     from launch import start
 
-    return start(str(BENCH / "pull_server.py"), source, "--rows", str(rows), "--page-size", str(page_size),
-                 timeout=timeout)
+    return start(
+        str(BENCH / "pull_server.py"), source, "--rows", str(rows), "--page-size", str(page_size), timeout=timeout
+    )
 
 
 def run_dlt(dlt_, source, name: str, workdir: Path, started: float) -> None:
     """dlt's pipeline into its DuckDB destination, at its best: Parquet load files (its default for DuckDB,
     INSERT statements, took 350 s and 3.7 GB for 200,000 KAZOO rows); emits the rows it holds, timed from
     ``started`` (before the contender's first request)."""
-    pipeline = dlt_.pipeline(pipeline_name=f"bench_{name}", pipelines_dir=str(workdir / "dlt_pipelines"),
-                             destination=dlt_.destinations.duckdb(str(workdir / "dlt.duckdb")), dataset_name=name)
+    pipeline = dlt_.pipeline(
+        pipeline_name=f"bench_{name}",
+        pipelines_dir=str(workdir / "dlt_pipelines"),
+        destination=dlt_.destinations.duckdb(str(workdir / "dlt.duckdb")),
+        dataset_name=name,
+    )
     pipeline.run(source, loader_file_format="parquet")
     elapsed = time.perf_counter() - started
     with pipeline.sql_client() as client:
@@ -62,13 +67,19 @@ def run_contender(script: Path, name: str, url: str, workdir: Path, extra_env: d
     env = {**os.environ, "CDR_DATA_DIR": str(workdir), **(extra_env or {})}
     out_path = workdir / f"{name}.out"
     with open(out_path, "w") as out, open(workdir / f"{name}.err", "w") as err:
-        child = subprocess.Popen([sys.executable, str(script), "--contender", name, url, str(workdir)],
-                                 stdout=out, stderr=err, env=env, cwd=ROOT)
+        child = subprocess.Popen(
+            [sys.executable, str(script), "--contender", name, url, str(workdir)],
+            stdout=out,
+            stderr=err,
+            env=env,
+            cwd=ROOT,
+        )
         _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        raise RuntimeError(f"contender {name} failed (exit {child.returncode}):\n"
-                           f"{(workdir / f'{name}.err').read_text()[-3000:]}")
+        raise RuntimeError(
+            f"contender {name} failed (exit {child.returncode}):\n{(workdir / f'{name}.err').read_text()[-3000:]}"
+        )
     report = json.loads(out_path.read_text().strip().splitlines()[-1])
     return Result(name, int(report["rows"]), float(report["seconds"]), usage.ru_maxrss / 1024)
 
@@ -86,8 +97,11 @@ def print_table(title: str, product: Result, dlt: Result, floor: Result) -> list
     """Figures and targets: >= 3.5x dlt's rows/s, <= 1/3 of its peak RSS, >= 0.7x the plain loop's rows/s."""
     print(f"\n{title}")
     print(f"{'contender':34}{'rows':>10}{'seconds':>9}{'rows/s':>10}{'peak RSS':>11}")
-    for result, label in ((product, "product (pull_interval -> lake)"), (dlt, "dlt rest_api -> duckdb"),
-                          (floor, "plain loop (requests+json+pyarrow)")):
+    for result, label in (
+        (product, "product (pull_interval -> lake)"),
+        (dlt, "dlt rest_api -> duckdb"),
+        (floor, "plain loop (requests+json+pyarrow)"),
+    ):
         print(f"{label:34}{result.rows:>10,}{result.seconds:>9.2f}{result.rate:>10,.0f}{result.rss_mb:>8,.0f} MB")
     checks = [
         ("product / dlt rows/s", product.rate / dlt.rate, ">= 3.5x", product.rate >= 3.5 * dlt.rate, "x"),
@@ -121,8 +135,17 @@ def require_dlt() -> None:
         sys.exit("dlt is missing: `uv sync --frozen --group bench` adds it (see the benchmark's docstring)")
 
 
-def race(script: Path, source: str, label: str, title: str, rows: int, page_size: int, workdir: Path,
-         only: list[str] | None = None, env: dict[str, str] | None = None) -> dict[str, Result]:
+def race(
+    script: Path,
+    source: str,
+    label: str,
+    title: str,
+    rows: int,
+    page_size: int,
+    workdir: Path,
+    only: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Result]:
     """Every contender against one page server of ``rows`` CDRs, each checked to have written them all; prints
     the table of figures beside their targets when all three ran."""
     results = {}

@@ -18,23 +18,40 @@ import argparse
 import base64
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
-from cdr.pbx.phpquery import api_hash, http_build_query, parse_str  # noqa: E402
+from cdr.pbx.phpquery import api_hash, http_build_query, parse_str
 
-DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
 GREGORIAN_UNIX_OFFSET = 62_167_219_200
 KAZOO_KEY, KAZOO_ACCOUNT, KAZOO_TOKEN = "bench-kazoo-key", "bench", "bench-token-0123456789abcdef"
 PBX_TOKEN, PBX_KEY, PBX_TZ = "bench-pbx-token", "bench-pbx-key", "Europe/Bucharest"
-AGENTS = [("1001", "u-ana", "Ana Lopez"), ("1002", "u-ben", "Ben Carter"), ("1003", "u-chloe", "Chloe Dubois"),
-          ("1004", "u-dev", "Dev Patel"), ("1005", "u-eve", "Eve Moreau"), ("1006", "u-femi", "Femi Adeyemi")]
-OUTSIDE = ["+12125550123", "2125550187", "+13125550199", "6175550142", "+442079460321", "+27821234567",
-           "+4930123456789", "+972501234567", "+40721234567", "+33142868200", "+61291234567"]
+AGENTS = [
+    ("1001", "u-ana", "Ana Lopez"),
+    ("1002", "u-ben", "Ben Carter"),
+    ("1003", "u-chloe", "Chloe Dubois"),
+    ("1004", "u-dev", "Dev Patel"),
+    ("1005", "u-eve", "Eve Moreau"),
+    ("1006", "u-femi", "Femi Adeyemi"),
+]
+OUTSIDE = [
+    "+12125550123",
+    "2125550187",
+    "+13125550199",
+    "6175550142",
+    "+442079460321",
+    "+27821234567",
+    "+4930123456789",
+    "+972501234567",
+    "+40721234567",
+    "+33142868200",
+    "+61291234567",
+]
 CAUSES = ["NORMAL_CLEARING", "NORMAL_CLEARING", "NORMAL_CLEARING", "ORIGINATOR_CANCEL", "USER_BUSY", "NO_ANSWER"]
 
 
@@ -52,19 +69,37 @@ def kazoo_rows(count: int) -> list[dict]:
         caller, callee = (outside, ext) if inbound else (ext, outside)
         g = int(start.timestamp()) + GREGORIAN_UNIX_OFFSET
         row = {
-            "id": f"{start:%Y%m}-{call_id}", "call_id": call_id,
-            "caller_id_number": caller, "caller_id_name": "OUTSIDE CALLER" if inbound else name,
-            "callee_id_number": callee, "callee_id_name": name if inbound else "",
-            "duration_seconds": duration, "billing_seconds": billing, "timestamp": g,
-            "hangup_cause": CAUSES[n % len(CAUSES)], "other_leg_call_id": f"{call_id[:-4]}beef",
-            "owner_id": owner, "to": f"{callee}@bench.sip.example", "from": f"{caller}@bench.sip.example",
-            "direction": "inbound" if inbound else "outbound", "request": f"{callee}@bench.sip.example",
-            "authorizing_id": owner, "cost": "0", "dialed_number": callee, "calling_from": caller,
-            "datetime": start.strftime("%Y-%m-%d %H:%M:%S"), "unix_timestamp": int(start.timestamp()),
-            "rfc_1036": start.strftime("%a, %d %b %Y %H:%M:%S GMT"), "iso_8601": start.strftime("%Y-%m-%d"),
-            "call_type": "", "rate": "0.0", "rate_name": "", "bridge_id": call_id,
+            "id": f"{start:%Y%m}-{call_id}",
+            "call_id": call_id,
+            "caller_id_number": caller,
+            "caller_id_name": "OUTSIDE CALLER" if inbound else name,
+            "callee_id_number": callee,
+            "callee_id_name": name if inbound else "",
+            "duration_seconds": duration,
+            "billing_seconds": billing,
+            "timestamp": g,
+            "hangup_cause": CAUSES[n % len(CAUSES)],
+            "other_leg_call_id": f"{call_id[:-4]}beef",
+            "owner_id": owner,
+            "to": f"{callee}@bench.sip.example",
+            "from": f"{caller}@bench.sip.example",
+            "direction": "inbound" if inbound else "outbound",
+            "request": f"{callee}@bench.sip.example",
+            "authorizing_id": owner,
+            "cost": "0",
+            "dialed_number": callee,
+            "calling_from": caller,
+            "datetime": start.strftime("%Y-%m-%d %H:%M:%S"),
+            "unix_timestamp": int(start.timestamp()),
+            "rfc_1036": start.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            "iso_8601": start.strftime("%Y-%m-%d"),
+            "call_type": "",
+            "rate": "0.0",
+            "rate_name": "",
+            "bridge_id": call_id,
             "recording_url": f"https://recordings.bench.example/{call_id}.mp3" if billing else "",
-            "media_server": f"fs{n % 4}.bench.example", "call_priority": "",
+            "media_server": f"fs{n % 4}.bench.example",
+            "call_priority": "",
             "interaction_id": f"{g}-{n * 97 % 2**32:08x}",
         }
         if n % 10 == 0:
@@ -89,27 +124,53 @@ def pbx_rows(count: int) -> list[dict]:
         outside = OUTSIDE[n * 31 % len(OUTSIDE)]
         uniqueid = f"{int(start.timestamp())}.{n}"
         local = start.astimezone(tz)
-        rows.append({
-            "id": str(1_000_000 + n), "uniqueid": uniqueid, "linkedid": uniqueid,
-            "time": local.strftime("%Y-%m-%d %H:%M:%S"),
-            "time_end": (local + timedelta(seconds=duration)).strftime("%Y-%m-%d %H:%M:%S"),
-            "caller_id": f'"{outside}" <{outside}>', "source": outside, "destination": "0312285000",
-            "direction": "IN", "channel_formatted": "PJSIP/trunk-bench",
-            "dstchannel_formatted": f"PJSIP/{agent}" if bill else "", "customer_id": None,
-            "user_fullname": name if bill else None, "qname": "Suport" if n % 2 else "Vanzari", "code": "inbound",
-            "call_status": "ANSWERED" if bill else "NO ANSWER",
-            "call_status_info": "DS:ANSWER|HC:16|HI:" if bill else "DS:NOANSWER|HC:19|HI:",
-            "call_codes": "in answered" if bill else "in abandoned", "accounting_code": None,
-            "accounting_value": None, "comments": None, "monitor_files": None, "monitor_urls": None,
-            "recording_file": f"{uniqueid}.wav" if bill else None,
-            "recording_url": f"https://pbx.bench.example/recordings/{uniqueid}.wav" if bill else None,
-            "transfers": [{"from": agent, "to": "elena-radu"}] if n % 20 == 0 else None,
-            "project": "Bench Contact Center", "inbound_route": "Main DID", "inbound_route_id": "1",
-            "queue_log": None, "ivr_log": None, "external_id": None, "external_info": None, "agent_details": None,
-            "is_recovered": None, "transcription_id": None, "transcription_text": None,
-            "bill_duration": hms(bill), "duration": hms(duration), "bill_minutes": (bill + 59) // 60,
-            "ivr_duration": "00:00:00", "hold_time": hms(n % 40), "ring_time": hms(3 + n % 20),
-        })
+        rows.append(
+            {
+                "id": str(1_000_000 + n),
+                "uniqueid": uniqueid,
+                "linkedid": uniqueid,
+                "time": local.strftime("%Y-%m-%d %H:%M:%S"),
+                "time_end": (local + timedelta(seconds=duration)).strftime("%Y-%m-%d %H:%M:%S"),
+                "caller_id": f'"{outside}" <{outside}>',
+                "source": outside,
+                "destination": "0312285000",
+                "direction": "IN",
+                "channel_formatted": "PJSIP/trunk-bench",
+                "dstchannel_formatted": f"PJSIP/{agent}" if bill else "",
+                "customer_id": None,
+                "user_fullname": name if bill else None,
+                "qname": "Suport" if n % 2 else "Vanzari",
+                "code": "inbound",
+                "call_status": "ANSWERED" if bill else "NO ANSWER",
+                "call_status_info": "DS:ANSWER|HC:16|HI:" if bill else "DS:NOANSWER|HC:19|HI:",
+                "call_codes": "in answered" if bill else "in abandoned",
+                "accounting_code": None,
+                "accounting_value": None,
+                "comments": None,
+                "monitor_files": None,
+                "monitor_urls": None,
+                "recording_file": f"{uniqueid}.wav" if bill else None,
+                "recording_url": f"https://pbx.bench.example/recordings/{uniqueid}.wav" if bill else None,
+                "transfers": [{"from": agent, "to": "elena-radu"}] if n % 20 == 0 else None,
+                "project": "Bench Contact Center",
+                "inbound_route": "Main DID",
+                "inbound_route_id": "1",
+                "queue_log": None,
+                "ivr_log": None,
+                "external_id": None,
+                "external_info": None,
+                "agent_details": None,
+                "is_recovered": None,
+                "transcription_id": None,
+                "transcription_text": None,
+                "bill_duration": hms(bill),
+                "duration": hms(duration),
+                "bill_minutes": (bill + 59) // 60,
+                "ivr_duration": "00:00:00",
+                "hold_time": hms(n % 40),
+                "ring_time": hms(3 + n % 20),
+            }
+        )
     return rows
 
 
@@ -122,8 +183,12 @@ def pbx_filters() -> dict:
     """The filter every contender sends: the day in the PBX's wall clock, both ends inclusive."""
     tz = ZoneInfo(PBX_TZ)
     last = DAY + timedelta(days=1) - timedelta(seconds=1)
-    return {"date_between": [DAY.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
-                             last.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")]}
+    return {
+        "date_between": [
+            DAY.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+            last.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+        ]
+    }
 
 
 def signed_body(page: int, filters: dict, key: str) -> bytes:
@@ -137,29 +202,46 @@ class Pages:
     def __init__(self, source: str, rows: int, page_size: int):
         self.source, self.page_size = source, page_size
         if source == "kazoo":
-            data = sorted(kazoo_rows(rows), key=lambda r: (r["timestamp"] + r["duration_seconds"], r["id"]),
-                          reverse=True)
-            chunks = [data[i:i + page_size] for i in range(0, len(data), page_size)]
+            data = sorted(
+                kazoo_rows(rows), key=lambda r: (r["timestamp"] + r["duration_seconds"], r["id"]), reverse=True
+            )
+            chunks = [data[i : i + page_size] for i in range(0, len(data), page_size)]
             keys = [None] + [kazoo_key(chunk[0]) for chunk in chunks[1:]]
             self.by_key: dict[str | None, bytes] = {}
             for index, chunk in enumerate(chunks):
-                body = {"page_size": len(chunk), "start_key": keys[index], "data": chunk, "status": "success",
-                        "request_id": f"bench{index:06d}", "revision": "automatic"}
+                body = {
+                    "page_size": len(chunk),
+                    "start_key": keys[index],
+                    "data": chunk,
+                    "status": "success",
+                    "request_id": f"bench{index:06d}",
+                    "revision": "automatic",
+                }
                 if index + 1 < len(chunks):
                     body["next_start_key"] = keys[index + 1]
                 self.by_key[keys[index]] = json.dumps(body, separators=(",", ":")).encode()
-            self.window = {"created_from": str(int(DAY.timestamp()) + GREGORIAN_UNIX_OFFSET),
-                           "created_to": str(int(DAY.timestamp()) + 86_400 + GREGORIAN_UNIX_OFFSET - 1)}
+            self.window = {
+                "created_from": str(int(DAY.timestamp()) + GREGORIAN_UNIX_OFFSET),
+                "created_to": str(int(DAY.timestamp()) + 86_400 + GREGORIAN_UNIX_OFFSET - 1),
+            }
         else:
             data = pbx_rows(rows)
-            chunks = [data[i:i + page_size] for i in range(0, len(data), page_size)]
+            chunks = [data[i : i + page_size] for i in range(0, len(data), page_size)]
             self.filters = pbx_filters()
             self.by_page: dict[int, bytes] = {}
             self.by_body: dict[bytes, bytes] = {}
             for index, chunk in enumerate(chunks, 1):
-                body = {"has_error": False, "messages": [], "pagination": {
-                    "row_count": len(data), "page_size": page_size, "current_page": index,
-                    "max_page": len(chunks)}, "results": chunk}
+                body = {
+                    "has_error": False,
+                    "messages": [],
+                    "pagination": {
+                        "row_count": len(data),
+                        "page_size": page_size,
+                        "current_page": index,
+                        "max_page": len(chunks),
+                    },
+                    "results": chunk,
+                }
                 self.by_page[index] = json.dumps(body, separators=(",", ":")).encode()
                 self.by_body[signed_body(index, self.filters, PBX_KEY)] = self.by_page[index]
         self.bytes = sum(map(len, (self.by_key if source == "kazoo" else self.by_page).values()))
@@ -176,8 +258,10 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.pages  # type: ignore[attr-defined]
 
     def send(self, status: int, body: bytes) -> None:
-        head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         self.wfile.write(head + body)
 
     def error(self, status: int, message: str) -> None:
@@ -197,8 +281,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(400, "invalid request")
         if key != KAZOO_KEY:
             return self.error(401, "invalid credentials")
-        self.send(201, json.dumps({"auth_token": KAZOO_TOKEN, "status": "success",
-                                   "data": {"account_id": KAZOO_ACCOUNT}}).encode())
+        self.send(
+            201,
+            json.dumps(
+                {"auth_token": KAZOO_TOKEN, "status": "success", "data": {"account_id": KAZOO_ACCOUNT}}
+            ).encode(),
+        )
 
     def do_GET(self):
         url = urlsplit(self.path)
@@ -239,8 +327,10 @@ class Handler(BaseHTTPRequestHandler):
             page = int(params.get("page", "1"))
         except ValueError:
             page = 0
-        return self.pages.by_page.get(page) or json.dumps({"has_error": False, "messages": [], "results": [],
-                                                           "pagination": []}).encode()
+        return (
+            self.pages.by_page.get(page)
+            or json.dumps({"has_error": False, "messages": [], "results": [], "pagination": []}).encode()
+        )
 
 
 def main() -> None:
@@ -255,8 +345,9 @@ def main() -> None:
     server.daemon_threads = True
     server.pages = Pages(args.source, args.rows, args.page_size)  # type: ignore[attr-defined]
     host, port = server.server_address[:2]
-    print(f"{args.rows} rows in {server.pages.bytes / 1e6:.0f} MB of pages; listening on http://{host}:{port}",
-          flush=True)
+    print(
+        f"{args.rows} rows in {server.pages.bytes / 1e6:.0f} MB of pages; listening on http://{host}:{port}", flush=True
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

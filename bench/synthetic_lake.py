@@ -7,7 +7,7 @@ copies (which the warehouse must count once), an hourly file per source as the p
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -59,8 +59,10 @@ SQL = {
                 ts
             from legs
         )
-    """ + PULLED,
-    "pbx": LEGS + """, rows as (
+    """
+    + PULLED,
+    "pbx": LEGS
+    + """, rows as (
             select
                 'p' || i as id, 'u' || i as uniqueid, 'l' || (i // 3) as linkedid,
                 strftime(timezone('Europe/Bucharest', ts), '%Y-%m-%d %H:%M:%S') as "time",
@@ -81,8 +83,10 @@ SQL = {
                 ts
             from legs
         )
-    """ + PULLED,
-    "enigma": LEGS + """
+    """
+    + PULLED,
+    "enigma": LEGS
+    + """
         select
             'enigma:notifications:campaigns' as _key, 'Africa/Johannesburg' as _timezone,
             to_json({{'type': 'cdr', 'payload': {{
@@ -100,7 +104,8 @@ SQL = {
             'enigma' as _source, 'batch-' || (i // 20000) as _batch
         from legs
     """,
-    "voicenter": LEGS + """, rows as (
+    "voicenter": LEGS
+    + """, rows as (
             select
                 'v' || i as ivruniqueid,
                 case when h % 4 = 0 then 'v' || (i - 1) end as "OriginalIvrUniqueID",
@@ -126,31 +131,52 @@ SQL = {
 }
 
 
-def write_legs(lake: Path, total: int, start: datetime, days: float, *, first: int = 0, read_delay: int = 120,
-               con: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
+def write_legs(
+    lake: Path,
+    total: int,
+    start: datetime,
+    days: float,
+    *,
+    first: int = 0,
+    read_delay: int = 120,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> dict[str, int]:
     """``total`` legs across the four sources over ``days`` from ``start``, plus the re-read copies.
 
     Returns the number of distinct legs per source (what the warehouse must hold for them).
     """
     con = con or duckdb.connect()
     con.execute("set enable_progress_bar = false")  # the benchmark prints its own progress
-    t0 = int(start.replace(tzinfo=timezone.utc).timestamp())
+    t0 = int(start.replace(tzinfo=UTC).timestamp())
     span = int(days * 86400)
     distinct: dict[str, int] = {}
     for source, share in SHARES.items():
         n = int(total * share)
-        query = SQL[source].format(first=first, n=n, t0=t0, span=span, read=read_delay, source=source,
-                                   customers=CUSTOMERS, agents=AGENTS)
+        query = SQL[source].format(
+            first=first, n=n, t0=t0, span=span, read=read_delay, source=source, customers=CUSTOMERS, agents=AGENTS
+        )
         target = lake / source
         target.mkdir(parents=True, exist_ok=True)
-        con.execute(f"copy ({query}) to '{target}' (format parquet, compression zstd, "
-                    f"partition_by (\"date\", \"hour\"), filename_pattern 'bench_{first}_{{uuid}}', append)")
+        con.execute(
+            f"copy ({query}) to '{target}' (format parquet, compression zstd, "
+            f'partition_by ("date", "hour"), filename_pattern \'bench_{first}_{{uuid}}\', append)'
+        )
         # A share of the legs read again later: the same record, a later _extracted_at.
         reread = max(1, int(n * REREAD_SHARE))
-        again = SQL[source].format(first=first, n=reread, t0=t0, span=int(span * REREAD_SHARE), source=source,
-                                   read=read_delay + 3600, customers=CUSTOMERS, agents=AGENTS)
-        con.execute(f"copy ({again}) to '{target}' (format parquet, compression zstd, "
-                    f"partition_by (\"date\", \"hour\"), filename_pattern 'bench_{first}_again_{{uuid}}', append)")
+        again = SQL[source].format(
+            first=first,
+            n=reread,
+            t0=t0,
+            span=int(span * REREAD_SHARE),
+            source=source,
+            read=read_delay + 3600,
+            customers=CUSTOMERS,
+            agents=AGENTS,
+        )
+        con.execute(
+            f"copy ({again}) to '{target}' (format parquet, compression zstd, "
+            f'partition_by ("date", "hour"), filename_pattern \'bench_{first}_again_{{uuid}}\', append)'
+        )
         distinct[source] = n
     return distinct
 
@@ -162,4 +188,4 @@ if __name__ == "__main__":
     parser.add_argument("lake", type=Path)
     parser.add_argument("--legs", type=int, default=10_000_000)
     args = parser.parse_args()
-    print(write_legs(args.lake, args.legs, datetime.now(timezone.utc) - timedelta(days=91), 90))
+    print(write_legs(args.lake, args.legs, datetime.now(UTC) - timedelta(days=91), 90))

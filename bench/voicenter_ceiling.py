@@ -45,8 +45,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args()
     print(f"ceiling: listening on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(Starlette(routes=[Route("/voicenter/cdr", cdr, methods=["POST"])]), host=args.host, port=args.port,
-                **server_options(DEFAULTS["CDR_RECEIVER_REQUEST_TIMEOUT"], int(DEFAULTS["CDR_RECEIVER_MAX_CONNECTIONS"])))
+    uvicorn.run(
+        Starlette(routes=[Route("/voicenter/cdr", cdr, methods=["POST"])]),
+        host=args.host,
+        port=args.port,
+        **server_options(DEFAULTS["CDR_RECEIVER_REQUEST_TIMEOUT"], int(DEFAULTS["CDR_RECEIVER_MAX_CONNECTIONS"])),
+    )
 
 
 if __name__ == "__main__":

@@ -43,10 +43,28 @@ FORMATS = ("json", "xmlrpc", "form")
 LUA = ROOT / "bench" / "voicenter_post.lua"
 
 
-def wrk(url: str, seconds: int, connections: int, fmt: str, nack_prefix: str | None, token: str = TOKEN,
-        threads: int | None = None) -> subprocess.Popen:
-    command = ["wrk", f"-t{threads or connections}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA),
-               f"{url}/voicenter/cdr?token={token}", "--", fmt, *([nack_prefix] if nack_prefix else [])]
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    fmt: str,
+    nack_prefix: str | None,
+    token: str = TOKEN,
+    threads: int | None = None,
+) -> subprocess.Popen:
+    command = [
+        "wrk",
+        f"-t{threads or connections}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        f"{url}/voicenter/cdr?token={token}",
+        "--",
+        fmt,
+        *([nack_prefix] if nack_prefix else []),
+    ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
@@ -75,8 +93,11 @@ def staged_ids(data_dir: Path) -> set[str]:
 
 def start_ceiling() -> Simulator:
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "voicenter_ceiling.py"), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "voicenter_ceiling.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
@@ -131,14 +152,18 @@ def main() -> None:
         for fmt in args.formats.split(","):
             tops, gots = [], []
             for round_ in range(1, args.rounds + 1):
-                print(f"{fmt} round {round_}/{args.rounds}: ceiling, then cdr-receiver ({conns} connections, "
-                      f"{secs}s each) ...", flush=True)
+                print(
+                    f"{fmt} round {round_}/{args.rounds}: ceiling, then cdr-receiver ({conns} connections, "
+                    f"{secs}s each) ...",
+                    flush=True,
+                )
                 with start_ceiling() as ceiling:
                     before = cpu_seconds(ceiling.process.pid)
                     tops.append(result_of(wrk(ceiling.url, secs, conns, fmt, None)))
                     tops[-1]["cpu"] = cpu_seconds(ceiling.process.pid) - before
-                gots.append(measure_receiver(
-                    tmp, lambda url, prefix: result_of(wrk(url, secs, conns, fmt, prefix))))
+                gots.append(
+                    measure_receiver(tmp, lambda url, prefix, fmt=fmt: result_of(wrk(url, secs, conns, fmt, prefix)))
+                )
             rows.append((fmt, tops, gots))
         flood = None
         if not args.no_flood:
@@ -146,9 +171,20 @@ def main() -> None:
             alone, under = [], []
 
             def attacked(url: str, prefix: str) -> dict:
-                slow = subprocess.Popen([sys.executable, str(ROOT / "bench" / "voicenter_slow_clients.py"), "--url",
-                                         url, "--clients", "100", "--seconds", str(secs + 3)],
-                                        stdout=subprocess.PIPE, text=True)
+                slow = subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "voicenter_slow_clients.py"),
+                        "--url",
+                        url,
+                        "--clients",
+                        "100",
+                        "--seconds",
+                        str(secs + 3),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
                 bad = wrk(url, secs + 2, 100, "json", None, token="wrong-" + TOKEN[6:], threads=4)
                 time.sleep(1)
                 result = result_of(wrk(url, secs, honest, "json", prefix))
@@ -157,18 +193,24 @@ def main() -> None:
                 return result
 
             for round_ in range(1, args.rounds + 1):
-                print(f"flood round {round_}/{args.rounds}: {honest} honest connections alone, then under a "
-                      "wrong-token flood (100 connections) and 100 slow clients ...", flush=True)
-                alone.append(measure_receiver(
-                    tmp, lambda url, prefix: result_of(wrk(url, secs, honest, "json", prefix))))
+                print(
+                    f"flood round {round_}/{args.rounds}: {honest} honest connections alone, then under a "
+                    "wrong-token flood (100 connections) and 100 slow clients ...",
+                    flush=True,
+                )
+                alone.append(
+                    measure_receiver(tmp, lambda url, prefix: result_of(wrk(url, secs, honest, "json", prefix)))
+                )
                 under.append(measure_receiver(tmp, attacked))
             flood = (alone, under)
 
     def rate(runs: list) -> float:
         return sum(acked for _, acked, _ in runs) / sum(result["seconds"] for result, _, _ in runs)
 
-    print(f"\n{args.rounds} rounds of {secs}s each, ceiling and receiver alternating; rates over all rounds, "
-          "p99 the median of the rounds'")
+    print(
+        f"\n{args.rounds} rounds of {secs}s each, ceiling and receiver alternating; rates over all rounds, "
+        "p99 the median of the rounds'"
+    )
     line("", "ceiling", "cdr-receiver", "ratio", "target")
     for fmt, tops, gots in rows:
         top_rate = sum(t["requests"] - t["non2xx"] for t in tops) / sum(t["seconds"] for t in tops)
@@ -176,20 +218,41 @@ def main() -> None:
         ratio = got_rate / top_rate
         top_p99, got_p99 = median([t["p99_ms"] for t in tops]), median([r["p99_ms"] for r, _, _ in gots])
         lost = sum(lost for _, _, lost in gots)
-        line(f"{fmt}: acknowledged CDRs/s", f"{top_rate:,.0f}", f"{got_rate:,.0f}", f"{ratio:.2f}x", ">= 0.80x",
-             "ok" if ratio >= 0.8 else "MISSED")
-        line(f"{fmt}: p99 latency (ms)", f"{top_p99:.1f}", f"{got_p99:.1f}", "", "< 20",
-             "ok" if got_p99 < 20 else "MISSED")
+        line(
+            f"{fmt}: acknowledged CDRs/s",
+            f"{top_rate:,.0f}",
+            f"{got_rate:,.0f}",
+            f"{ratio:.2f}x",
+            ">= 0.80x",
+            "ok" if ratio >= 0.8 else "MISSED",
+        )
+        line(
+            f"{fmt}: p99 latency (ms)",
+            f"{top_p99:.1f}",
+            f"{got_p99:.1f}",
+            "",
+            "< 20",
+            "ok" if got_p99 < 20 else "MISSED",
+        )
         line(f"{fmt}: lost (acked, not staged)", "-", f"{lost}", "", "0", "ok" if lost == 0 else "MISSED")
         top_cpu = 1e6 * sum(t["cpu"] for t in tops) / sum(t["requests"] - t["non2xx"] for t in tops)
         got_cpu = 1e6 * sum(r["cpu"] for r, _, _ in gots) / max(1, sum(a for _, a, _ in gots))
-        line(f"{fmt}: server CPU per ack (us)", f"{top_cpu:.0f}", f"{got_cpu:.0f}", f"{top_cpu / got_cpu:.2f}x",
-             "(information)")
-        print(f"  ({sum(a for _, a, _ in gots):,} acknowledged by id; per round "
-              + ", ".join(f"{(t['requests'] - t['non2xx']) / t['seconds']:,.0f} vs {a / r['seconds']:,.0f}"
-                          for t, (r, a, _) in zip(tops, gots))
-              + f"; non-2xx {sum(r['non2xx'] for r, _, _ in gots)}, socket errors "
-              f"{sum(r['socket_errors'] for r, _, _ in gots)})")
+        line(
+            f"{fmt}: server CPU per ack (us)",
+            f"{top_cpu:.0f}",
+            f"{got_cpu:.0f}",
+            f"{top_cpu / got_cpu:.2f}x",
+            "(information)",
+        )
+        print(
+            f"  ({sum(a for _, a, _ in gots):,} acknowledged by id; per round "
+            + ", ".join(
+                f"{(t['requests'] - t['non2xx']) / t['seconds']:,.0f} vs {a / r['seconds']:,.0f}"
+                for t, (r, a, _) in zip(tops, gots)
+            )
+            + f"; non-2xx {sum(r['non2xx'] for r, _, _ in gots)}, socket errors "
+            f"{sum(r['socket_errors'] for r, _, _ in gots)})"
+        )
         ok = ok and ratio >= 0.8 and got_p99 < 20 and lost == 0
     if flood:
         alone, under = flood
@@ -197,19 +260,36 @@ def main() -> None:
         lost_alone, lost_under = sum(x for _, _, x in alone), sum(x for _, _, x in under)
         print()
         line("honest senders (16 connections)", "alone", "under flood", "ratio", "target")
-        line("acknowledged CDRs/s", f"{rate(alone):,.0f}", f"{rate(under):,.0f}", f"{ratio:.2f}x", ">= 0.50x",
-             "ok" if ratio >= 0.5 else "MISSED")
-        line("p99 latency (ms)", f"{median([r['p99_ms'] for r, _, _ in alone]):.1f}",
-             f"{median([r['p99_ms'] for r, _, _ in under]):.1f}")
-        line("lost (acked, not staged)", f"{lost_alone}", f"{lost_under}", "", "0",
-             "ok" if lost_alone == lost_under == 0 else "MISSED")
+        line(
+            "acknowledged CDRs/s",
+            f"{rate(alone):,.0f}",
+            f"{rate(under):,.0f}",
+            f"{ratio:.2f}x",
+            ">= 0.50x",
+            "ok" if ratio >= 0.5 else "MISSED",
+        )
+        line(
+            "p99 latency (ms)",
+            f"{median([r['p99_ms'] for r, _, _ in alone]):.1f}",
+            f"{median([r['p99_ms'] for r, _, _ in under]):.1f}",
+        )
+        line(
+            "lost (acked, not staged)",
+            f"{lost_alone}",
+            f"{lost_under}",
+            "",
+            "0",
+            "ok" if lost_alone == lost_under == 0 else "MISSED",
+        )
         bad = [r["flood"] for r, _, _ in under]
         slow = [r["slow"] for r, _, _ in under]
-        print(f"  (flood: {sum(b['requests'] for b in bad):,} wrong-token requests answered 401, "
-              f"{sum(b['requests'] for b in bad) / sum(b['seconds'] for b in bad):,.0f}/s; slow clients: "
-              f"{sum(s['opened'] for s in slow)} connections opened, {sum(s['closed_by_server'] for s in slow)} "
-              f"closed by the receiver's deadline ({sum(s['answered'] for s in slow)} of them with a 408), "
-              f"{sum(s['refused'] for s in slow)} connects refused)")
+        print(
+            f"  (flood: {sum(b['requests'] for b in bad):,} wrong-token requests answered 401, "
+            f"{sum(b['requests'] for b in bad) / sum(b['seconds'] for b in bad):,.0f}/s; slow clients: "
+            f"{sum(s['opened'] for s in slow)} connections opened, {sum(s['closed_by_server'] for s in slow)} "
+            f"closed by the receiver's deadline ({sum(s['answered'] for s in slow)} of them with a 408), "
+            f"{sum(s['refused'] for s in slow)} connects refused)"
+        )
         ok = ok and ratio >= 0.5 and lost_alone == lost_under == 0
     print("\nall targets met" if ok else "\nsome targets MISSED")
 

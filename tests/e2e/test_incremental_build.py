@@ -4,14 +4,13 @@ build that had already seen newer data."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from launch import start
 
 from cdr import config
 from cdr.kazoo.client import KazooClient
@@ -19,9 +18,10 @@ from cdr.kazoo.extract import pull_interval as pull_kazoo
 from cdr.pbx.client import PbxClient
 from cdr.pbx.extract import pull_interval as pull_pbx
 from cdr.warehouse import build_and_publish
+from launch import start
 
 pytestmark = pytest.mark.e2e
-UTC = timezone.utc
+UTC = UTC
 NOV_19, NOV_20, NOV_21 = (datetime(2026, 11, d, tzinfo=UTC) for d in (19, 20, 21))
 TABLES = ("fct_cdr", "fct_call", "dim_agent", "dim_queue", "dim_date")
 
@@ -70,7 +70,10 @@ def test_incremental_builds_equal_a_full_rebuild(data_dir):
     # That build was incremental: it read the lake from a watermark, and replaced legs and calls by key.
     assert "delete from" in compiled("fct_cdr") and "delete from" in compiled("fct_call")
     # and fct_call looked for the legs of the changed calls only from a day before the earliest changed leg
-    assert "where started_at >= timestamptz" in next((config.build_dir() / "target" / "compiled").rglob("fct_call.sql")).read_text()
+    assert (
+        "where started_at >= timestamptz"
+        in next((config.build_dir() / "target" / "compiled").rglob("fct_call.sql")).read_text()
+    )
     incremental = snapshot()
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_cdr where source_cdr_id = ?", [late_id]).fetchone()[0] == 1
