@@ -25,4 +25,4 @@ if [ "$mode" = fix ]; then
 else
     .venv/bin/sqlfluff lint --processes 2 dbt_project/models
 fi
-echo "lint: clean"
+echo; echo "lint: clean"

@@ -3,7 +3,7 @@
 with
 
 unioned as (
-{{ union_source_models('legs') }}
+    {{ union_source_models('legs') }}
 
 )
 

@@ -54,7 +54,8 @@ keyed as (
     select
         cdrs.*,
         case
-            when message_type = 'c2d' and call_ref is not null
+            when
+                message_type = 'c2d' and call_ref is not null
                 and count(*) over (partition by message_md5, extracted_at, call_ref) > 1
                 then call_ref || ':' || notification_index
             else enigma_cdr_key
@@ -156,11 +157,13 @@ final as (
         end_sip_code as sip_code,
         recording_url,
         list_concat(invalid_values, list_filter([
-            {'field': 'end_reason', 'affects': 'status', 'value': case
+            { 'field': 'end_reason', 'affects': 'status', 'value': case
                 when status_basis = 'unmapped' or (end_reason_key is not null and word_status is null)
-                    then coalesce(end_reason, '(missing)') end},
-            {'field': 'call_dir', 'affects': 'direction', 'value': case
-                when call_dir_key is not null and word_direction is null then call_dir end}
+                    then coalesce(end_reason, '(missing)')
+            end },
+            { 'field': 'call_dir', 'affects': 'direction', 'value': case
+                when call_dir_key is not null and word_direction is null then call_dir
+            end }
         ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         lake_interval_start as read_order

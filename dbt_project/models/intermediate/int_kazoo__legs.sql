@@ -42,8 +42,10 @@ parties as (
         keyed.*,
         caller_is_extension or caller_is_service or caller_is_own_number as caller_is_ours,
         callee_is_extension or callee_is_service or callee_is_own_number as callee_is_ours,
-        regexp_matches(coalesce(callee_id_number, '') || ' ' || coalesce(callee_id_name, ''),
-                       '(?i)voice ?mail|^\s*vm|^\*9[78]') as callee_is_voicemail
+        regexp_matches(
+            coalesce(callee_id_number, '') || ' ' || coalesce(callee_id_name, ''),
+            '(?i)voice ?mail|^\s*vm|^\*9[78]'
+        ) as callee_is_voicemail
     from keyed
 
 ),
@@ -59,7 +61,9 @@ classified as (
     from parties
     left join direction_words as switch_words on {{ vocab_key('parties.switch_direction') }} = switch_words.word
     left join hangup_causes as causes_by_name on parties.hangup_cause_key = {{ vocab_key('causes_by_name.cause') }}
-    left join hangup_causes as causes_by_number on parties.hangup_cause_key = cast(causes_by_number.q850_code as varchar)
+    left join
+        hangup_causes as causes_by_number
+        on parties.hangup_cause_key = cast(causes_by_number.q850_code as varchar)
     {{ sip_status_join('parties.hangup_sip_code') }}
 
 ),
@@ -128,11 +132,13 @@ final as (
         hangup_sip_code as sip_code,
         recording_url,
         list_concat(invalid_values, list_filter([
-            {'field': 'hangup_cause', 'affects': 'status', 'value': case
+            { 'field': 'hangup_cause', 'affects': 'status', 'value': case
                 when status_basis = 'unmapped' or (hangup_cause_key is not null and cause_status is null)
-                    then coalesce(hangup_cause, '(missing)') end},
-            {'field': 'direction', 'affects': 'direction', 'value': case
-                when direction_basis = 'unmapped' then coalesce(switch_direction, '(missing)') end}
+                    then coalesce(hangup_cause, '(missing)')
+            end },
+            { 'field': 'direction', 'affects': 'direction', 'value': case
+                when direction_basis = 'unmapped' then coalesce(switch_direction, '(missing)')
+            end }
         ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         lake_interval_start as read_order

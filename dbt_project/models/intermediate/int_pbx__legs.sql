@@ -145,14 +145,17 @@ final as (
         dial_status,
         recording_url,
         list_concat(invalid_values, list_filter([
-            {'field': 'call_status', 'affects': 'status', 'value': case
+            { 'field': 'call_status', 'affects': 'status', 'value': case
                 when witnessed_basis = 'unmapped' or (call_status_key is not null and call_status_status is null)
-                    then coalesce(call_status, '(missing)') end},
-            {'field': 'dial_status', 'affects': 'status', 'value': case
-                when dial_status_key is not null and dial_status_status is null then dial_status end},
-            {'field': 'direction', 'affects': 'direction', 'value': case
+                    then coalesce(call_status, '(missing)')
+            end },
+            { 'field': 'dial_status', 'affects': 'status', 'value': case
+                when dial_status_key is not null and dial_status_status is null then dial_status
+            end },
+            { 'field': 'direction', 'affects': 'direction', 'value': case
                 when direction_basis = 'unmapped' or (direction_key is not null and word_direction is null)
-                    then coalesce(direction_code, '(missing)') end}
+                    then coalesce(direction_code, '(missing)')
+            end }
         ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         -- runs re-read the hours before their interval (late calls)

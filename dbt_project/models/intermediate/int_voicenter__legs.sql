@@ -24,9 +24,11 @@ keyed as (
         *,
         {{ vocab_key('call_type') }} as call_type_key,
         -- what a re-send must repeat: the CDR's fields as typed, whatever body format carried them
-        to_json(struct_pack(call_type, call_status, leg1_status, caller, target, did, target_extension, caller_extension,
-                 queue_id, started_at, duration_seconds, dial_seconds, queue_wait_seconds, recording_url,
-                 representative_code))::varchar as content_key,
+        to_json(struct_pack(
+            call_type, call_status, leg1_status, caller, target, did, target_extension, caller_extension,
+            queue_id, started_at, duration_seconds, dial_seconds, queue_wait_seconds, recording_url,
+            representative_code
+        ))::varchar as content_key,
         {{ vocab_key('call_status') }} as call_status_key,
         {{ vocab_key('leg1_status') }} as leg1_status_key,
         -- Ours: the extension a call was dialled from, or the extension or DID it reached.
@@ -100,10 +102,13 @@ final as (
         dial_seconds as ring_seconds,
         duration_seconds as talk_seconds,
         queue_wait_seconds,
-        coalesce(representative_code,
-                 case when direction = 'inbound' then target_extension else caller_extension end) as agent_id,
-        coalesce(representative_name,
-                 case when direction = 'inbound' then target_extension_name else caller_extension_name end)
+        coalesce(
+            representative_code,
+            case when direction = 'inbound' then target_extension else caller_extension end
+        ) as agent_id,
+        coalesce(
+            representative_name,
+            case when direction = 'inbound' then target_extension_name else caller_extension_name end)
             as agent_name,
         queue_id,
         queue_name,
@@ -114,14 +119,17 @@ final as (
         ivr_path,
         recording_url,
         list_concat(invalid_values, list_filter([
-            {'field': 'status', 'affects': 'status', 'value': case
+            { 'field': 'status', 'affects': 'status', 'value': case
                 when status_basis = 'unmapped' or (call_status_key is not null and word_status is null)
-                    then coalesce(call_status, '(missing)') end},
-            {'field': 'leg1DialStatusName', 'affects': 'status', 'value': case
-                when leg1_status_key is not null and leg1_word_status is null then leg1_status end},
-            {'field': 'type', 'affects': 'direction', 'value': case
+                    then coalesce(call_status, '(missing)')
+            end },
+            { 'field': 'leg1DialStatusName', 'affects': 'status', 'value': case
+                when leg1_status_key is not null and leg1_word_status is null then leg1_status
+            end },
+            { 'field': 'type', 'affects': 'direction', 'value': case
                 when direction_basis = 'unmapped' or (call_type_key is not null and type_direction is null)
-                    then coalesce(call_type, '(missing)') end}
+                    then coalesce(call_type, '(missing)')
+            end }
         ], lambda item: item.value is not null)) as unmapped_values,
         extracted_at,
         -- Voicenter re-sends a CDR until it is acknowledged: the copy received first counts, so that a re-send

@@ -22,7 +22,11 @@ copies as (
 
 final as (
 
-    select source, date_key, source_cdr_id, versions
+    select
+        source,
+        date_key,
+        source_cdr_id,
+        versions
     from copies
     where versions > 1
 

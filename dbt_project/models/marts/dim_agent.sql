@@ -13,7 +13,12 @@ legs as (
 
 seeded as (
 
-    select source, agent_id, agent_name, team, 1 as precedence
+    select
+        source,
+        agent_id,
+        agent_name,
+        team,
+        1 as precedence
     from {{ ref('agent_directory') }}
 
 ),
@@ -39,7 +44,11 @@ directory_entries as (
 
 directory as (
 
-    select source, agent_id, agent_name, team
+    select
+        source,
+        agent_id,
+        agent_name,
+        team
     from directory_entries
     where source is not null and agent_id is not null
     qualify row_number() over (partition by source, agent_id order by precedence) = 1

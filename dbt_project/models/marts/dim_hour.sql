@@ -2,7 +2,7 @@ with
 
 hours as (
 
-    select cast(hour_utc as integer) as hour_utc from range(24) as t(hour_utc)
+    select cast(hour_utc as integer) as hour_utc from range(24)
 
 ),
 
@@ -10,7 +10,10 @@ final as (
 
     select
         hour_utc,
-        lpad(hour_utc::varchar, 2, '0') || ':00-' || lpad(((hour_utc + 1) % 24)::varchar, 2, '0') || ':00 UTC'
+        lpad(cast(hour_utc as varchar), 2, '0')
+        || ':00-'
+        || lpad(cast(((hour_utc + 1) % 24) as varchar), 2, '0')
+        || ':00 UTC'
             as hour_label,
         case
             when hour_utc < 6 then 'night'

@@ -30,7 +30,8 @@ leg_values as (
     select
         source,
         date_key,
-        unnest(unmapped_values, recursive := true),
+        -- the struct's fields are the columns field, affects and value
+        unnest(unmapped_values, recursive := true),  -- noqa: AL03
         status,
         direction
     from legs
@@ -41,14 +42,24 @@ leg_values as (
 -- An agent or queue that no leg names: analysts see only its id.
 unnamed as (
 
-    select legs.source, legs.date_key, 'agent_id' as field, 'agent_name' as affects, legs.agent_id as value
+    select
+        legs.source,
+        legs.date_key,
+        'agent_id' as field,
+        'agent_name' as affects,
+        legs.agent_id as value
     from legs
     inner join agents using (agent_key)
     where agents.agent_name is null
 
     union all
 
-    select legs.source, legs.date_key, 'queue_id', 'queue_name', legs.queue_id
+    select
+        legs.source,
+        legs.date_key,
+        'queue_id' as field,
+        'queue_name' as affects,
+        legs.queue_id as value
     from legs
     inner join queues using (queue_key)
     where queues.queue_name is null
@@ -68,12 +79,25 @@ all_values as (
 
     union all
 
-    select source, date_key, affects, field, value, null from unnamed
+    select
+        source,
+        date_key,
+        affects,
+        field,
+        value,
+        null as mapped_to
+    from unnamed
 
     union all
 
     -- a CDR sent again with other content: the first copy counts, each later version is counted here
-    select source, date_key, 'conflict', 'resend', source_cdr_id, 'kept the first'
+    select
+        source,
+        date_key,
+        'conflict' as affects,
+        'resend' as field,
+        source_cdr_id as value,
+        'kept the first' as mapped_to
     from conflicts, range(versions - 1)
 
 ),

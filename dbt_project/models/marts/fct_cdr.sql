@@ -36,12 +36,20 @@ latest_reads as (
 -- joined twice and DuckDB would otherwise run the Python functions once per join (measured: 2x the build).
 numbers as (
 
-    select distinct number, phone_region
+    select distinct
+        number,
+        phone_region
     from (
-        select caller_number_as_sent as number, phone_region from latest_reads
+        select
+            caller_number_as_sent as number,
+            phone_region
+        from latest_reads
         union all
-        select callee_number_as_sent as number, phone_region from latest_reads
-    )
+        select
+            callee_number_as_sent as number,
+            phone_region
+        from latest_reads
+    ) as sent_numbers
     where number is not null
 
 ),
@@ -86,8 +94,10 @@ with_remote as (
         *,
         -- libphonenumber knows a few territories ISO 3166 does not (XK, AC, TA): no country rather than a
         -- key that does not resolve
-        case when remote_country_code_parsed in (select country_code from countries)
-            then remote_country_code_parsed end as remote_country_code,
+        case
+            when remote_country_code_parsed in (select country_code from countries)
+                then remote_country_code_parsed
+        end as remote_country_code,
         case remote_side when 'caller_number' then caller_number_as_sent when 'callee_number' then callee_number_as_sent
         end as remote_number_as_sent,
         case remote_side when 'caller_number' then caller_number when 'callee_number' then callee_number
@@ -152,9 +162,11 @@ final as (
         -- words, and an outside party's number that does not parse
         list_concat(
             unmapped_values,
-            case when regexp_matches(remote_number_as_sent, '[0-9]') and remote_country_code is null
-                then [{'field': remote_side, 'affects': 'remote_country', 'value': remote_number_as_sent}]
-                else [] end
+            case
+                when regexp_matches(remote_number_as_sent, '[0-9]') and remote_country_code is null
+                    then [{ 'field': remote_side, 'affects': 'remote_country', 'value': remote_number_as_sent }]
+                else []
+            end
         ) as unmapped_values,
         extracted_at
     from with_remote

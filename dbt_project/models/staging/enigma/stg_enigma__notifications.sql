@@ -4,9 +4,11 @@
     text and typed below. -#}
 {%- set payload_fields = ['extension', 'number', 'call_ref', 'contact_ref', 'dialed_at', 'end_reason', 'end_code',
                           'call_time', 'call_dir', 'recording_url', 'ref', 'disposition'] -%}
+-- noqa: disable=LT02
 {%- set payload_schema -%}
 { {%- for name in payload_fields %}"{{ name }}": "VARCHAR"{{ ", " if not loop.last }}{% endfor -%} }
 {%- endset %}
+-- noqa: enable=LT02
 with
 
 source as (
@@ -19,7 +21,9 @@ parsed as (
 
     select
         *,
-        try(json_transform(_raw, '{"type": "VARCHAR", "notifications": "JSON[]", "payload": {{ payload_schema }}}')) as message
+        try(
+            json_transform(_raw, '{"type": "VARCHAR", "notifications": "JSON[]", "payload": {{ payload_schema }}}')
+        ) as message
     from source
 
 ),
@@ -29,7 +33,8 @@ exploded as (
 
     select
         parsed.*,
-        unnest(
+        -- sqlfluff cannot parse a lambda of two arguments (the item and its position)
+        unnest(  -- noqa: PRS
             case
                 when len(message.notifications) > 0
                     then list_transform(message.notifications, lambda item, i: {'item': item, 'position': i - 1})
