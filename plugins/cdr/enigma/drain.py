@@ -33,7 +33,7 @@ from cdr.registry import source
 log = logging.getLogger(__name__)
 
 SOURCE = "enigma"
-DEFAULT_TIMEZONE = "Africa/Johannesburg"
+DEFAULT_TIMEZONE = source(SOURCE).default_timezone
 LEASE_KEY = "cdr:enigma:drain:lease"
 
 # Trim exactly the n oldest messages, and only if they are all still there.

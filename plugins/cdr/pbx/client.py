@@ -19,11 +19,12 @@ import requests
 from cdr import paging
 from cdr.http import RetryPolicy, SourceApiError, send_json
 from cdr.pbx.phpquery import api_hash, http_build_query
+from cdr.registry import SOURCES
 
 log = logging.getLogger(__name__)
 
 SOURCE = "PBX"
-DEFAULT_TIMEZONE = "Europe/Bucharest"
+DEFAULT_TIMEZONE = SOURCES["pbx"].default_timezone
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
