@@ -2,7 +2,7 @@ with
 
 hours as (
 
-    select cast(hour_utc as integer) as hour_utc from range(24)
+    select cast(hour_range.hour_utc as integer) as hour_utc from range(24) as hour_range (hour_utc)
 
 ),
 
