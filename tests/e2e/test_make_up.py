@@ -170,10 +170,17 @@ class Up:
         counts = {d: len(self.runs(d, state=list(BUSY))) for d in dag_ids}
         return {d: n for d, n in counts.items() if n}
 
-    def wait_idle(self, dag_ids, timeout: float, what: str) -> None:
+    def wait_idle(self, dag_ids, timeout: float, what: str, quiet_seconds: float = 30) -> None:
+        """None of these DAGs has a run queued or running, and that holds for ``quiet_seconds``: the scheduler
+        creates an asset-triggered run a loop after the events, so one quiet look is not yet quiet."""
         deadline = time.monotonic() + timeout
+        quiet_since = None
         while time.monotonic() < deadline:
-            if not self.busy(dag_ids):
+            if self.busy(dag_ids):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_seconds:
                 return
             time.sleep(3)
         raise AssertionError(f"{what}: still queued or running after {timeout:.0f}s: {self.busy(dag_ids)}")
