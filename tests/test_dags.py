@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pendulum
 import pytest
+from airflow.timetables.base import TimeRestriction
 
 from tests.conftest import ROOT
 
@@ -125,6 +126,22 @@ def test_dag_files_do_no_io_and_import_no_heavy_modules_at_parse_time():
 def test_the_warehouse_build_can_be_asked_to_rebuild_everything(monkeypatch):
     dag = load_dags(monkeypatch)["cdr_warehouse"]
     assert dag.params["full_refresh"] is False  # incremental unless the person triggering it says so
+    assert dag.params["full_tests"] is False
+
+
+@pytest.mark.parametrize("cron,expected", [(None, "30 3 * * *"), ("0 1 * * *", "0 1 * * *")])
+def test_the_warehouse_tests_every_row_once_a_night(monkeypatch, cron, expected):
+    if cron:
+        monkeypatch.setenv("CDR_FULL_TESTS_SCHEDULE", cron)
+    timetable = load_dags(monkeypatch)["cdr_warehouse"].timetable
+    # beside the lake assets, a time of day: the runs it starts are the ones that test every row
+    assert timetable.timetable._expression == expected
+    after = timetable.timetable.next_dagrun_info(
+        last_automated_data_interval=None,
+        restriction=TimeRestriction(earliest=datetime(2026, 11, 20, tzinfo=UTC), latest=None, catchup=True),
+    )
+    hour, minute = int(expected.split()[1]), int(expected.split()[0])
+    assert after.run_after == datetime(2026, 11, 20, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("schedule,span", [(None, timedelta(hours=1)), ("@daily", timedelta(days=1))])

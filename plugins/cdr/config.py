@@ -56,3 +56,12 @@ DEFAULT_RECONCILE_SCHEDULE = "@hourly"
 
 def reconcile_schedule() -> str:
     return os.environ.get("CDR_RECONCILE_SCHEDULE") or DEFAULT_RECONCILE_SCHEDULE
+
+
+# Builds between lake updates test only the rows they read; once a night every row is tested again, so a rule
+# that changed meaning, or a row corrupted in place, is still caught within a day. UTC, after the day's last pull.
+DEFAULT_FULL_TESTS_SCHEDULE = "30 3 * * *"
+
+
+def full_tests_schedule() -> str:
+    return os.environ.get("CDR_FULL_TESTS_SCHEDULE") or DEFAULT_FULL_TESTS_SCHEDULE

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable
+from airflow.sdk import AssetAny, CronDataIntervalTimetable
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from cdr import config
 
@@ -26,6 +28,14 @@ def reconcile_timetable() -> CronDataIntervalTimetable:
 def daily_timetable() -> CronDataIntervalTimetable:
     """One run per UTC day whose data interval is that day, [00:00, 24:00) UTC, due when the day ends."""
     return CronDataIntervalTimetable("@daily", timezone="UTC")
+
+
+def warehouse_schedule(lake_assets) -> AssetOrTimeSchedule:
+    """A build whenever a source's lake is updated, and once a night (CDR_FULL_TESTS_SCHEDULE) a build that
+    tests every row: the nightly run is the one a timetable, not an asset event, started."""
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(config.full_tests_schedule(), timezone="UTC"), assets=AssetAny(*lake_assets)
+    )
 
 
 # Back-fills may reach back to here; nothing runs for the past on its own (catchup is off).

@@ -103,16 +103,28 @@ def already_built(event_times: list[datetime]) -> datetime | None:
     return mark
 
 
+def started_by_timetable(dag_run: Any) -> bool:
+    """True for the warehouse DAG's nightly run: its timetable started it, not an asset event or a person."""
+    run_type = getattr(dag_run, "run_type", None)
+    return getattr(run_type, "value", run_type) == "scheduled"
+
+
 def build_unless_built(
-    *, full_refresh: bool, triggering_asset_events: Any, inlet_events: Any, lake_assets: Iterable[Any]
+    *,
+    full_refresh: bool,
+    triggering_asset_events: Any,
+    inlet_events: Any,
+    lake_assets: Iterable[Any],
+    full_tests: bool = False,
 ) -> dict:
-    """The warehouse DAG's build: skipped when a finished build already holds every triggering event."""
+    """The warehouse DAG's build: skipped when a finished build already holds every triggering event, unless it
+    is to rebuild or to test every row (the nightly run), which new data does not decide."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from cdr.warehouse import build_and_publish
 
     times = triggering_times(triggering_asset_events)
-    mark = None if full_refresh else already_built(times)
+    mark = None if full_refresh or full_tests else already_built(times)
     if mark is not None:
         raise AirflowSkipException(
             f"the {len(times)} lake update(s) of this run, the newest at {max(times).isoformat()}, are already in "
@@ -125,6 +137,6 @@ def build_unless_built(
         len(times),
         newest.isoformat() if newest else "none",
     )
-    counts = build_and_publish(full_refresh=full_refresh)
+    counts = build_and_publish(full_refresh=full_refresh, full_tests=full_tests)
     record_seen(newest)
     return counts

@@ -388,10 +388,22 @@ def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> d
         publish_masked(lineage=lineage, keys=incremental_keys(), lookback_hours=lake_lookback_hours())
         clock = step("publish masked", clock)
         # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
-        run_dbt("docs", "generate")
-        clock = step("docs generate", clock)
-        publish_docs()
-        step("docs publish", clock)
+        # They change only with the project (the catalog holds names, types and descriptions, not row counts), so
+        # an incremental build of unchanged code keeps the published ones.
+        docs_stamp = config.build_dir() / "docs.fingerprint"
+        if (
+            incremental
+            and docs_stamp.exists()
+            and docs_stamp.read_text() == fingerprint
+            and (config.docs_dir() / "index.html").exists()
+        ):
+            log.info("docs unchanged: the project is the one %s was generated from", config.docs_dir() / "index.html")
+        else:
+            run_dbt("docs", "generate")
+            clock = step("docs generate", clock)
+            publish_docs()
+            atomic_write_bytes(docs_stamp, fingerprint.encode())
+            step("docs publish", clock)
         steps["total"] = round(time.perf_counter() - began, 3)
         atomic_write_bytes(
             config.build_dir() / "last_build.json",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,10 @@ def test_freshness_is_checked_for_every_source(warehouse):
     assert {r["unique_id"].split(".")[-2] for r in results} == {"kazoo", "pbx", "enigma", "voicenter"}
     # the demo data was just read: every source is fresh
     assert {r["status"] for r in results} == {"pass"}
+    # and its time is when the source's newest lake file landed (the zero-row schema file is no landing)
+    for result in results:
+        source = result["unique_id"].split(".")[-2]
+        files = [p for p in (path.parent / "lake" / source).rglob("*.parquet") if not p.name.startswith(("_", "."))]
+        newest = datetime.fromtimestamp(max(p.stat().st_mtime for p in files), UTC)
+        loaded = datetime.fromisoformat(result["max_loaded_at"].replace("Z", "+00:00"))
+        assert abs((loaded - newest).total_seconds()) < 1, (source, loaded, newest)

@@ -4,6 +4,7 @@ build that had already seen newer data."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -35,6 +36,10 @@ def compiled(model: str) -> str:
     return next((config.build_dir() / "target" / "run").rglob(f"{model}.sql")).read_text()
 
 
+def last_steps() -> dict[str, float]:
+    return json.loads((config.build_dir() / "last_build.json").read_text())["steps"]
+
+
 def write_late_kazoo_file(hours_before_newest: float) -> str:
     """A KAZOO unit file stamped before the newest read the warehouse holds, as a long pull that started
     before the last build and finished after it would leave; returns the id of its one CDR."""
@@ -59,6 +64,7 @@ def test_incremental_builds_equal_a_full_rebuild(data_dir):
         build_and_publish()
         first = snapshot()
         assert first["fct_cdr"], "the first day reached the warehouse"
+        docs_written = (config.docs_dir() / "index.html").stat().st_mtime_ns
 
         # The next day, a back-fill of the first one (new reads of the same CDRs), and a late file.
         pull_kazoo(kazoo_client, NOV_20, NOV_21)
@@ -75,6 +81,9 @@ def test_incremental_builds_equal_a_full_rebuild(data_dir):
         in next((config.build_dir() / "target" / "compiled").rglob("fct_call.sql")).read_text()
     )
     incremental = snapshot()
+    # The code did not change, so neither did the docs: the incremental build kept the published ones.
+    assert "docs generate" not in last_steps()
+    assert (config.docs_dir() / "index.html").stat().st_mtime_ns == docs_written
     with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_cdr where source_cdr_id = ?", [late_id]).fetchone()[0] == 1
         assert con.execute("select count(*) = count(distinct cdr_key) from marts.fct_cdr").fetchone()[0]
@@ -82,6 +91,7 @@ def test_incremental_builds_equal_a_full_rebuild(data_dir):
 
     build_and_publish(full_refresh=True)
     assert "delete from" not in compiled("fct_cdr")
+    assert "docs generate" in last_steps()
     assert snapshot() == incremental
 
 

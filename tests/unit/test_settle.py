@@ -81,7 +81,7 @@ def test_a_covered_run_raises_skip_and_builds_nothing(data_dir, monkeypatch):
     monkeypatch.setattr(
         cdr.warehouse,
         "build_and_publish",
-        lambda full_refresh=False: built.append(full_refresh) or {"marts.fct_cdr": 1},
+        lambda full_refresh=False, full_tests=False: built.append((full_refresh, full_tests)) or {"marts.fct_cdr": 1},
     )
     inlet = {"kazoo": Accessor([Event(T0 + timedelta(minutes=1))])}
     events = {"kazoo": [Event(T0)]}
@@ -97,4 +97,22 @@ def test_a_covered_run_raises_skip_and_builds_nothing(data_dir, monkeypatch):
     settle.build_unless_built(
         full_refresh=True, triggering_asset_events=events, inlet_events=inlet, lake_assets=["kazoo"]
     )
-    assert built == [False, True]
+    # and so does the nightly full test: it is not about new data
+    settle.build_unless_built(
+        full_refresh=False, full_tests=True, triggering_asset_events={}, inlet_events=inlet, lake_assets=["kazoo"]
+    )
+    assert built == [(False, False), (True, False), (False, True)]
+
+
+@pytest.mark.parametrize(
+    "run_type,nightly", [("scheduled", True), ("asset_triggered", False), ("manual", False), ("backfill", False)]
+)
+def test_only_the_timetables_run_is_the_nightly_one(run_type, nightly):
+    from airflow.utils.types import DagRunType
+
+    @dataclass
+    class Run:
+        run_type: object
+
+    assert settle.started_by_timetable(Run(DagRunType(run_type))) is nightly
+    assert settle.started_by_timetable(None) is False
