@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/need.sh php=php-cli redis-server=redis-server chromium=chromium
 mkdir -p build/test-artifacts
-exec .venv/bin/python -m pytest -p no:cacheprovider --timeout=900 "$@"
+# --durations: the slowest tests, printed at the end, are where the suite's time goes.
+exec .venv/bin/python -m pytest -p no:cacheprovider --timeout=900 --durations=25 "$@"

@@ -67,10 +67,9 @@ def build_lock(timeout: float = 3600.0):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def run_dbt(*args: str, check: bool = True) -> int:
-    """Run one dbt command on the project, streaming its output into the log."""
+def _dbt_env() -> dict[str, str]:
     build = config.build_dir()
-    env = {
+    return {
         **os.environ,
         "CDR_DATA_DIR": str(config.data_dir()),
         "DBT_TARGET_PATH": str(build / "target"),
@@ -78,27 +77,61 @@ def run_dbt(*args: str, check: bool = True) -> int:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
-    command = [
-        dbt_executable(),
-        *args,
-        "--project-dir",
-        str(config.DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(config.DBT_PROJECT_DIR),
-    ]
+
+
+def _project_args() -> list[str]:
+    return ["--project-dir", str(config.DBT_PROJECT_DIR), "--profiles-dir", str(config.DBT_PROJECT_DIR)]
+
+
+def _stream(command: list[str], tail: deque[str]) -> int:
+    """Run ``command`` in the dbt project, every line of its output into the log and the last ones into ``tail``."""
     log.info("running: %s", " ".join(command))
-    tail: deque[str] = deque(maxlen=40)
     with subprocess.Popen(
-        command, cwd=config.DBT_PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=config.DBT_PROJECT_DIR, env=_dbt_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
             tail.append(line)
             log.info("dbt: %s", line)
-    if check and proc.returncode != 0:
-        raise DbtError(f"dbt {args[0]} failed (exit {proc.returncode}):\n" + "\n".join(tail))
     return proc.returncode
+
+
+def run_dbt(*args: str, check: bool = True) -> int:
+    """Run one dbt command on the project, streaming its output into the log."""
+    tail: deque[str] = deque(maxlen=40)
+    code = _stream([dbt_executable(), *args, *_project_args()], tail)
+    if check and code != 0:
+        raise DbtError(f"dbt {args[0]} failed (exit {code}):\n" + "\n".join(tail))
+    return code
+
+
+def run_dbt_batch(commands: list[tuple[list[str], bool]], dbt_vars: dict | None = None) -> dict:
+    """Run dbt commands in order in one process that parses the project once (cdr.dbt_batch), streaming
+    their output into the log; ``dbt_vars`` go to every command. Stops at the first failing command whose
+    ``check`` is true and raises; returns cdr.dbt_batch's report: ``exit`` and ``seconds`` of each command run,
+    and ``parse``."""
+    import json
+
+    from cdr.dbt_batch import RESULT_PREFIX
+
+    common = _project_args()
+    if dbt_vars:
+        common += ["--vars", json.dumps(dbt_vars)]
+    spec = {"common": common, "commands": [{"args": args, "check": check} for args, check in commands]}
+    tail: deque[str] = deque(maxlen=40)
+    code = _stream([sys.executable, "-m", "cdr.dbt_batch", json.dumps(spec)], tail)
+    result = next(
+        (json.loads(line[len(RESULT_PREFIX) :]) for line in reversed(tail) if line.startswith(RESULT_PREFIX)), None
+    )
+    if result is None:
+        raise DbtError(f"dbt (cdr.dbt_batch) ended with exit {code} before reporting:\n" + "\n".join(tail))
+    if "failed" in result:
+        raise DbtError(f"dbt {result['failed']} failed (exit {result['exit'][-1]}):\n" + "\n".join(tail))
+    for (args, check), command_code in zip(commands, result["exit"], strict=False):
+        if check and command_code != 0:
+            raise DbtError(f"dbt {args[0]} failed (exit {command_code}):\n" + "\n".join(tail))
+    return result
 
 
 def lake_lookback_hours() -> float:
@@ -335,6 +368,16 @@ def dbt_build_arguments(full_refresh: bool = False, full_tests: bool = False) ->
     return ["build", "--full-refresh"]
 
 
+def _split_vars(arguments: list[str]) -> tuple[list[str], dict | None]:
+    """``dbt build`` arguments without their ``--vars``, and the vars (given to every command of the cycle)."""
+    import json
+
+    if "--vars" not in arguments:
+        return arguments, None
+    at = arguments.index("--vars")
+    return [*arguments[:at], *arguments[at + 2 :]], json.loads(arguments[at + 1])
+
+
 def _newest_leg(build_db: Path) -> str | None:
     with duckdb.connect(str(build_db), read_only=True) as con:
         return con.execute("select max(extracted_at)::varchar from marts.fct_cdr").fetchone()[0]
@@ -367,9 +410,30 @@ def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> d
         fingerprint = project_fingerprint()
         arguments = dbt_build_arguments(full_refresh, full_tests)
         incremental = "--full-refresh" not in arguments
+        build_args, dbt_vars = _split_vars(arguments)
+        # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
+        # They change only with the project (the catalog holds names, types and descriptions, not row counts), so
+        # an incremental build of unchanged code keeps the published ones.
+        docs_stamp = config.build_dir() / "docs.fingerprint"
+        docs_current = (
+            incremental
+            and docs_stamp.exists()
+            and docs_stamp.read_text() == fingerprint
+            and (config.docs_dir() / "index.html").exists()
+        )
+        commands = [(build_args, True), (["source", "freshness"], False)]
+        if not docs_current:
+            commands.append((["docs", "generate"], False))
         clock = step("prepare", clock)
-        run_dbt(*arguments)
-        clock = step("dbt build", clock)
+        # One process for the three: the build must pass; a stale source only warns; docs that fail to generate
+        # must not hold back a published build, so that is raised after the publish.
+        ran = run_dbt_batch(commands, dbt_vars)
+        codes = ran["exit"]
+        # each command's own time, as the steps of a cycle are reported (bench/warehouse_build.py reads them)
+        steps["dbt parse"] = ran["parse"]
+        for name, seconds in zip(("dbt build", "freshness", "docs generate"), ran["seconds"], strict=False):
+            steps[name] = seconds
+        clock = time.perf_counter()
         # Only after a successful build: a failed one leaves the next build to make everything again, and to test
         # every row its failed tests saw.
         atomic_write_bytes(config.build_dir() / "project.fingerprint", fingerprint.encode())
@@ -380,27 +444,17 @@ def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> d
             atomic_write_bytes(lineage_path, uuid.uuid4().hex.encode())
         lineage = lineage_path.read_text().strip()
         clock = step("record", clock)
-        if run_dbt("source", "freshness", check=False) != 0:
+        if codes[1] != 0:
             log.warning("dbt source freshness reports a stale source (see above); the build is published anyway")
-        clock = step("freshness", clock)
         counts = publish_warehouse(lineage=lineage)
         clock = step("publish", clock)
         publish_masked(lineage=lineage, keys=incremental_keys(), lookback_hours=lake_lookback_hours())
         clock = step("publish masked", clock)
-        # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
-        # They change only with the project (the catalog holds names, types and descriptions, not row counts), so
-        # an incremental build of unchanged code keeps the published ones.
-        docs_stamp = config.build_dir() / "docs.fingerprint"
-        if (
-            incremental
-            and docs_stamp.exists()
-            and docs_stamp.read_text() == fingerprint
-            and (config.docs_dir() / "index.html").exists()
-        ):
+        if docs_current:
             log.info("docs unchanged: the project is the one %s was generated from", config.docs_dir() / "index.html")
+        elif codes[2] != 0:
+            raise DbtError(f"dbt docs generate failed (exit {codes[2]}); the warehouse was published (see above)")
         else:
-            run_dbt("docs", "generate")
-            clock = step("docs generate", clock)
             publish_docs()
             atomic_write_bytes(docs_stamp, fingerprint.encode())
             step("docs publish", clock)
