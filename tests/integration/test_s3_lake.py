@@ -53,14 +53,14 @@ def lake(s3, data_dir, monkeypatch):
     return SimpleNamespace(url=url, bucket=bucket, server=s3, prefix="cdr/lake/")
 
 
-def seen_by_duckdb(url: str, source: str = "t") -> list[str]:
+def seen_by_duckdb(url: str, source: str = "t", column: str = "id") -> list[str]:
     """What dbt's staging source reads: the same glob, through the filesystem the dbt plugin registers."""
     with duckdb_connect() as con:
         return [
             r[0]
             for r in con.execute(
-                f"select id from read_parquet('{objectstore.read_url(url)}/{source}/**/*.parquet', "
-                "union_by_name = true, hive_partitioning = false) order by id"
+                f"select {column} from read_parquet('{objectstore.read_url(url)}/{source}/**/*.parquet', "
+                "union_by_name = true, hive_partitioning = false) order by 1"
             ).fetchall()
         ]
 
@@ -264,3 +264,76 @@ def test_schema_file_is_written_once(lake):
     assert ensure_schema_file("t", SCHEMA) == first
     assert lake.server.client().head_object(Bucket=lake.bucket, Key=first.split("/", 3)[3])["ETag"] == stamp
     assert seen_by_duckdb(lake.url) == []
+
+
+@pytest.mark.e2e
+def test_dbt_staging_reads_the_live_lake_on_object_storage(lake, kazoo_rows):
+    """The staging sources' read_parquet globs, rendered by dbt and read through the dbt plugin's filesystem,
+    see each unit's live version only: a superseded version and a killed attempt's files are not read."""
+    from cdr import config
+    from cdr.kazoo.records import SCHEMA as KAZOO
+    from cdr.kazoo.records import to_lake_row
+    from cdr.own_numbers import write_own_numbers
+    from cdr.sources import LAKE_TABLES
+    from cdr.warehouse import run_dbt
+
+    for source, schema in LAKE_TABLES.items():
+        ensure_schema_file(source, schema)
+    lineage = {
+        "_source": "kazoo",
+        "_interval_start": NOW,
+        "_interval_end": NOW,
+        "_extracted_at": NOW,
+        "_batch": "p1",
+        "_default_region": "US",
+    }
+    rows = [to_lake_row(record, lineage) for record in kazoo_rows[:400]]
+    for version in (rows, rows[:150]):  # the second run of the unit supersedes the first
+        with LakeWriter("kazoo", KAZOO, "u1") as writer:
+            for values, day in version:
+                writer.write(values, day)
+    # a killed attempt's file: uploaded, never committed
+    fs = objectstore.filesystem()
+    stray = next(p for p in read_paths("kazoo"))[len("cdrlake://") :]
+    objectstore.put_bytes(fs, stray.replace("@", "@19990101T000000000000Z-dead"), fs.cat_file(stray))
+    write_own_numbers("kazoo", [{"number": "+27110000002", "origin": "api"}])
+
+    run_dbt("run", "--select", "+path:models/staging", "--target-path", str(config.build_dir() / "target"))
+    with duckdb_connect() as con:
+        con.execute("attach ? as build (read_only)", [str(config.build_dir() / "build.duckdb")])
+        counts = dict(
+            con.execute(
+                "select 'kazoo', count(*) from build.staging.stg_kazoo__cdrs union all "
+                "select 'distinct', count(distinct kazoo_cdr_id) from build.staging.stg_kazoo__cdrs union all "
+                "select 'own', count(*) from build.staging.stg_own_numbers__numbers union all "
+                "select 'pbx', count(*) from build.staging.stg_pbx__cdrs"
+            ).fetchall()
+        )
+    assert counts == {"kazoo": 150, "distinct": 150, "own": 1, "pbx": 0}
+
+
+def test_receiver_segments_load_into_the_bucket_once(lake):
+    """voicenter_cdrs loads a sealed segment into the bucket; loading it again (killed between the commit and
+    moving the segment aside) supersedes, not duplicates; reconciliation reads what the webhook delivered there."""
+    from cdr.voicenter.load import load_staged
+    from cdr.voicenter.reconcile import delivered_by_webhook
+    from cdr.voicenter.staging import landing_folder
+
+    when = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp())
+    lines = [
+        json.dumps({"received_at": NOW.isoformat(), "format": "json", "cdr": {"ivruniqueid": f"vc-{n}", "time": when}})
+        for n in range(2)
+    ]
+    folder = landing_folder()
+    folder.mkdir(parents=True)
+    segment = folder / "seg-0001.jsonl"
+    data = ("\n".join(lines) + "\nnot json\n").encode()
+    for _ in range(2):
+        segment.write_bytes(data)
+        summary = load_staged()
+        assert (summary["cdrs"], summary["quarantined"]) == (2, 1)
+    assert seen_by_duckdb(lake.url, "voicenter", "ivruniqueid") == ["vc-0", "vc-1"]
+    quarantined = [k for k in lake.server.keys(lake.bucket, f"{lake.prefix}_quarantine/voicenter/")]
+    assert len(quarantined) == 2  # the bad line once (named by content), body and note
+    found = delivered_by_webhook(datetime(2026, 11, 20, 9, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC))
+    assert found.ids == found.in_interval == {"vc-0", "vc-1"}
