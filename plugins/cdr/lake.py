@@ -330,13 +330,17 @@ def read_paths(source: str, days: Iterable[date] | None = None, lake_root: Path 
     if isinstance(root, str):
         fs = objectstore.filesystem()
         base = f"{_bucket_path(root)}/{source}"
-        found: list[str] = []
-        for folder in [f"{base}/date={day.isoformat()}" for day in days] if days is not None else [base]:
-            try:
-                found += [p for p in fs.find(folder) if p.endswith(".parquet")]
-            except FileNotFoundError:
-                continue
-        live = objectstore.live_only(fs, sorted(found))
+
+        def listing() -> list[str]:
+            found: list[str] = []
+            for folder in [f"{base}/date={day.isoformat()}" for day in days] if days is not None else [base]:
+                try:
+                    found += [p for p in fs.find(folder) if p.endswith(".parquet")]
+                except FileNotFoundError:
+                    continue
+            return sorted(found)
+
+        live = objectstore.live_listing(fs, listing, base, whole=days is None)
         return [f"{objectstore.READ_PROTOCOL}://{path}" for path in live if not path.endswith("/_schema.parquet")]
     if days is None:
         return sorted(str(p) for p in (root / source).rglob("date=*/*.parquet"))

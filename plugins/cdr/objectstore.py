@@ -7,20 +7,23 @@ own-numbers list) is committed by a manifest, not by renaming files into place:
    the local lake names the file (``<source>__<unit>``) and ``attempt`` is unique (UTC time and a random tag);
 2. before uploading, it puts an intent, ``_manifests/<key>/<intent time>@<attempt>.intent.json``, naming the
    files it is about to upload, so that a killed upload's files can be found and removed without listing the lake;
-3. it uploads the files, then puts the commit manifest ``_manifests/<key>/<commit time>@<attempt>.commit.json``
-   naming them. That single PUT is the commit: an object appears whole or not at all.
+3. it uploads the files, then puts the commit manifest
+   ``_manifests/<key>/<commit time>@<attempt>+<number of files>.commit.json`` naming them. That single PUT is
+   the commit: an object appears whole or not at all.
 
 A reader takes, per key, the commit manifest with the greatest name (the newest commit wins, as the last rename
-does on disk) and reads exactly the files of that attempt. A killed attempt's files, and the files of attempts a
-newer commit superseded, are invisible to readers and are removed ``CDR_LAKE_GRACE_SECONDS`` (default an hour)
-later, so that a reader that listed the older version just before the new commit can still finish reading it.
-A file without an ``@`` is a plain file (``_schema.parquet``, or a local lake copied up as it is) and always read.
+does on disk) and reads exactly the files of that attempt: it lists the manifests before and after listing the
+files, and again if a commit came in between, so each unit it reads was whole before the files were listed.
+A killed attempt's files, and the files of attempts a newer commit superseded, are invisible to readers and
+are removed ``CDR_LAKE_GRACE_SECONDS`` (default an hour) later, so that a reader that listed the older
+version just before the new commit can still finish reading it. A file without an ``@`` is a plain file
+(``_schema.parquet``, or a local lake copied up as it is) and always read.
 
 Credentials and endpoint come from the Airflow Connection ``CDR_LAKE_CONN_ID`` (default ``aws_default``, type
 ``aws`` as the Amazon provider reads it: login/password = access key id/secret, extra ``endpoint_url`` (or
 ``service_config.s3.endpoint_url``), ``region_name``, ``aws_session_token``), else from the environment
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_ENDPOINT_URL_S3`` or
-``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION`` or ``AWS_REGION``), as botocore reads them.
+``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION`` or ``AWS_REGION``), as AWS tools read them.
 
 DuckDB (and so dbt) reads the lake through ``LiveLakeFileSystem``: an fsspec S3 filesystem under the protocol
 ``cdrlake://`` whose glob returns only the live files. DuckDB's own httpfs is not needed for it.
@@ -33,6 +36,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -195,6 +199,7 @@ class Manifest:
     at: datetime
     attempt: str
     kind: str  # commit or intent
+    files: int | None = None  # a commit's number of files, in its name: a reader checks its listing holds them
 
 
 def _manifest_of(path: str) -> Manifest | None:
@@ -202,9 +207,10 @@ def _manifest_of(path: str) -> Manifest | None:
     for suffix, kind in ((COMMIT_SUFFIX, "commit"), (INTENT_SUFFIX, "intent")):
         if name.endswith(suffix):
             at, sep, attempt = name[: -len(suffix)].partition("@")
+            attempt, plus, count = attempt.partition("+")
             if sep:
                 try:
-                    return Manifest(path, _parse_stamp(at), attempt, kind)
+                    return Manifest(path, _parse_stamp(at), attempt, kind, int(count) if plus else None)
                 except ValueError:
                     return None
     return None
@@ -227,21 +233,41 @@ def manifests(fs, folder: str, key: str | None = None) -> dict[str, list[Manifes
     return found
 
 
-def live_attempts(fs, folder: str) -> dict[str, str]:
-    """Per key, the attempt of its newest commit manifest."""
+def live_attempts(fs, folder: str) -> dict[str, Manifest]:
+    """Per key, its newest commit manifest."""
     live = {}
     for key, items in manifests(fs, folder).items():
         commits = [m for m in items if m.kind == "commit"]
         if commits:
-            live[key] = commits[-1].attempt
+            live[key] = commits[-1]
     return live
 
 
-def live_only(fs, paths: Iterable[str]) -> list[str]:
-    """The files among ``paths`` (bucket/key paths) that readers see: plain files, and the live attempts'."""
-    paths = list(paths)
-    cache: dict[str, dict[str, str]] = {}
+class IncompleteListing(OSError):
+    pass
+
+
+def static_folder(pattern: str) -> str:
+    """The table folder a glob pattern (or a plain path) reads: the part before its first wildcard, as
+    ``table_dir`` names it."""
+    parts = pattern.rstrip("/").split("/")
+    for index, part in enumerate(parts):
+        if any(char in part for char in "*?["):
+            folder = "/".join(parts[:index])
+            parent, _, leaf = folder.rpartition("/")
+            return parent if leaf.startswith("date=") else folder
+    return table_dir(pattern)
+
+
+def live_only(
+    fs, paths: Iterable[str], live: dict[str, dict[str, Manifest]] | None = None, whole: bool = False
+) -> list[str]:
+    """The files among ``paths`` (bucket/key paths) that readers see: plain files, and the live attempts'
+    (``live``: per table folder, per key, the live commit; listed here where not given). ``whole``: the listing
+    covered whole units, so each must hold as many files as its commit names."""
+    live = {} if live is None else live
     kept = []
+    counts: dict[tuple[str, str], int] = {}
     for path in paths:
         name = path.rsplit("/", 1)[-1]
         if f"/{MANIFESTS}/" in path or f"/{QUARANTINE}/" in path or name.startswith("."):
@@ -251,11 +277,36 @@ def live_only(fs, paths: Iterable[str]) -> list[str]:
             kept.append(path)
             continue
         folder = table_dir(path)
-        if folder not in cache:
-            cache[folder] = live_attempts(fs, folder)
-        if cache[folder].get(key) == attempt:
+        if folder not in live:
+            live[folder] = live_attempts(fs, folder)
+        commit = live[folder].get(key)
+        if commit is not None and commit.attempt == attempt:
             kept.append(path)
+            counts[folder, key] = counts.get((folder, key), 0) + 1
+    for (folder, key), count in counts.items() if whole else ():
+        expected = live[folder][key].files
+        if expected is not None and count != expected:
+            raise IncompleteListing(f"{folder}: {key} commits {expected} files, the listing holds {count}")
     return kept
+
+
+def live_listing(fs, listing, folder: str, whole: bool = False, attempts: int = 6) -> list[str]:
+    """``live_only`` of ``listing()`` (the files under table folder ``folder``), consistent with one moment:
+    the manifests are listed before and after the files, and the files again if a commit came in between. So
+    every live attempt was committed, its files therefore uploaded, before the files were listed: a reader
+    sees each unit's previous version or its new one, whole."""
+    for attempt in range(attempts):
+        before = live_attempts(fs, folder)
+        found = listing()
+        after = live_attempts(fs, folder)
+        if {k: m.path for k, m in before.items()} == {k: m.path for k, m in after.items()}:
+            try:
+                return live_only(fs, found, {folder: after}, whole)
+            except IncompleteListing:
+                if attempt == attempts - 1:
+                    raise
+        time.sleep(0.05 * (attempt + 1))
+    raise IncompleteListing(f"{folder}: commits kept racing the listing ({attempts} tries)")
 
 
 def put_bytes(fs, path: str, data: bytes) -> None:
@@ -289,7 +340,7 @@ def commit_unit(fs, folder: str, key: str, attempt: str, uploads: list[tuple[str
     committed_at = datetime.now(UTC)
     put_json(
         fs,
-        f"{base}/{_stamp(committed_at)}@{attempt}{COMMIT_SUFFIX}",
+        f"{base}/{_stamp(committed_at)}@{attempt}+{len(remote)}{COMMIT_SUFFIX}",
         {"key": key, "attempt": attempt, "files": remote, "rows": rows, "committed_at": committed_at},
     )
     fs.rm_file(intent)  # the commit names the files now; a leftover intent would only be cleaned later
@@ -368,10 +419,18 @@ def _live_filesystem_class():
             return path.rstrip("/")
 
         def glob(self, path, maxdepth=None, **kwargs):
-            found = super().glob(path, maxdepth=maxdepth, **kwargs)
-            if isinstance(found, dict):
-                found = list(found)
-            return live_only(self, found)
+            def listing():
+                found = super(LiveLakeFileSystem, self).glob(path, maxdepth=maxdepth, **kwargs)
+                return list(found) if isinstance(found, dict) else found
+
+            bare = self._strip_protocol(path)
+            if not any(char in bare for char in "*?["):
+                # a file named outright: its reader resolved the live files already (cdr.lake.read_paths), and
+                # a commit since then must not take it away mid-read (superseded files outlive the grace period)
+                return listing()
+            folder = static_folder(bare)
+            whole = bare[len(folder) :].lstrip("/") in ("**/*.parquet", "*.parquet", "**")
+            return live_listing(self, listing, folder, whole)
 
     return LiveLakeFileSystem
 

@@ -337,3 +337,59 @@ def test_receiver_segments_load_into_the_bucket_once(lake):
     assert len(quarantined) == 2  # the bad line once (named by content), body and note
     found = delivered_by_webhook(datetime(2026, 11, 20, 9, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC))
     assert found.ids == found.in_interval == {"vc-0", "vc-1"}
+
+
+def test_readers_racing_commits_see_whole_versions(lake, monkeypatch):
+    """While a writer commits version after version of a unit, every read (the listing readers resolve, and the
+    glob dbt uses) holds exactly one whole version: never a mix, never a part, never none."""
+    import threading
+    import time
+
+    upload = objectstore.upload
+
+    def slow_upload(fs, local, path):
+        upload(fs, local, path)
+        time.sleep(0.05)  # widen the window where some of a commit's files are up and the others not yet
+
+    monkeypatch.setattr(objectstore, "upload", slow_upload)
+    real_live = objectstore.live_attempts
+    reader = threading.current_thread()
+
+    def slow_manifests(fs, folder):
+        if threading.current_thread() is reader:
+            time.sleep(0.15)  # and the reader's, between listing the files and listing the manifests
+        return real_live(fs, folder)
+
+    monkeypatch.setattr(objectstore, "live_attempts", slow_manifests)
+    write_version("v00", DAYS, per_day=20)
+    versions = [f"v{n:02d}" for n in range(1, 7)]
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def writer():
+        try:
+            for tag in versions:
+                write_version(tag, DAYS, per_day=20)
+        except BaseException as exc:  # reported by the test below, not lost in the thread
+            failures.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    whole = {tag: expected(tag, DAYS, per_day=20) for tag in ["v00", *versions]}
+    listings = reads = during = 0
+    while not done.is_set() or listings < 4:
+        racing = not done.is_set()
+        files = read_paths("t")
+        attempts = {objectstore.split_name(f.rsplit("/", 1)[-1])[1] for f in files}
+        assert len(files) == len(DAYS) and len(attempts) == 1, files
+        listings += 1
+        during += racing
+        if listings % 2 == 0:
+            assert seen_by_duckdb(lake.url) in whole.values()
+            reads += 1
+    thread.join()
+    assert not failures, failures
+    assert seen_by_duckdb(lake.url) == seen_by_paths() == whole[versions[-1]]
+    assert during >= 1 and reads >= 2, (during, reads)  # the race was run, not missed
