@@ -32,13 +32,24 @@ def product(url: str, workdir: Path) -> None:
 
     from cdr.kazoo.client import KazooClient
     from cdr.kazoo.extract import pull_interval
+    from cdr.lake import LakeWriter
 
     logging.basicConfig(level=logging.WARNING)
+    commit, spent = LakeWriter.commit, []
+
+    def timed_commit(self):
+        began = time.perf_counter()
+        try:
+            return commit(self)
+        finally:
+            spent.append(time.perf_counter() - began)
+
+    LakeWriter.commit = timed_commit
     client = KazooClient(url, KAZOO_KEY, KAZOO_ACCOUNT, page_size=int(os.environ["BENCH_PAGE_SIZE"]))
     started = time.perf_counter()
     summary = pull_interval(client, DAY, DAY + timedelta(days=1), default_region="US")
     elapsed = time.perf_counter() - started
-    print(json.dumps({"bytes": lake_bytes()}), flush=True)
+    print(json.dumps({"bytes": lake_bytes(), "commit_seconds": sum(spent)}), flush=True)
     emit(summary["rows_written"], elapsed)
 
 
@@ -77,14 +88,19 @@ def main() -> None:
                 env = {"BENCH_PAGE_SIZE": str(args.page_size), **extra}
                 result = run_contender(script, "product", server.url, Path(tmp) / name, env)
                 out = (Path(tmp) / name / "product.out").read_text().strip().splitlines()
-                size = next(json.loads(line)["bytes"] for line in reversed(out) if line.startswith('{"bytes"'))
-                results[name] = (result, size)
+                facts = next(json.loads(line) for line in reversed(out) if line.startswith('{"bytes"'))
+                results[name] = (result, facts["bytes"], facts["commit_seconds"])
     print(f"\nKAZOO: {args.rows:,} CDRs, page_size {args.page_size}, one UTC day, into the lake")
-    print(f"{'lake':8}{'rows':>10}{'seconds':>10}{'rows/s':>10}{'MB':>8}{'MB/s':>8}{'peak RSS':>10}")
-    for name, (result, size) in results.items():
+    print("(MB/s: the lake's bytes over the whole pull; commit: closing the files, and on S3 uploading them)")
+    print(
+        f"{'lake':8}{'rows':>10}{'seconds':>10}{'rows/s':>10}{'MB':>8}{'MB/s':>8}"
+        f"{'commit s':>10}{'commit MB/s':>13}{'peak RSS':>10}"
+    )
+    for name, (result, size, committing) in results.items():
         print(
             f"{name:8}{result.rows:>10,}{result.seconds:>10.2f}{result.rate:>10,.0f}{size / 1e6:>8.1f}"
-            f"{size / 1e6 / result.seconds:>8.1f}{result.rss_mb:>7,.0f} MB"
+            f"{size / 1e6 / result.seconds:>8.1f}{committing:>10.2f}{size / 1e6 / max(committing, 1e-9):>13.1f}"
+            f"{result.rss_mb:>7,.0f} MB"
         )
     ratio = results["s3"][0].rate / results["local"][0].rate
     print(f"\nS3 lake rows/s / local lake rows/s: {ratio:.2f}x (target >= 0.50x)   {verdict(ratio >= 0.5)}")
