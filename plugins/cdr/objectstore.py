@@ -345,7 +345,7 @@ def commit_unit(fs, folder: str, key: str, attempt: str, uploads: list[tuple[str
     )
     fs.rm_file(intent)  # the commit names the files now; a leftover intent would only be cleaned later
     superseded = before[1] if before else []
-    cleanup_key(fs, folder, key)
+    vacuum(fs, folder)
     return superseded
 
 
@@ -364,12 +364,14 @@ def _files_of(fs, manifest_path: str) -> list[str]:
         return []
 
 
-def cleanup_key(fs, folder: str, key: str, now: datetime | None = None) -> int:
+def cleanup_key(fs, folder: str, key: str, now: datetime | None = None, items: list[Manifest] | None = None) -> int:
     """Delete what no reader needs any more: superseded versions once the grace period after the commit that
-    superseded them is over, and a killed attempt's files (from its intent) once the grace after the intent is."""
+    superseded them is over, and a killed attempt's files (from its intent) once the grace after the intent is.
+    ``items``: the key's manifests, where the caller listed them already."""
     now = now or datetime.now(UTC)
     limit = grace()
-    items = manifests(fs, folder, key).get(key, [])
+    if items is None:
+        items = manifests(fs, folder, key).get(key, [])
     commits = [m for m in items if m.kind == "commit"]
     live = commits[-1] if commits else None
     doomed: list[Manifest] = []
@@ -397,8 +399,9 @@ def cleanup_key(fs, folder: str, key: str, now: datetime | None = None) -> int:
 
 
 def vacuum(fs, folder: str, now: datetime | None = None) -> int:
-    """``cleanup_key`` for every key of a source's folder (after a killed run; safe beside running writers)."""
-    return sum(cleanup_key(fs, folder, key, now) for key in manifests(fs, folder))
+    """``cleanup_key`` for every key of a source's folder, from one listing of its manifests: what killed runs
+    of units never run again left (safe beside running writers: it only takes what the grace period let go)."""
+    return sum(cleanup_key(fs, folder, key, now, items) for key, items in manifests(fs, folder).items())
 
 
 # --- reading through DuckDB ---------------------------------------------------------------------------------------
