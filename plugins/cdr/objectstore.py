@@ -273,13 +273,15 @@ def live_only(
         if f"/{MANIFESTS}/" in path or f"/{QUARANTINE}/" in path or name.startswith("."):
             continue
         key, attempt = split_name(name)
-        if attempt is None:
-            kept.append(path)
-            continue
         folder = table_dir(path)
         if folder not in live:
             live[folder] = live_attempts(fs, folder)
         commit = live[folder].get(key)
+        if attempt is None:
+            # a plain file (a local lake copied up) is its unit's version until a run commits one over it
+            if commit is None:
+                kept.append(path)
+            continue
         if commit is not None and commit.attempt == attempt:
             kept.append(path)
             counts[folder, key] = counts.get((folder, key), 0) + 1

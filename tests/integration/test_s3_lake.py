@@ -393,3 +393,17 @@ def test_readers_racing_commits_see_whole_versions(lake, monkeypatch):
     assert not failures, failures
     assert seen_by_duckdb(lake.url) == seen_by_paths() == whole[versions[-1]]
     assert during >= 1 and reads >= 2, (during, reads)  # the race was run, not missed
+
+
+def test_a_local_lake_copied_up_reads_and_its_reruns_replace_it(lake, tmp_path):
+    """Plain files (a local lake synced to the bucket) are read until a run of their unit commits over them."""
+    local = tmp_path / "locallake"
+    with LakeWriter("t", SCHEMA, "u1", lake_root=local) as writer:
+        writer.write(row("old"), DAYS[0])
+    fs = objectstore.filesystem()
+    bucket_root = lake.url[len("s3://") :]
+    for path in local.rglob("*.parquet"):
+        objectstore.upload(fs, str(path), f"{bucket_root}/{path.relative_to(local).as_posix()}")
+    assert seen_by_duckdb(lake.url) == seen_by_paths() == ["old"]
+    write_version("new", DAYS[:1], per_day=2)
+    assert seen_by_duckdb(lake.url) == seen_by_paths() == expected("new", DAYS[:1], per_day=2)
