@@ -17,8 +17,26 @@ def data_dir() -> Path:
     return Path(os.environ.get("CDR_DATA_DIR") or PROJECT_ROOT / "data").resolve()
 
 
+def lake_url() -> str:
+    """Where the raw lake lives (``CDR_LAKE_URL``): ``s3://bucket/prefix`` (cdr.objectstore), or a local path,
+    by default ``lake/`` under the data directory."""
+    url = (os.environ.get("CDR_LAKE_URL") or "").strip()
+    if url.startswith("s3://"):
+        return url.rstrip("/")
+    return str(lake_dir())
+
+
+def lake_on_object_store() -> bool:
+    return lake_url().startswith("s3://")
+
+
 def lake_dir() -> Path:
-    return data_dir() / "lake"
+    """The local lake's folder. Code that may run against a lake on object storage goes through cdr.lake
+    (``lake_root``), never this."""
+    url = (os.environ.get("CDR_LAKE_URL") or "").strip()
+    if url.startswith("s3://"):
+        raise RuntimeError(f"CDR_LAKE_URL is {url}: the lake is not on local disk")
+    return Path(url).resolve() if url else data_dir() / "lake"
 
 
 def quarantine_dir() -> Path:

@@ -2,6 +2,8 @@
 
 Models call ``cdr_e164(number, region)`` and ``cdr_country(number, region)``; the code is cdr.phones.
 They are Arrow (vectorised) functions: DuckDB hands over a whole vector per call, not one row.
+With the lake on object storage it also registers the filesystem the staging sources read it through
+(``cdrlake://``, cdr.objectstore: the live files of each unit only).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 from duckdb.sqltypes import VARCHAR
 
+from cdr import config, objectstore
 from cdr.phones import country_of, to_e164
 
 
@@ -38,3 +41,5 @@ def register_functions(conn: DuckDBPyConnection) -> None:
 class Plugin(BasePlugin):
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         register_functions(conn)
+        if config.lake_on_object_store():
+            objectstore.register(conn)

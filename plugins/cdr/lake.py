@@ -5,11 +5,17 @@ temporary names, fsynced and renamed into place, and replace whatever an earlier
 so re-runs and back-fills never duplicate. What waits to be written is bounded in bytes across all the
 unit's date partitions together (``buffer_bytes``): past it, the partition holding most is written out as one
 row group. So memory follows that bound and the page or batch size, never the volume nor the number of dates.
+
+With the lake on object storage (``CDR_LAKE_URL=s3://...``) the same writer spools each partition to a local
+temporary file and commits the unit by a manifest (cdr.objectstore): readers see the unit's previous complete
+version until the manifest is put, then the new one; never a part of either.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -19,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cdr import config
+from cdr import config, objectstore
 from cdr.fsutil import fsync_dir, publish, temp_path_for
 
 log = logging.getLogger(__name__)
@@ -56,9 +62,21 @@ DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024
 ROWS_PER_BATCH = 1024
 
 
+def resolve_root(root: Path | str | None = None) -> Path | str:
+    """The lake's root: a local folder (Path), or an ``s3://bucket/prefix`` URL (str)."""
+    if root is None:
+        url = config.lake_url()
+        return url if objectstore.is_object_url(url) else Path(url)
+    return root if objectstore.is_object_url(root) else Path(root)
+
+
+def _bucket_path(url: str) -> str:
+    return url[len(objectstore.SCHEME) :].rstrip("/")
+
+
 @dataclass
 class _Partition:
-    final: Path
+    final: Path | str
     temp: Path
     writer: pq.ParquetWriter
     tables: list[pa.Table] = field(default_factory=list)
@@ -70,9 +88,9 @@ class _Partition:
 
 @dataclass
 class WriteResult:
-    files: list[Path]
+    files: list[Path | str]  # on object storage: s3:// URLs
     rows: int
-    removed: list[Path]
+    removed: list[Path | str]  # on object storage: the superseded version's files (deleted after a grace period)
 
 
 class LakeWriter:
@@ -84,13 +102,21 @@ class LakeWriter:
         schema: pa.Schema,
         unit: str,
         *,
-        lake_root: Path | None = None,
+        lake_root: Path | str | None = None,
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     ):
         self.source = source
         self.schema = schema
         self.unit = unit
-        self.root = (lake_root or config.lake_dir()) / source
+        self.lake = resolve_root(lake_root)
+        self.remote = isinstance(self.lake, str)
+        if self.remote:
+            self.fs = objectstore.filesystem()
+            self.root = f"{_bucket_path(self.lake)}/{source}"
+            self.attempt = objectstore.new_attempt()
+            self._spool = Path(tempfile.mkdtemp(prefix=f"cdr-lake-{source}-"))
+        else:
+            self.root = self.lake / source
         self.buffer_bytes = buffer_bytes
         self._partitions: dict[date, _Partition] = {}
         self._pending: list[tuple[dict[str, Any], date]] = []
@@ -108,15 +134,24 @@ class LakeWriter:
         else:
             self.abort()
 
-    def file_for(self, day: date) -> Path:
-        return self.root / f"date={day.isoformat()}" / f"{self.source}__{self.unit}.parquet"
+    @property
+    def key(self) -> str:
+        return f"{self.source}__{self.unit}"
+
+    def file_for(self, day: date) -> Path | str:
+        if self.remote:
+            return f"{self.root}/date={day.isoformat()}/{objectstore.tagged_name(self.key, self.attempt)}"
+        return self.root / f"date={day.isoformat()}" / f"{self.key}.parquet"
 
     def _partition(self, day: date) -> _Partition:
         part = self._partitions.get(day)
         if part is None:
             final = self.file_for(day)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            temp = temp_path_for(final)
+            if self.remote:
+                temp = self._spool / f"{day.isoformat()}.parquet"
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                temp = temp_path_for(final)
             # Dictionary encoding only pays where values repeat; _raw never does.
             dictionary = [name for name in self.schema.names if name != "_raw"]
             writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
@@ -189,6 +224,8 @@ class LakeWriter:
         """Publish every partition file, then remove files an earlier run of this unit left in other dates."""
         self._closed = True
         self._convert_pending()
+        if self.remote:
+            return self._commit_remote()
         files, rows = [], 0
         for part in self._partitions.values():
             self._flush(part)
@@ -209,19 +246,57 @@ class LakeWriter:
             log.info("%s: removed %s, which an earlier run of %s wrote", self.source, path, self.unit)
         return WriteResult(files=files, rows=rows, removed=removed)
 
+    def _commit_remote(self) -> WriteResult:
+        rows = 0
+        try:
+            for part in self._partitions.values():
+                self._flush(part)
+                part.writer.close()
+                rows += part.rows
+            uploads = [(str(part.temp), part.final) for part in self._partitions.values()]
+            superseded = objectstore.commit_unit(self.fs, self.root, self.key, self.attempt, uploads, rows)
+        finally:
+            shutil.rmtree(self._spool, ignore_errors=True)
+        files = [objectstore.SCHEME + target for _, target in uploads]
+        removed = [objectstore.SCHEME + path for path in superseded if path not in {t for _, t in uploads}]
+        ensure_schema_file(self.source, self.schema, self.lake)
+        log.info(
+            "%s: committed %s (%d rows in %d files, attempt %s)", self.source, self.key, rows, len(files), self.attempt
+        )
+        for path in removed:
+            log.info("%s: superseded %s, which an earlier run of %s wrote", self.source, path, self.unit)
+        return WriteResult(files=files, rows=rows, removed=removed)
+
     def abort(self) -> None:
         self._closed = True
         self._pending.clear()
-        for part in self._partitions.values():
-            try:
-                part.writer.close()
-            finally:
-                part.temp.unlink(missing_ok=True)
+        try:
+            for part in self._partitions.values():
+                try:
+                    part.writer.close()
+                finally:
+                    Path(part.temp).unlink(missing_ok=True)
+        finally:
+            if self.remote:
+                shutil.rmtree(self._spool, ignore_errors=True)
 
 
-def ensure_schema_file(source: str, schema: pa.Schema, lake_root: Path | None = None) -> Path:
-    """A zero-row file with the source's columns, so its dbt source reads (as empty) before any data lands."""
-    folder = (lake_root or config.lake_dir()) / source
+def ensure_schema_file(source: str, schema: pa.Schema, lake_root: Path | str | None = None) -> Path | str:
+    """A zero-row file with the source's columns, so its dbt source reads (as empty) before any data lands.
+    On object storage it is one PUT (atomic) and the return value is its ``s3://`` URL."""
+    root = resolve_root(lake_root)
+    if isinstance(root, str):
+        fs = objectstore.filesystem()
+        path = f"{_bucket_path(root)}/{source}/_schema.parquet"
+        if fs.exists(path):
+            with fs.open(path, "rb") as fh:
+                if pq.read_schema(fh).equals(schema, check_metadata=False):
+                    return objectstore.SCHEME + path
+        sink = pa.BufferOutputStream()
+        pq.write_table(schema.empty_table(), sink)
+        objectstore.put_bytes(fs, path, sink.getvalue().to_pybytes())
+        return objectstore.SCHEME + path
+    folder = root / source
     path = folder / "_schema.parquet"
     if path.exists() and pq.read_schema(path).equals(schema, check_metadata=False):
         return path
@@ -232,13 +307,81 @@ def ensure_schema_file(source: str, schema: pa.Schema, lake_root: Path | None = 
     return path
 
 
-def sweep_temporaries(source: str, lake_root: Path | None = None) -> int:
+def sweep_temporaries(source: str, lake_root: Path | str | None = None) -> int:
     """Remove the hidden temporaries a killed writer of ``source`` left. Call only while no other writer of
-    the source can run (the Enigma drain holds its lease)."""
+    the source can run (the Enigma drain holds its lease). On object storage: the files of killed or superseded
+    attempts, once past the grace period (cdr.objectstore.vacuum)."""
+    root = resolve_root(lake_root)
+    if isinstance(root, str):
+        return objectstore.vacuum(objectstore.filesystem(), f"{_bucket_path(root)}/{source}")
     removed = 0
-    for temp in ((lake_root or config.lake_dir()) / source).rglob(".*.tmp"):
+    for temp in (root / source).rglob(".*.tmp"):
         temp.unlink(missing_ok=True)
         removed += 1
     if removed:
         log.info("%s: removed %d temporaries left by a killed run", source, removed)
     return removed
+
+
+def read_paths(source: str, days: Iterable[date] | None = None, lake_root: Path | str | None = None) -> list[str]:
+    """The files of ``source`` a reader sees (of the ``date=`` partitions of ``days``, or all), as paths a DuckDB
+    connection from ``duckdb_connect`` reads: local paths, or ``cdrlake://`` URLs of the live files."""
+    root = resolve_root(lake_root)
+    if isinstance(root, str):
+        fs = objectstore.filesystem()
+        base = f"{_bucket_path(root)}/{source}"
+
+        def listing() -> list[str]:
+            found: list[str] = []
+            for folder in [f"{base}/date={day.isoformat()}" for day in days] if days is not None else [base]:
+                try:
+                    found += [p for p in fs.find(folder) if p.endswith(".parquet")]
+                except FileNotFoundError:
+                    continue
+            return sorted(found)
+
+        live = objectstore.live_listing(fs, listing, base, whole=days is None)
+        return [f"{objectstore.READ_PROTOCOL}://{path}" for path in live if not path.endswith("/_schema.parquet")]
+    if days is None:
+        return sorted(str(p) for p in (root / source).rglob("date=*/*.parquet"))
+    return [str(p) for day in days for p in sorted((root / source / f"date={day.isoformat()}").glob("*.parquet"))]
+
+
+def readable(path: Path | str) -> str:
+    """A path ``ensure_schema_file`` or ``WriteResult`` gave, as a ``duckdb_connect`` connection reads it."""
+    return objectstore.read_url(path) if isinstance(path, str) else str(path)
+
+
+def duckdb_connect():
+    """A DuckDB connection that reads the lake wherever it lives (the live files of an object-storage lake)."""
+    import duckdb
+
+    con = duckdb.connect()
+    if config.lake_on_object_store():
+        objectstore.register(con)
+    return con
+
+
+def replace_file(folder: str, key: str, table: pa.Table, lake_root: Path | str | None = None) -> Path | str:
+    """Replace the single file ``<folder>/<key>.parquet`` whole (a list a pull replaces each time): on disk by
+    rename, on object storage by a manifest, so a reader sees the old table or the new one."""
+    root = resolve_root(lake_root)
+    if isinstance(root, str):
+        fs = objectstore.filesystem()
+        base = f"{_bucket_path(root)}/{folder}"
+        attempt = objectstore.new_attempt()
+        with tempfile.TemporaryDirectory(prefix=f"cdr-lake-{folder}-") as spool:
+            local = Path(spool) / "file.parquet"
+            pq.write_table(table, local, compression="zstd")
+            target = f"{base}/{objectstore.tagged_name(key, attempt)}"
+            objectstore.commit_unit(fs, base, key, attempt, [(str(local), target)], table.num_rows)
+        return objectstore.SCHEME + target
+    final = root / folder / f"{key}.parquet"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_for(final)
+    try:
+        pq.write_table(table, temp, compression="zstd")
+        publish(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+    return final

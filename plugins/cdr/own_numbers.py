@@ -4,8 +4,8 @@ The model decides a leg's business direction from its parties (dbt macro ``party
 switch service or one of these numbers is ours. Each pull replaces its source's file whole with the list as it
 stands now: what the source's API lists (KAZOO ``phone_numbers``) and what the Connection's extra ``own_numbers``
 adds. One file per source (``lake/own_numbers/own_numbers__<source>.parquet``), written to a temporary name,
-fsynced and renamed, so a reader sees the old list or the new one; concurrent pulls of one source write the
-same list, and the last rename wins.
+fsynced and renamed (on object storage: committed by a manifest, cdr.objectstore), so a reader sees the old list
+or the new one; concurrent pulls of one source write the same list, and the last commit wins.
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from cdr import config
-from cdr.fsutil import publish, temp_path_for
-from cdr.lake import ensure_schema_file, lake_schema
+from cdr.lake import ensure_schema_file, lake_schema, replace_file
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +45,7 @@ def configured(extra: dict[str, Any]) -> list[str]:
     return [str(item).strip() for item in value if str(item).strip()]
 
 
-def write_own_numbers(source: str, numbers: Iterable[dict[str, Any]]) -> Path:
+def write_own_numbers(source: str, numbers: Iterable[dict[str, Any]]) -> Path | str:
     """Replace ``source``'s list. Each item: ``number``, ``origin``, and optionally ``state``, ``used_by``, ``raw``."""
     now = datetime.now(UTC)
     rows = []
@@ -69,15 +66,8 @@ def write_own_numbers(source: str, numbers: Iterable[dict[str, Any]]) -> Path:
                 "_raw": json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str),
             }
         )
-    folder = config.lake_dir() / FOLDER
     ensure_schema_file(FOLDER, SCHEMA)
-    final = folder / f"{FOLDER}__{source}.parquet"
-    temp = temp_path_for(final)
-    try:
-        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), temp, compression="zstd")
-        publish(temp, final)
-    finally:
-        temp.unlink(missing_ok=True)
+    final = replace_file(FOLDER, f"{FOLDER}__{source}", pa.Table.from_pylist(rows, schema=SCHEMA))
     by_origin = {origin: sum(r["origin"] == origin for r in rows) for origin in sorted({r["origin"] for r in rows})}
     log.info("%s: own numbers: %d (%s) in %s", source, len(rows), by_origin or "none", final)
     return final

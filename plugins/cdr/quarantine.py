@@ -2,6 +2,10 @@
 
 Files are 0640 (the body may hold phone numbers). The note and the log line carry the reason and the size, never
 the body: callers pass a reason that names what is wrong, not the offending text.
+
+With the lake on object storage (``CDR_LAKE_URL=s3://bucket/prefix``) quarantine goes there too, under
+``s3://bucket/prefix/_quarantine/<source>/<UTC date>/``, so that what any worker or receiver host set aside is
+in one place; each object is one PUT, whole or absent.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cdr import config
+from cdr import config, objectstore
 from cdr.fsutil import publish, temp_path_for
 
 log = logging.getLogger(__name__)
@@ -23,7 +27,10 @@ log = logging.getLogger(__name__)
 FILE_MODE = 0o640
 
 
-def _write(final: Path, data: bytes) -> Path:
+def _write(final: Path | str, data: bytes) -> Path | str:
+    if isinstance(final, str):
+        objectstore.put_bytes(objectstore.filesystem(), final[len(objectstore.SCHEME) :], data)
+        return final
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(final)
     try:
@@ -36,11 +43,19 @@ def _write(final: Path, data: bytes) -> Path:
     return final
 
 
-def day_folder(source: str, now: datetime | None = None) -> Path:
-    return config.quarantine_dir() / source / (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+def root() -> Path | str:
+    """quarantine/ under the data directory; on an object-storage lake, ``<CDR_LAKE_URL>/_quarantine``."""
+    url = config.lake_url()
+    return f"{url}/{objectstore.QUARANTINE}" if objectstore.is_object_url(url) else config.quarantine_dir()
 
 
-def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any] | None = None) -> Path:
+def day_folder(source: str, now: datetime | None = None) -> Path | str:
+    day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    base = root()
+    return f"{base}/{source}/{day}" if isinstance(base, str) else base / source / day
+
+
+def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any] | None = None) -> Path | str:
     """Store ``payload`` under quarantine/<source>/<UTC date>/<sha256>.bin beside a .json note.
 
     Named by content, so the same bad input seen again (a re-run, a re-send) is kept once.
@@ -48,12 +63,33 @@ def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any]
     now = datetime.now(UTC)
     digest = hashlib.sha256(payload).hexdigest()
     folder = day_folder(source, now)
-    body = _write(folder / f"{digest}.bin", payload)
+    body = _write(_child(folder, f"{digest}.bin"), payload)
     note = {"source": source, "reason": reason, "quarantined_at": now.isoformat(), "bytes": len(payload)}
     note.update(context or {})
-    _write(folder / f"{digest}.json", json.dumps(note, indent=2, default=str).encode())
+    _write(_child(folder, f"{digest}.json"), json.dumps(note, indent=2, default=str).encode())
     log.warning("%s: quarantined %d bytes as %s: %s", source, len(payload), body, reason)
     return body
+
+
+def _child(folder: Path | str, name: str) -> Path | str:
+    return f"{folder}/{name}" if isinstance(folder, str) else folder / name
+
+
+def held(source: str, day: str) -> tuple[int, int]:
+    """How many bodies, and how many bytes, quarantine/<source>/<day>/ holds."""
+    folder = day_folder(source, datetime.strptime(day, "%Y-%m-%d"))
+    if isinstance(folder, str):
+        fs = objectstore.filesystem()
+        try:
+            found = fs.find(folder[len(objectstore.SCHEME) :], detail=True)
+        except FileNotFoundError:
+            return 0, 0
+        sizes = [info.get("size", 0) for path, info in found.items() if path.endswith(".bin")]
+        return len(sizes), sum(sizes)
+    if not folder.is_dir():
+        return 0, 0
+    sizes = [path.stat().st_size for path in folder.glob("*.bin")]
+    return len(sizes), sum(sizes)
 
 
 class DailyCap:
@@ -73,12 +109,7 @@ class DailyCap:
     def _roll(self) -> None:
         day = datetime.now(UTC).strftime("%Y-%m-%d")
         if day != self._day:
-            items = size = 0
-            folder = config.quarantine_dir() / self.source / day
-            if folder.is_dir():
-                for path in folder.glob("*.bin"):
-                    items += 1
-                    size += path.stat().st_size
+            items, size = held(self.source, day)
             self._day, self._items, self._bytes = day, items, size
 
     def take(self, size: int) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from cdr import config
+from cdr import config, objectstore
 from cdr.duckfile import sync_table, updated_database
 from cdr.fsutil import atomic_write_bytes
 from cdr.lake import ensure_schema_file
@@ -69,14 +69,22 @@ def build_lock(timeout: float = 3600.0):
 
 def _dbt_env() -> dict[str, str]:
     build = config.build_dir()
-    return {
+    env = {
         **os.environ,
         "CDR_DATA_DIR": str(config.data_dir()),
+        # absolute, as the staging sources read it (dbt runs in dbt_project/)
+        "CDR_LAKE_URL": config.lake_url(),
         "DBT_TARGET_PATH": str(build / "target"),
         "DBT_LOG_PATH": str(build / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
+    if config.lake_on_object_store():
+        # dbt has no Airflow context: the Connection's credentials reach its S3 filesystem as environment
+        options = objectstore.s3_options()
+        env.pop(objectstore.conn_env_var(os.environ.get("CDR_LAKE_CONN_ID") or objectstore.DEFAULT_CONN_ID), None)
+        env.update(objectstore.subprocess_env(options))
+    return env
 
 
 def _project_args() -> list[str]:
@@ -326,6 +334,8 @@ def project_fingerprint() -> str:
     ]:
         digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(f"{config.data_dir()}|{dbt.version.__version__}|{duckdb.__version__}".encode())
+    if os.environ.get("CDR_LAKE_URL"):
+        digest.update(config.lake_url().encode())
     return digest.hexdigest()
 
 

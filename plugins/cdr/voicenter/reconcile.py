@@ -33,11 +33,9 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from cdr import config
-from cdr.lake import LakeWriter, ensure_schema_file, unit_for_interval
+from cdr.lake import LakeWriter, duckdb_connect, ensure_schema_file, read_paths, readable, unit_for_interval
 from cdr.quarantine import quarantine
 from cdr.registry import region_for
 from cdr.values import as_int, as_text, raw_json
@@ -161,20 +159,13 @@ class Delivered:
     unreadable_staged_lines: int = 0
 
 
-def lake_files(start: datetime, end: datetime) -> list[Path]:
-    root = config.lake_dir() / SOURCE
+def lake_files(start: datetime, end: datetime) -> list[str]:
+    """The lake files of the days near the interval, as ``cdr.lake.duckdb_connect`` reads them."""
     first, last = (start - MARGIN).date(), (end + MARGIN).date()
-    files = []
-    day = first
-    while day <= last:
-        files += sorted((root / f"date={day.isoformat()}").glob("*.parquet"))
-        day += timedelta(days=1)
-    return files
+    return read_paths(SOURCE, [first + timedelta(days=n) for n in range((last - first).days + 1)])
 
 
 def delivered_by_webhook(start: datetime, end: datetime) -> Delivered:
-    import duckdb
-
     found = Delivered()
     low, high = webhook_epoch(start), webhook_epoch(end)
 
@@ -186,15 +177,15 @@ def delivered_by_webhook(start: datetime, end: datetime) -> Delivered:
         if when is not None and low <= when < high:
             found.in_interval.add(str(cdr_id))
 
-    def read_lake(files: list[Path]) -> None:
+    def read_lake(files: list[str]) -> None:
         if not files:
             return
         # The schema file first, so every column exists even if no data file has _origin yet.
-        with duckdb.connect() as con:
+        with duckdb_connect() as con:
             rows = con.execute(
                 'select ivruniqueid, "time" from read_parquet(?, union_by_name = true) '
                 "where coalesce(_origin, 'webhook') = 'webhook'",
-                [[str(ensure_schema_file(SOURCE, SCHEMA)), *map(str, files)]],
+                [[readable(ensure_schema_file(SOURCE, SCHEMA)), *files]],
             ).fetchall()
         for cdr_id, when in rows:
             note(cdr_id, when)
