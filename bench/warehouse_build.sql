@@ -163,8 +163,8 @@ enigma_messages as (
 -- the deprecated c2d message holds a list of notifications: one row each
 enigma_notifications as (
     select *, unnest(case when len(m.notifications) > 0
-        then list_transform(m.notifications, lambda item, i: struct_pack(item := item, position := i - 1))
-        else [struct_pack(item := null::json, position := null::integer)] end) as n
+        then list_transform(m.notifications, lambda item, i: {'item': item, 'position': i - 1})
+        else [{'item': null::json, 'position': null::integer}] end) as n
     from enigma_messages
 ),
 

@@ -17,6 +17,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from cdr.assets import LAKE_ASSETS, WAREHOUSE
+from cdr.queues import warehouse_queue
 from cdr.schedules import warehouse_schedule
 from cdr.settle import SETTLE_POKE_SECONDS, SETTLE_TIMEOUT_SECONDS
 
@@ -43,7 +44,8 @@ def cdr_warehouse():
 
         return pulls_settled(ti.get_dr_count)
 
-    @task(outlets=[WAREHOUSE], inlets=LAKE_ASSETS, trigger_rule="none_failed")
+    # On many workers, the build runs where dbt's build database is kept (cdr.queues).
+    @task(outlets=[WAREHOUSE], inlets=LAKE_ASSETS, trigger_rule="none_failed", **warehouse_queue())
     def build_and_publish(
         params: dict | None = None, dag_run=None, triggering_asset_events=None, inlet_events=None
     ) -> dict:

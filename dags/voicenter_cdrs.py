@@ -2,6 +2,9 @@
 
 Every 5 minutes. Only sealed segments are taken; the one being written waits for the next run. A re-run or a
 crash mid-load neither loses nor duplicates: a segment is one lake unit and moves aside only once loaded.
+
+With receivers on several hosts (CDR_VOICENTER_RECEIVER_QUEUES, see cdr.queues and docs/scale-out.md) there is
+one load task per host, each on that host's Celery queue, reading that host's landing folder.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from cdr.assets import lake_asset
+from cdr.queues import receiver_queues, task_id_for
 
 
 @dag(
@@ -25,13 +29,16 @@ from cdr.assets import lake_asset
     doc_md=__doc__,
 )
 def voicenter_cdrs():
-    @task(outlets=[lake_asset("voicenter")])
     def load() -> dict:
         from cdr.voicenter.load import configured_region, load_staged
 
         return load_staged(default_region=configured_region())
 
-    load()
+    queues = receiver_queues()
+    if not queues:
+        task(outlets=[lake_asset("voicenter")])(load)()
+    for queue in queues:
+        task(task_id=task_id_for(queue), queue=queue, outlets=[lake_asset("voicenter")])(load)()
 
 
 voicenter_cdrs()

@@ -336,3 +336,141 @@ def test_the_voicenter_receiver_runs_behind_the_proxy_with_its_token_from_the_en
     assert [str(p) for p in receiver["ports"]] == ["127.0.0.1:8088:8088"]
     assert "/healthz" in " ".join(receiver["healthcheck"]["test"])
     assert any(str(v).startswith("cdr-data:") for v in receiver["volumes"])
+
+
+# The CeleryExecutor deployment: docker-compose.celery.yaml laid over docker-compose.yaml, merged here by compose's
+# rules for the keys it uses (no Docker needed): mappings merge key by key (environment, depends_on, healthcheck),
+# `volumes` merge by mount point, a `command` or any scalar is replaced.
+CELERY = ROOT / "docker-compose.celery.yaml"
+WORKERS = ["airflow-worker", "airflow-worker-warehouse"]
+CELERY_REQUIRED = [*REQUIRED, "CELERY_BROKER_PASSWORD"]
+CELERY_DOTENV = {name: f"{name.lower()}-value" for name in CELERY_REQUIRED}
+
+
+def _merge_service(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if key == "volumes":
+            mounts = {str(v).split(":")[1]: v for v in base.get("volumes") or []}
+            mounts.update({str(v).split(":")[1]: v for v in value})
+            out[key] = list(mounts.values())
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = {**base[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def celery_overlay() -> dict:
+    return yaml.safe_load(CELERY.read_text())
+
+
+@pytest.fixture(scope="module")
+def celery_services(services, celery_overlay) -> dict:
+    merged = dict(services)
+    for name, service in celery_overlay["services"].items():
+        merged[name] = _merge_service(services.get(name, {}), service)
+    return merged
+
+
+def test_celery_overlay_adds_workers_and_a_broker_and_keeps_every_base_service(celery_services):
+    assert set(ALL_SERVICES) < set(celery_services)
+    assert {"celery-broker", *WORKERS} <= set(celery_services)
+    assert celery_services["celery-broker"]["image"].startswith("redis:")
+
+
+@pytest.mark.parametrize("name", [*sorted(set(AIRFLOW_SERVICES) - {"airflow-init"}), *WORKERS])
+def test_celery_every_component_runs_the_celery_executor_on_the_same_broker_and_backend(celery_services, name):
+    resolved = resolve(celery_services, CELERY_DOTENV)
+    env = resolved[name]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == (
+        f"redis://:{CELERY_DOTENV['CELERY_BROKER_PASSWORD']}@celery-broker:6379/0"
+    )
+    # the result backend is the metadata database, through SQLAlchemy (Celery's db+ scheme)
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == (
+        f"db+postgresql://airflow:{CELERY_DOTENV['POSTGRES_PASSWORD']}@postgres/airflow"
+    )
+    for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
+        assert env[key] == resolved["airflow-apiserver"]["environment"][key]  # one secret across components
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+
+
+def test_celery_the_base_file_alone_is_still_the_local_executor(services):
+    for name in AIRFLOW_SERVICES:
+        assert env_of(services[name])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert "AIRFLOW__CELERY__BROKER_URL" not in env_of(services[name])
+
+
+def test_celery_workers_scale_and_run_celery_worker(celery_services):
+    worker = celery_services["airflow-worker"]
+    command = command_of(worker)
+    assert command[:3] == ["airflow", "celery", "worker"]
+    assert command[command.index("--queues") + 1] == "default"
+    # --scale needs services with no fixed name and no published port
+    assert "container_name" not in worker and not worker.get("ports")
+    # each worker pings itself by its container's host name ($$: compose leaves the $ to the shell)
+    ping = resolve(worker, CELERY_DOTENV)["healthcheck"]["test"][-1]
+    assert "celery_executor.app inspect ping" in ping and 'celery@${HOSTNAME}"' in ping
+    for name in WORKERS:
+        service = celery_services[name]
+        assert "cdr-data:/opt/cdr/data" in service["volumes"]
+        assert service["depends_on"]["celery-broker"]["condition"] == "service_healthy"
+        assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        assert service["image"] == "cdr-warehouse:latest"
+
+
+def test_celery_the_warehouse_build_has_its_own_worker_queue(celery_services):
+    resolved = resolve(celery_services, CELERY_DOTENV)
+    command = resolved["airflow-worker-warehouse"]["command"]
+    queues = command[command.index("--queues") + 1].split(",")
+    assert queues[0] == resolved["airflow-dag-processor"]["environment"]["CDR_WAREHOUSE_QUEUE"] == "warehouse"
+    assert "warehouse" not in command_of(celery_services["airflow-worker"])
+    moved = resolve(celery_services, {**CELERY_DOTENV, "CDR_WAREHOUSE_QUEUE": "builder"})
+    assert moved["airflow-worker-warehouse"]["command"][command.index("--queues") + 1].startswith("builder,")
+    assert moved["airflow-dag-processor"]["environment"]["CDR_WAREHOUSE_QUEUE"] == "builder"
+
+
+def test_celery_connections_go_to_the_workers_and_leave_the_scheduler(celery_services):
+    resolved = resolve(celery_services, {**CELERY_DOTENV, "AIRFLOW_CONN_KAZOO_DEFAULT": "kazoo-conn"})
+    assert resolved["airflow-scheduler"]["environment"]["AIRFLOW_CONN_KAZOO_DEFAULT"] == ""
+    for name in WORKERS:
+        env = resolved[name]["environment"]
+        assert env["AIRFLOW_CONN_KAZOO_DEFAULT"] == "kazoo-conn"
+        assert env["AIRFLOW_CONN_ENIGMA_DEFAULT"].endswith("@redis:6379/0")
+    for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-triggerer", RECEIVER, "celery-broker"):
+        assert "kazoo-conn" not in str(resolved[name])
+
+
+@pytest.mark.parametrize("missing", CELERY_REQUIRED)
+def test_celery_each_secret_is_required(celery_services, missing):
+    resolve(celery_services, CELERY_DOTENV)
+    with pytest.raises(KeyError, match=missing):
+        resolve(celery_services, {k: v for k, v in CELERY_DOTENV.items() if k != missing})
+
+
+def test_celery_no_literal_secrets_and_nothing_beyond_loopback(celery_services):
+    test_no_literal_secrets(celery_services)
+    for name, service in resolve(celery_services, CELERY_DOTENV).items():
+        for port in service.get("ports") or []:
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    assert not celery_services["celery-broker"].get("ports")  # the broker stays on the compose network
+
+
+def test_celery_volumes_are_declared(compose, celery_overlay, celery_services):
+    declared = set(compose.get("volumes") or {}) | set(celery_overlay.get("volumes") or {})
+    for name, service in celery_services.items():
+        for source in volume_sources(service):
+            if not source.startswith((".", "/", "~")):
+                assert source in declared, f"{name} mounts undeclared volume {source}"
+
+
+def test_celery_the_executor_is_in_the_locked_install():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(dep.startswith("apache-airflow-providers-celery") for dep in project["project"]["dependencies"])
+    lock = (ROOT / "uv.lock").read_text()
+    assert 'name = "apache-airflow-providers-celery"' in lock and 'name = "celery"' in lock

@@ -157,3 +157,36 @@ def test_reconciliation_covers_a_period_of_its_own_schedule_after_a_settle_wait(
     wait, reconcile = dag.task_dict["wait_for_the_log"], dag.task_dict["reconcile"]
     assert wait.mode == "reschedule" and reconcile.upstream_task_ids == {"wait_for_the_log"}
     assert {o.uri for o in reconcile.outlets} == {"cdr://lake/voicenter"} and dag.max_active_runs == 1
+
+
+def test_on_many_workers_each_receiver_host_s_segments_load_on_its_own_queue(monkeypatch):
+    """CDR_VOICENTER_RECEIVER_QUEUES: one load task per receiver host, on that host's Celery queue, each updating
+    the Asset the warehouse waits for; unset, the one `load` task on the default queue (docs/scale-out.md)."""
+    from airflow.configuration import conf
+
+    default_queue = conf.get("operators", "default_queue")
+    single = load_dags(monkeypatch)["voicenter_cdrs"].task_dict
+    assert set(single) == {"load"} and single["load"].queue == default_queue
+    monkeypatch.setenv("CDR_VOICENTER_RECEIVER_QUEUES", "voicenter-rx1, voicenter-rx2,voicenter-rx1")
+    tasks = load_dags(monkeypatch)["voicenter_cdrs"].task_dict
+    assert {task_id: task.queue for task_id, task in tasks.items()} == {
+        "load_voicenter_rx1": "voicenter-rx1",
+        "load_voicenter_rx2": "voicenter-rx2",
+    }
+    for task in tasks.values():
+        assert [outlet.uri for outlet in task.outlets] == ["cdr://lake/voicenter"]
+
+
+def test_on_many_workers_the_build_runs_on_the_warehouse_queue(monkeypatch):
+    from airflow.configuration import conf
+
+    build = load_dags(monkeypatch)["cdr_warehouse"].task_dict["build_and_publish"]
+    assert build.queue == conf.get("operators", "default_queue")
+    monkeypatch.setenv("CDR_WAREHOUSE_QUEUE", "warehouse")
+    tasks = load_dags(monkeypatch)["cdr_warehouse"].task_dict
+    assert tasks["build_and_publish"].queue == "warehouse"
+    assert tasks["wait_for_pulls_to_settle"].queue == conf.get("operators", "default_queue")  # any worker may wait
+    monkeypatch.setenv("CDR_WAREHOUSE_QUEUE", "not a queue")
+    from airflow.dag_processing.dagbag import DagBag
+
+    assert "not a queue" in str(DagBag(dag_folder=str(ROOT / "dags")).import_errors)

@@ -221,6 +221,11 @@ def updated_database(
     _write_state(target, {"live": spare_name, "slots": records})
 
 
+def sql_string(text: str) -> str:
+    """``text`` as a SQL string literal: for statements DuckDB takes no parameters in (ATTACH before 2.0)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def _columns(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in con.execute(f"describe {query}").fetchall()]
 

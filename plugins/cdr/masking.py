@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from cdr import config
-from cdr.duckfile import sync_table, updated_database
+from cdr.duckfile import sql_string, sync_table, updated_database
 from cdr.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,20 @@ def publish_masked(
     masked rows of unchanged legs are unchanged); otherwise every table is copied."""
     import hashlib
 
+    from cdr import ducklake
     from cdr.warehouse import table_marks
 
+    # the published warehouse this copy masks: the DuckLake when it is the target (its newest snapshot, the
+    # build just committed), else the file
+    from_ducklake = warehouse is None and ducklake.enabled()
     warehouse = warehouse or config.warehouse_path()
+
+    def attach_published(con) -> None:
+        if from_ducklake:
+            ducklake.attach(con, read_only=True, alias="published")
+        else:
+            con.execute(f"attach {sql_string(warehouse)} as published (read_only)")
+
     target = target or masked_path()
     salt = salt if salt is not None else number_salt()
     keys = (keys or {}) if lineage else {}
@@ -99,7 +110,7 @@ def publish_masked(
     salt_digest = hashlib.sha256(f"cdr-masked-copy:{salt}".encode()).hexdigest()
     counts: dict[str, int] = {}
     with duckdb.connect() as probe:
-        probe.execute("attach ? as published (read_only)", [str(warehouse)])
+        attach_published(probe)
         marks = table_marks(probe, "published", keys)
     meta = {"kind": "masked", "lineage": lineage, "salt": salt_digest, "marks": marks}
 
@@ -112,7 +123,7 @@ def publish_masked(
         )
 
     with updated_database(target, meta, accept) as (con, held):
-        con.execute("attach ? as published (read_only)", [str(warehouse)])
+        attach_published(con)
         # a macro, not a stored value: the salt never lands in the copy
         con.execute(
             f"create temp macro cdr_mask(x) as case when x is not null then "

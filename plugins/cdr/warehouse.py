@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from cdr import config, objectstore
-from cdr.duckfile import sync_table, updated_database
+from cdr import config, ducklake, objectstore
+from cdr.duckfile import sql_string, sync_table, updated_database
 from cdr.fsutil import atomic_write_bytes
 from cdr.lake import ensure_schema_file
 from cdr.masking import publish_masked
@@ -196,7 +196,7 @@ def publish_warehouse(build_db: Path | None = None, target: Path | None = None, 
     counts: dict[str, int] = {}
     modes: dict[str, str] = {}
     with duckdb.connect() as probe:
-        probe.execute("attach ? as build (read_only)", [str(build_db)])
+        probe.execute(f"attach {sql_string(build_db)} as build (read_only)")
         marks = table_marks(probe, "build", keys)
     meta = {"kind": "warehouse", "lineage": lineage, "marks": marks}
 
@@ -204,7 +204,7 @@ def publish_warehouse(build_db: Path | None = None, target: Path | None = None, 
         return lineage is not None and held.get("kind") == "warehouse" and held.get("lineage") == lineage
 
     with updated_database(target, meta, accept) as (con, held):
-        con.execute("attach ? as build (read_only)", [str(build_db)])
+        con.execute(f"attach {sql_string(build_db)} as build (read_only)")
         tables = con.execute(
             "select schema_name, table_name, comment from duckdb_tables() "
             "where database_name = 'build' and schema_name in (select unnest(?::varchar[])) order by all",
@@ -456,7 +456,17 @@ def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> d
         clock = step("record", clock)
         if codes[1] != 0:
             log.warning("dbt source freshness reports a stale source (see above); the build is published anyway")
-        counts = publish_warehouse(lineage=lineage)
+        if ducklake.enabled():
+            # the DuckLake target: one snapshot per build (cdr.ducklake), instead of warehouse.duckdb
+            published = ducklake.publish(
+                config.build_dir() / "build.duckdb",
+                lineage=lineage,
+                keys=incremental_keys(),
+                lookback_hours=lake_lookback_hours(),
+            )
+            counts, snapshot = published["counts"], published["snapshot"]
+        else:
+            counts, snapshot = publish_warehouse(lineage=lineage), None
         clock = step("publish", clock)
         publish_masked(lineage=lineage, keys=incremental_keys(), lookback_hours=lake_lookback_hours())
         clock = step("publish masked", clock)
@@ -472,7 +482,13 @@ def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> d
         atomic_write_bytes(
             config.build_dir() / "last_build.json",
             json.dumps(
-                {"mode": "incremental" if incremental else "full", "arguments": arguments, "steps": steps}
+                {
+                    "mode": "incremental" if incremental else "full",
+                    "arguments": arguments,
+                    "steps": steps,
+                    "target": "ducklake" if snapshot is not None else "file",
+                    **({"snapshot": snapshot} if snapshot is not None else {}),
+                }
             ).encode(),
         )
         log.info("warehouse cycle (%s): %s", "incremental" if incremental else "full", steps)

@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import yaml
 
 from cdr import config
@@ -207,14 +206,17 @@ def build_report(
     now: datetime | None = None,
     health_checks: tuple[HealthCheck, ...] | None = None,
 ) -> Report:
-    warehouse = warehouse or config.warehouse_path()
+    from cdr import ducklake
+
     reports_root = reports_root or config.reports_dir()
-    if not warehouse.exists():
-        raise ReportError(f"no warehouse at {warehouse}: run cdr_warehouse first")
+    if not ducklake.published_exists(warehouse):
+        where = warehouse or ducklake.catalog() or config.warehouse_path()
+        raise ReportError(f"no warehouse at {where}: run cdr_warehouse first")
     started = time.monotonic()
-    # One connection for everything: a build published meanwhile replaces the file, not what this one reads.
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        published = readiness.published_at_of(con, warehouse)
+    # One connection for everything: a build published meanwhile replaces the file (or commits a DuckLake
+    # snapshot), not what this one reads.
+    with ducklake.open_published(warehouse) as con:
+        published = readiness.published_at_of(con, warehouse or config.warehouse_path())
         prepare(con)
         sources = report_sources(con)
         tables = {name: compared_table(con, figure, day, sources) for name, figure in FIGURES.items()}

@@ -20,13 +20,12 @@ SETTLE = timedelta(hours=1)
 
 def published_at(warehouse: Path | None = None) -> datetime | None:
     """When the warehouse was published (its build_info), or None when there is no warehouse yet."""
-    import duckdb
+    from cdr import ducklake
 
-    warehouse = warehouse or config.warehouse_path()
-    if not warehouse.exists():
+    if not ducklake.published_exists(warehouse):
         return None
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return published_at_of(con, warehouse)
+    with ducklake.open_published(warehouse) as con:
+        return published_at_of(con, warehouse or config.warehouse_path())
 
 
 def published_at_of(con, warehouse: Path) -> datetime:
