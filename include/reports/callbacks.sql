@@ -7,7 +7,7 @@ with parties as (
            arg_min(caller_number, started_at) as caller_number,
            arg_min(callee_number, started_at) as callee_number
     from marts.fct_cdr
-    where date_key = $day
+    where local_date = $day
     group by all
 ),
 abandoned as (
@@ -16,14 +16,14 @@ abandoned as (
     from marts.fct_call c
     join parties p using (call_key)
     left join marts.dim_queue q using (queue_key)
-    where c.date_key = $day and c.direction = 'inbound' and c.outcome = 'abandoned'
+    where c.local_date = $day and c.direction = 'inbound' and c.outcome = 'abandoned'
       and nullif(trim(p.caller_number), '') is not null
 ),
 answered as (
     select case c.direction when 'inbound' then p.caller_number else p.callee_number end as number, c.started_at
     from marts.fct_call c
     join parties p using (call_key)
-    where c.date_key = $day and c.outcome = 'answered' and c.direction in ('inbound', 'outbound')
+    where c.local_date = $day and c.outcome = 'answered' and c.direction in ('inbound', 'outbound')
 ),
 per_number as (
     select number as caller_number,

@@ -6,7 +6,7 @@ with calls as (
     select q.source, q.queue_id, q.queue_name, c.outcome, coalesce(c.queue_wait_seconds, 0) as wait_seconds
     from marts.fct_call c
     join marts.dim_queue q using (queue_key)
-    where c.date_key = $day and q.queue_type = 'queue'
+    where c.local_date = $day and q.queue_type = 'queue'
 )
 select
     case when grouping(source) = 1 then 'all' else source end as source,

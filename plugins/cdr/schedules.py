@@ -6,6 +6,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable
 
 from cdr import config
+from cdr.sitetime import site_timezone_name
 
 
 def pull_timetable() -> CronDataIntervalTimetable:
@@ -24,8 +25,9 @@ def reconcile_timetable() -> CronDataIntervalTimetable:
 
 
 def daily_timetable() -> CronDataIntervalTimetable:
-    """One run per UTC day whose data interval is that day, [00:00, 24:00) UTC, due when the day ends."""
-    return CronDataIntervalTimetable("@daily", timezone="UTC")
+    """One run per business day of the call centre (CDR_SITE_TIMEZONE, default UTC) whose data interval is that
+    day, local midnight to local midnight (23 or 25 hours across a daylight-saving change), due when it ends."""
+    return CronDataIntervalTimetable("@daily", timezone=site_timezone_name())
 
 
 # Back-fills may reach back to here; nothing runs for the past on its own (catchup is off).

@@ -72,7 +72,8 @@ def history() -> dict[str, str]:
     ):
         moved = (
             "f.started_at - to_days(7 * w) as started_at, f.ended_at - to_days(7 * w) as ended_at, "
-            "f.date_key - 7 * w as date_key"
+            "f.date_key - 7 * w as date_key, f.started_at_local - to_days(7 * w) as started_at_local, "
+            "f.local_date - 7 * w as local_date"
         )
         tables[table] = f"""
             select * from demo.marts.{table} where source not in ('kazoo', 'pbx')
@@ -326,7 +327,7 @@ FIGURES = {  # name: (keys, how to count it, measures and their kinds)
         expect_countries,
         {"calls": COUNT, "answered": COUNT, "answer_ratio_pct": PCT},
     ),
-    "incoming_by_hour": (("source", "hour_utc"), expect_incoming_by_hour, {"incoming_calls": COUNT, "answered": COUNT}),
+    "incoming_by_hour": (("source", "hour"), expect_incoming_by_hour, {"incoming_calls": COUNT, "answered": COUNT}),
     "agents": (
         ("source", "agent_key"),
         expect_agents,
@@ -349,7 +350,7 @@ FIGURES = {  # name: (keys, how to count it, measures and their kinds)
         expect_hangups,
         {"legs": COUNT, "share_of_source_pct": PCT},
     ),
-    "cdrs_by_hour": (("source", "hour_utc"), expect_cdrs_by_hour, {"cdrs": COUNT}),
+    "cdrs_by_hour": (("source", "hour"), expect_cdrs_by_hour, {"cdrs": COUNT}),
 }
 PERIODS = {"day_before": 1, "week_before": 7}
 # Figures that count the CDRs themselves: zero on a day without data, never "no data".
@@ -411,12 +412,12 @@ def check_report(directory: Path, warehouse_path: Path, day: date) -> None:
             check_compared(directory, name, con, day)
         hours = read_csv(directory / "incoming_by_hour.csv")
         totals = sorted(
-            ((int(r["incoming_calls"]), int(r["hour_utc"])) for r in hours if r["source"] == ALL),
+            ((int(r["incoming_calls"]), int(r["hour"])) for r in hours if r["source"] == ALL),
             key=lambda x: (-x[0], x[1]),
         )
         peaks = [h for calls, h in totals if calls > 0][:3]
         assert [
-            int(r["hour_utc"]) for r in sorted((r for r in hours if r["peak_rank"]), key=lambda r: int(r["peak_rank"]))
+            int(r["hour"]) for r in sorted((r for r in hours if r["peak_rank"]), key=lambda r: int(r["peak_rank"]))
         ] == peaks
         agents = [r for r in read_csv(directory / "agents.csv") if r["rank"]]
         assert [int(r["rank"]) for r in agents] == list(range(1, len(agents) + 1))
@@ -427,7 +428,7 @@ def check_report(directory: Path, warehouse_path: Path, day: date) -> None:
             for r in read_csv(directory / "callbacks.csv")
         ]
         assert callbacks == expect_callbacks(con, day)
-        gaps = [(r["source"], r["hour_utc"]) for r in read_csv(directory / "gaps.csv")]
+        gaps = [(r["source"], r["hour"]) for r in read_csv(directory / "gaps.csv")]
         assert sorted(gaps) == expect_gaps(con, day)
         health = {r["source"]: r for r in read_csv(directory / "health.csv")}
         expected_health = expect_health(con, day)
@@ -435,7 +436,7 @@ def check_report(directory: Path, warehouse_path: Path, day: date) -> None:
             assert int(health[source]["cdrs"]) == expected_health[(source,)]["cdrs"]
             assert health[source]["newest_cdr_at_utc"] == expected_health[(source,)]["newest"]
             gap_hours = sorted(int(h) for s, h in gaps if s == source)
-            assert health[source]["gap_hours_utc"] == " ".join(f"{h:02d}" for h in gap_hours)
+            assert health[source]["gap_hours"] == " ".join(f"{h:02d}" for h in gap_hours)
         check_headline(directory, con, day)
 
 

@@ -106,10 +106,10 @@ def test_a_silent_source_and_a_gap_are_flagged(base, reports_root, tmp_path):
     check_report(directory, path, DEMO_DAY)
     health = {r["source"]: r for r in read_csv(directory / "health.csv")}
     assert health["pbx"]["state"] == "silent" and health["pbx"]["cdrs_week_before"] != "0"
-    assert health["kazoo"]["state"] == "gaps" and health["kazoo"]["gap_hours_utc"] == "10 11"
+    assert health["kazoo"]["state"] == "gaps" and health["kazoo"]["gap_hours"] == "10 11"
     page = html.unescape((directory / "report.html").read_text())
     assert "While1 PBX sent no CDRs on Fri 20 Nov" in page
-    assert "KAZOO sent no CDRs in hour(s) 10 11 UTC" in page
+    assert "KAZOO sent no CDRs in hour(s) 10 11," in page
 
 
 def test_a_rerun_replaces_the_day_whole_and_leaves_nothing_behind(base, tmp_path):

@@ -32,7 +32,10 @@ NORMALISED = {
         case when {RUN_TIME} then null else started_at end as started_at,
         case when {RUN_TIME} then null else ended_at end as ended_at,
         case when {RUN_TIME} then null else date_key end as date_key,
-        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc)""",
+        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc,
+        case when {RUN_TIME} then null else started_at_local end as started_at_local,
+        case when {RUN_TIME} then null else local_date end as local_date,
+        case when {RUN_TIME} then null else local_hour end as local_hour)""",
         None,
     ),
     "marts.fct_call": (
@@ -40,7 +43,10 @@ NORMALISED = {
         case when {RUN_TIME} then null else started_at end as started_at,
         case when {RUN_TIME} then null else ended_at end as ended_at,
         case when {RUN_TIME} then null else date_key end as date_key,
-        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc)""",
+        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc,
+        case when {RUN_TIME} then null else started_at_local end as started_at_local,
+        case when {RUN_TIME} then null else local_date end as local_date,
+        case when {RUN_TIME} then null else local_hour end as local_hour)""",
         None,
     ),
     "marts.dim_agent": (

@@ -95,6 +95,8 @@ final as (
         started_at_estimated,
         cast(started_at at time zone 'UTC' as date) as date_key,
         hour(started_at at time zone 'UTC') as started_hour_utc,
+        -- the call centre's clock (macros/local_time.sql): CDR_SITE_TIMEZONE, or the source's override
+        {{ local_time_columns('started_at') }},
         direction,
         case
             when was_answered then 'answered'
