@@ -85,4 +85,6 @@ def test_the_hour_the_clocks_skip_does_not_exist_that_day():
     # gaps.sql never flags an hour the day does not have
     assert _local_hours("Europe/Bucharest", BUCHAREST_SPRING_FORWARD) == [h for h in range(24) if h != 3]
     assert _local_hours("Europe/Bucharest", BUCHAREST_FALL_BACK) == list(range(24))
-    assert _local_hours("UTC", (datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC))) == list(range(24))
+    assert _local_hours("UTC", (datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC))) == list(
+        range(24)
+    )

@@ -1,4 +1,4 @@
--- How late each source's legs reach the lake: per source and UTC day of the calls' end, the lag from a leg's end
+-- How late each source's legs reach the lake: per source and local day of the calls' end, the lag from a leg's end
 -- to the moment its record was extracted (pulled, drained or loaded). The warehouse holds a leg one build after
 -- that, so this is the part of the end-to-end latency the source and its schedule decide.
 with

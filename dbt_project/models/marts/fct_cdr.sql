@@ -154,6 +154,8 @@ final as (
         queue_id,
         queue_name,
         call_leg,
+        -- the trunk or route a source names (the PBX's trunk peer), else null
+        route,
         ivr_path,
         recording_url,
         price_minor_units,

@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from cdr.registry import SOURCES
-from cdr.sitetime import site_timezone_name
 from cdr.reporting.figures import TOTAL, Table
 from cdr.reporting.figures import source_label as _label
+from cdr.sitetime import site_timezone_name
 
 SOURCE_COLOURS = {s.name: s.colour for s in SOURCES.values()}
 OTHER_COLOURS = ["#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
@@ -105,7 +105,8 @@ def calls_chart(table: Table, sources: list[str]) -> str | None:
 
 
 def hourly_chart(table: Table, sources: list[str], peak_hours: list[int]) -> str | None:
-    """Incoming calls per local hour (the call centre's clock), stacked by source, with the day before and the week before as lines."""
+    """Incoming calls per local hour (the call centre's clock), stacked by source, with the day before and the week
+    before as lines."""
     total = {r["hour"]: r for r in table.rows if r["source"] == TOTAL}
     if not any(
         r["incoming_calls"] or r["incoming_calls_day_before"] or r["incoming_calls_week_before"] for r in total.values()

@@ -11,8 +11,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from cdr.registry import SOURCES
-from cdr.sitetime import site_timezone
 from cdr.reporting.figures import PERIODS, SQL_DIR, TOTAL, Table, source_label
+from cdr.sitetime import site_timezone
 
 DIRECTIONS = {
     "inbound": "Incoming",
