@@ -306,7 +306,14 @@ def expect_callbacks(con, day) -> list[tuple]:
         last = max(c["started_at"] for c in group)
         if not any(n == number and at > last for n, at in reached):
             waits = [c["queue_wait_seconds"] for c in group if c["queue_wait_seconds"] is not None]
-            due.append((number, str(len(group)), utc_text(last), str(max(waits)) if waits else ""))
+            attempts = [
+                c["started_at"]
+                for c in calls
+                if c["direction"] == "outbound"
+                and first[c["call_key"]]["callee_number"] == number
+                and c["started_at"] > last
+            ]
+            due.append((number, str(len(group)), utc_text(last), str(max(waits)) if waits else "", str(len(attempts))))
     return sorted(due, key=lambda d: (d[2], d[0]))
 
 
@@ -478,7 +485,13 @@ def check_report(directory: Path, warehouse_path: Path, day: date) -> None:
         order = [(-int(r["answered_incoming"]) - int(r["answered_outgoing"]), -int(r["talk_seconds"])) for r in agents]
         assert order == sorted(order)
         callbacks = [
-            (r["caller_number"], r["abandoned_calls"], r["last_abandoned_at_utc"], r["longest_wait_seconds"])
+            (
+                r["caller_number"],
+                r["abandoned_calls"],
+                r["last_abandoned_at_utc"],
+                r["longest_wait_seconds"],
+                r["call_back_attempts"],
+            )
             for r in read_csv(directory / "callbacks.csv")
         ]
         assert callbacks == expect_callbacks(con, day)

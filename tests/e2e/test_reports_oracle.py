@@ -305,3 +305,54 @@ def test_a_business_day_across_a_daylight_saving_change(base, reports_root, tmp_
     assert hours[3] == len(twice)
     page = (directory / "report.html").read_text()
     assert "Business day in Europe/Bucharest" in page and "Sunday 25 October 2026" in page
+
+
+def test_repeat_callers_and_fcr_equal_the_calls(base, reports_root):
+    """The repeat-caller figure of the demo day against the calls, counted here by the documented defaults (a 24 h
+    repeat window, a 7-day FCR window, short abandons under 5 s of a known wait)."""
+    directory = report(base, reports_root, DEMO_DAY, "demo")
+    with duckdb.connect(str(base), read_only=True) as con:
+        cursor = con.execute(
+            "select source, direction, outcome, remote_number, started_at, date_key, queue_wait_seconds "
+            "from marts.fct_call where direction in ('inbound', 'outbound')"
+        )
+        names = [d[0] for d in cursor.description]
+        calls = [dict(zip(names, row)) for row in cursor.fetchall()]
+    numbered = [c for c in calls if c["remote_number"] and any(ch.isdigit() for ch in c["remote_number"])]
+    tally = {s: Counter() for s in ["all", *SOURCES]}
+    for c in numbered:
+        if c["direction"] != "inbound" or c["date_key"] != DEMO_DAY:
+            continue
+        later = [o for o in numbered if o["remote_number"] == c["remote_number"] and o["started_at"] > c["started_at"]]
+        again = min((o["started_at"] for o in later if o["direction"] == "inbound"), default=None)
+        back = min((o["started_at"] for o in later if o["direction"] == "outbound"), default=None)
+        for key in ("all", c["source"]):
+            t = tally[key]
+            t["incoming_calls"] += 1
+            if c["outcome"] == "answered":
+                t["answered"] += 1
+                t["resolved"] += again is None or again - c["started_at"] >= timedelta(days=7)
+                continue
+            t["missed"] += 1
+            wait = c["queue_wait_seconds"]
+            t["short_abandons"] += c["outcome"] == "abandoned" and wait is not None and wait < 5
+            if again is not None and again - c["started_at"] < timedelta(hours=24):
+                t["repeat_callers"] += 1
+                t["called_back_first"] += back is not None and back < again
+    rows = {r["source"]: r for r in read_csv(directory / "repeat_callers.csv")}
+    assert set(rows) == set(tally)
+    assert tally["all"]["repeat_callers"] > 0, "the demo has repeat callers"
+
+    def pct(part, whole):
+        return "" if not whole else 100.0 * part / whole
+
+    for source, t in tally.items():
+        row = rows[source]
+        for count in ("incoming_calls", "missed", "short_abandons", "repeat_callers"):
+            assert int(row[count]) == t[count], (source, count)
+        for name, expected in (
+            ("repeat_caller_pct", pct(t["repeat_callers"], t["missed"])),
+            ("called_back_first_pct", pct(t["called_back_first"], t["repeat_callers"])),
+            ("fcr_pct", pct(t["resolved"], t["answered"])),
+        ):
+            assert (row[name] == "") if expected == "" else abs(float(row[name]) - expected) <= 0.0501, (source, name)
