@@ -302,6 +302,31 @@ def test_repeat_callers_call_backs_and_fcr_per_day(warehouse, model):
     assert_rows(warehouse.execute(QUERIES["14"]).fetchall(), expected)
 
 
+def test_agents_per_week(warehouse, model):
+    legs, calls, agents, _, _ = model
+    zone = ZoneInfo(os.environ.get("CDR_SITE_TIMEZONE") or "UTC")
+    tally = defaultdict(lambda: [0, 0, 0, 0])  # handled, handle seconds, answered legs, missed
+
+    def key(agent_key, started_at):
+        agent = agents[agent_key]
+        return (started_at.astimezone(zone).date().isocalendar()[1], agent["source"], agent_label(agent))
+
+    for c in calls:
+        if c["answered_by_agent_key"]:
+            tally[key(c["answered_by_agent_key"], c["started_at"])][0] += 1
+    for leg in legs:
+        if not leg["agent_key"]:
+            continue
+        row = tally[key(leg["agent_key"], leg["started_at"])]
+        if leg["status"] == "answered":
+            row[1] += (leg["talk_seconds"] or 0) + (leg["ring_seconds"] or 0)
+            row[2] += 1
+        row[3] += leg["status"] in ("no_answer", "cancelled", "abandoned")
+    expected = [(*k, h, s / n if n else None, m) for k, (h, s, n, m) in tally.items()]
+    assert any(m for *_, m in expected), "the demo has calls that rang an agent unanswered"
+    assert_rows(warehouse.execute(QUERIES["15"]).fetchall(), expected)
+
+
 def test_every_example_query_is_checked_here():
-    checked = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14"}
+    checked = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"}
     assert set(QUERIES) == checked, "a new example query in docs/analysts.md needs its check in this file"

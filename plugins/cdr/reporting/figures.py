@@ -90,6 +90,16 @@ FIGURES: dict[str, Figure] = {
             day_only=("rank",),
         ),
         Figure(
+            "agent_daily",
+            ("source", "agent_key"),
+            (
+                _m("calls_handled", better="up"),
+                _m("talk_seconds"),
+                _m("aht_seconds", "seconds"),
+                _m("missed_calls", better="down"),
+            ),
+        ),
+        Figure(
             "queues",
             ("source", "queue_id"),
             (
