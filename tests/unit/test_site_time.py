@@ -88,3 +88,18 @@ def test_the_hour_the_clocks_skip_does_not_exist_that_day():
     assert _local_hours("UTC", (datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC))) == list(
         range(24)
     )
+
+
+def test_a_changed_zone_makes_the_next_build_a_full_one(monkeypatch, tmp_path):
+    # the incremental facts would otherwise keep their old local dates beside new ones
+    from cdr.warehouse import project_fingerprint
+
+    monkeypatch.setenv("CDR_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CDR_SITE_TIMEZONE", raising=False)
+    utc = project_fingerprint()
+    monkeypatch.setenv("CDR_SITE_TIMEZONE", "Europe/Bucharest")
+    bucharest = project_fingerprint()
+    monkeypatch.setenv("CDR_SITE_TIMEZONE_PBX", "Asia/Jerusalem")
+    assert len({utc, bucharest, project_fingerprint()}) == 3
+    monkeypatch.delenv("CDR_SITE_TIMEZONE_PBX")
+    assert project_fingerprint() == bucharest
