@@ -1,6 +1,8 @@
-"""cdr_reports: the daily report of each UTC day, written under $CDR_DATA_DIR/reports/<YYYY-MM-DD>/.
+"""cdr_reports: the daily report of each business day of the call centre (CDR_SITE_TIMEZONE, default UTC), written
+under $CDR_DATA_DIR/reports/<YYYY-MM-DD>/.
 
-Schedule: daily, each run's data interval one UTC day (a time schedule, not the warehouse's Asset: in Airflow 3
+Schedule: daily, each run's data interval one local day, local midnight to local midnight (23 or 25 hours across
+a daylight-saving change; a time schedule, not the warehouse's Asset: in Airflow 3
 an asset-triggered run has no data interval). The first task waits (rescheduling itself, up to 6 hours) for a
 warehouse published at least an hour after the day ended; if none comes, the report is written anyway and says
 at its top that late calls may be missing. The report (report.html and the CSV behind every table and chart)

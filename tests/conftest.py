@@ -25,6 +25,9 @@ os.environ.update(
     }
 )
 os.environ.pop("CDR_PULL_SCHEDULE", None)
+# The demo and every expected answer are on the default clock (UTC); a test that wants another zone sets its own.
+for _name in [n for n in os.environ if n == "CDR_SITE_TIMEZONE" or n.startswith("CDR_SITE_TIMEZONE_")]:
+    os.environ.pop(_name)
 
 
 @pytest.fixture

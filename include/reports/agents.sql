@@ -7,13 +7,13 @@ with answered as (
            count(*) filter (where direction = 'inbound') as answered_incoming,
            count(*) filter (where direction = 'outbound') as answered_outgoing
     from marts.fct_call
-    where date_key = $day and outcome = 'answered' and answered_by_agent_key is not null
+    where local_date = $day and outcome = 'answered' and answered_by_agent_key is not null
     group by all
 ),
 talk as (
     select agent_key, coalesce(sum(talk_seconds), 0) as talk_seconds
     from marts.fct_cdr
-    where date_key = $day and agent_key is not null
+    where local_date = $day and agent_key is not null
     group by all
 ),
 per_agent as (

@@ -3,7 +3,7 @@
 with calls as (
     select source, coalesce(remote_country_code, '') as country_code, outcome
     from marts.fct_call
-    where date_key = $day and direction = 'outbound'
+    where local_date = $day and direction = 'outbound'
 ),
 counted as (
     select

@@ -1,13 +1,15 @@
 -- The call-back list: callers whose incoming call on $day was abandoned (marts.fct_call.outcome) and who were not
 -- reached later that day, i.e. no answered call, incoming or outgoing and from any source, with the same number
 -- as the outside party started after their last abandoned call and before the day ended. One row per number;
--- calls without a caller number cannot be called back and are left out. Oldest abandoned call first.
+-- calls without a caller number cannot be called back and are left out. Oldest abandoned call first. A number
+-- already called back (an outgoing call to it after its last abandoned call that was not answered) is marked:
+-- call_back_attempts and the last attempt.
 with parties as (
     select call_key,
            arg_min(caller_number, started_at) as caller_number,
            arg_min(callee_number, started_at) as callee_number
     from marts.fct_cdr
-    where date_key = $day
+    where local_date = $day
     group by all
 ),
 abandoned as (
@@ -16,14 +18,20 @@ abandoned as (
     from marts.fct_call c
     join parties p using (call_key)
     left join marts.dim_queue q using (queue_key)
-    where c.date_key = $day and c.direction = 'inbound' and c.outcome = 'abandoned'
+    where c.local_date = $day and c.direction = 'inbound' and c.outcome = 'abandoned'
       and nullif(trim(p.caller_number), '') is not null
 ),
 answered as (
     select case c.direction when 'inbound' then p.caller_number else p.callee_number end as number, c.started_at
     from marts.fct_call c
     join parties p using (call_key)
-    where c.date_key = $day and c.outcome = 'answered' and c.direction in ('inbound', 'outbound')
+    where c.local_date = $day and c.outcome = 'answered' and c.direction in ('inbound', 'outbound')
+),
+attempts as (
+    select p.callee_number as number, c.started_at
+    from marts.fct_call c
+    join parties p using (call_key)
+    where c.local_date = $day and c.direction = 'outbound'
 ),
 per_number as (
     select number as caller_number,
@@ -40,7 +48,11 @@ per_number as (
 select p.caller_number, coalesce(co.country_name, 'Unknown') as country_name, p.abandoned_calls,
        p.first_abandoned_at at time zone 'UTC' as first_abandoned_at_utc,
        p.last_abandoned_at at time zone 'UTC' as last_abandoned_at_utc,
-       p.longest_wait_seconds, p.sources, p.queues
+       p.longest_wait_seconds, p.sources, p.queues,
+       (select count(*) from attempts t where t.number = p.caller_number and t.started_at > p.last_abandoned_at)
+           as call_back_attempts,
+       (select max(t.started_at) from attempts t where t.number = p.caller_number
+           and t.started_at > p.last_abandoned_at) at time zone 'UTC' as last_call_back_at_utc
 from per_number p
 left join marts.dim_country co on co.country_code = p.country_code
 where not exists (

@@ -1,10 +1,10 @@
 -- Calls offered, answered and abandoned by direction: each source, and all sources together ('all').
--- One row per call (marts.fct_call) that started on $day (UTC). Every source gets an incoming and an outgoing
+-- One row per call (marts.fct_call) that started on $day (local_date, the call centre's day). Every source gets an incoming and an outgoing
 -- row even on a day it sent nothing, so a silent source shows as zeros instead of disappearing.
 with calls as (
     select source, direction, outcome
     from marts.fct_call
-    where date_key = $day
+    where local_date = $day
 ),
 grid as (
     select s.source, d.direction

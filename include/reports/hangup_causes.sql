@@ -4,7 +4,7 @@
 with legs as (
     select source, status, coalesce(source_status, '(none)') as source_status
     from marts.fct_cdr
-    where date_key = $day
+    where local_date = $day
 ),
 counted as (
     select source, status, source_status, count(*) as legs from legs group by all

@@ -2,9 +2,9 @@
 -- the newest CDR the warehouse holds from before the day ended (on a silent source, days old or none at all).
 select
     s.source,
-    count(f.cdr_key) filter (where f.date_key = $day) as cdrs,
-    count(distinct hour(f.started_at at time zone 'UTC')) filter (where f.date_key = $day) as active_hours,
-    min(f.started_at) filter (where f.date_key = $day) at time zone 'UTC' as first_cdr_at_utc,
+    count(f.cdr_key) filter (where f.local_date = $day) as cdrs,
+    count(distinct f.local_hour) filter (where f.local_date = $day) as active_hours,
+    min(f.started_at) filter (where f.local_date = $day) at time zone 'UTC' as first_cdr_at_utc,
     max(f.started_at) filter (where f.started_at < $day_end) at time zone 'UTC' as newest_cdr_at_utc
 from unnest($sources) as s(source)
 left join marts.fct_cdr f on f.source = s.source

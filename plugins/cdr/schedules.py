@@ -8,6 +8,7 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from cdr import config
+from cdr.sitetime import site_timezone_name
 
 
 def pull_timetable() -> CronDataIntervalTimetable:
@@ -26,8 +27,9 @@ def reconcile_timetable() -> CronDataIntervalTimetable:
 
 
 def daily_timetable() -> CronDataIntervalTimetable:
-    """One run per UTC day whose data interval is that day, [00:00, 24:00) UTC, due when the day ends."""
-    return CronDataIntervalTimetable("@daily", timezone="UTC")
+    """One run per business day of the call centre (CDR_SITE_TIMEZONE, default UTC) whose data interval is that
+    day, local midnight to local midnight (23 or 25 hours across a daylight-saving change), due when it ends."""
+    return CronDataIntervalTimetable("@daily", timezone=site_timezone_name())
 
 
 def warehouse_schedule(lake_assets) -> AssetOrTimeSchedule:

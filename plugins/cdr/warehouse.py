@@ -336,6 +336,11 @@ def project_fingerprint() -> str:
     digest.update(f"{config.data_dir()}|{dbt.version.__version__}|{duckdb.__version__}".encode())
     if os.environ.get("CDR_LAKE_URL"):
         digest.update(config.lake_url().encode())
+    # The call centre's clock (macros/local_time.sql): a changed zone re-dates every leg, not only the new ones.
+    zones = sorted(
+        (k, v) for k, v in os.environ.items() if k == "CDR_SITE_TIMEZONE" or k.startswith("CDR_SITE_TIMEZONE_")
+    )
+    digest.update(repr(zones).encode())
     return digest.hexdigest()
 
 

@@ -3,8 +3,10 @@ demo warehouse's legs (and fct_call against the legs it is made of), by the defi
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
-from datetime import UTC
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -151,6 +153,12 @@ def test_queue_service_level_speed_of_answer_and_abandonment(warehouse, model):
         answered = [c for c in mine if c["outcome"] == "answered"]
         waits = [c["queue_wait_seconds"] or 0 for c in answered]
         abandoned = sum(c["outcome"] == "abandoned" for c in mine)
+        # a short abandon: abandoned after a known wait under 5 s (the documented default)
+        short = sum(
+            c["outcome"] == "abandoned" and c["queue_wait_seconds"] is not None and c["queue_wait_seconds"] < 5
+            for c in mine
+        )
+        kept = len(mine) - short
         expected.append(
             (
                 q["source"],
@@ -159,9 +167,10 @@ def test_queue_service_level_speed_of_answer_and_abandonment(warehouse, model):
                 len(mine),
                 len(answered),
                 abandoned,
-                ratio(sum(w <= 20 for w in waits), len(mine)),
+                short,
+                ratio(sum(w <= 20 for w in waits), kept) if kept else None,
                 sum(waits) / len(waits) if waits else None,
-                ratio(abandoned, len(mine)),
+                ratio(abandoned - short, kept) if kept else None,
             )
         )
     assert_rows(warehouse.execute(QUERIES["6"]).fetchall(), expected)
@@ -226,6 +235,105 @@ def test_dialer_campaign_results(warehouse, model):
     assert_rows(warehouse.execute(QUERIES["11"]).fetchall(), expected)
 
 
+def test_incoming_calls_per_local_hour(warehouse, model):
+    _, calls, _, _, _ = model
+    # the demo's call centre is on the default clock, UTC (CDR_SITE_TIMEZONE unset)
+    zone = ZoneInfo(os.environ.get("CDR_SITE_TIMEZONE") or "UTC")
+    expected = Counter()
+    for c in calls:
+        if c["direction"] == "inbound":
+            local = c["started_at"].astimezone(zone)
+            expected[(local.date(), f"{local.hour:02d}:00-{(local.hour + 1) % 24:02d}:00")] += 1
+    assert expected, "the demo has incoming calls"
+    assert_rows(warehouse.execute(QUERIES["12"]).fetchall(), [(*key, n) for key, n in expected.items()])
+
+
+def test_carrier_kpis_by_route(warehouse, model):
+    legs, calls, _, _, _ = model
+    declined = {leg["call_key"] for leg in legs if leg["sip_code"] in (603, 607, 608)}
+    completed = {"answered", "busy", "no_answer", "voicemail", "abandoned"}
+    groups = defaultdict(list)
+    for c in calls:
+        if c["direction"] in ("inbound", "outbound"):
+            groups[(c["source"], c["route"] or "(none)", c["direction"])].append(c)
+    expected = []
+    for key, group in groups.items():
+        answered = [c for c in group if c["outcome"] == "answered"]
+        effective = [
+            c for c in group if c["outcome"] in completed or (c["outcome"] == "failed" and c["call_key"] in declined)
+        ]
+        talk = sum(c["talk_seconds"] or 0 for c in answered)
+        expected.append(
+            (
+                *key,
+                len(group),
+                ratio(len(answered), len(group)),
+                ratio(len(effective), len(group)),
+                talk / len(answered) if answered else None,
+            )
+        )
+    assert any(key[1] == "trunk-demo" for key in groups), "the demo's PBX names its trunk"
+    assert_rows(warehouse.execute(QUERIES["13"]).fetchall(), expected)
+
+
+def test_repeat_callers_call_backs_and_fcr_per_day(warehouse, model):
+    _, calls, _, _, _ = model
+    zone = ZoneInfo(os.environ.get("CDR_SITE_TIMEZONE") or "UTC")
+    # the documented defaults: a 24 h repeat window, a 7-day FCR window
+    window, fcr_window = timedelta(hours=24), timedelta(days=7)
+    numbered = [
+        c
+        for c in calls
+        if c["direction"] in ("inbound", "outbound")
+        and c["remote_number"]
+        and any(ch.isdigit() for ch in c["remote_number"])
+    ]
+    tally = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for c in numbered:
+        if c["direction"] != "inbound":
+            continue
+        later = [o for o in numbered if o["remote_number"] == c["remote_number"] and o["started_at"] > c["started_at"]]
+        again = min((o["started_at"] for o in later if o["direction"] == "inbound"), default=None)
+        back = min((o["started_at"] for o in later if o["direction"] == "outbound"), default=None)
+        row = tally[c["started_at"].astimezone(zone).date()]
+        if c["outcome"] != "answered":
+            row[0] += 1
+            if again is not None and again - c["started_at"] < window:
+                row[1] += 1
+                row[2] += back is not None and back < again
+        else:
+            row[3] += 1
+            row[4] += again is None or again - c["started_at"] >= fcr_window
+    expected = [(day, m, r, b, ratio(f, a) if a else None) for day, (m, r, b, a, f) in tally.items()]
+    assert any(r for _, _, r, _, _ in expected), "the demo has repeat callers"
+    assert_rows(warehouse.execute(QUERIES["14"]).fetchall(), expected)
+
+
+def test_agents_per_week(warehouse, model):
+    legs, calls, agents, _, _ = model
+    zone = ZoneInfo(os.environ.get("CDR_SITE_TIMEZONE") or "UTC")
+    tally = defaultdict(lambda: [0, 0, 0, 0])  # handled, handle seconds, answered legs, missed
+
+    def key(agent_key, started_at):
+        agent = agents[agent_key]
+        return (started_at.astimezone(zone).date().isocalendar()[1], agent["source"], agent_label(agent))
+
+    for c in calls:
+        if c["answered_by_agent_key"]:
+            tally[key(c["answered_by_agent_key"], c["started_at"])][0] += 1
+    for leg in legs:
+        if not leg["agent_key"]:
+            continue
+        row = tally[key(leg["agent_key"], leg["started_at"])]
+        if leg["status"] == "answered":
+            row[1] += (leg["talk_seconds"] or 0) + (leg["ring_seconds"] or 0)
+            row[2] += 1
+        row[3] += leg["status"] in ("no_answer", "cancelled", "abandoned")
+    expected = [(*k, h, s / n if n else None, m) for k, (h, s, n, m) in tally.items()]
+    assert any(m for *_, m in expected), "the demo has calls that rang an agent unanswered"
+    assert_rows(warehouse.execute(QUERIES["15"]).fetchall(), expected)
+
+
 def test_every_example_query_is_checked_here():
-    checked = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}
+    checked = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"}
     assert set(QUERIES) == checked, "a new example query in docs/analysts.md needs its check in this file"

@@ -10,7 +10,8 @@ import html
 import re
 import subprocess
 import sys
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -106,10 +107,10 @@ def test_a_silent_source_and_a_gap_are_flagged(base, reports_root, tmp_path):
     check_report(directory, path, DEMO_DAY)
     health = {r["source"]: r for r in read_csv(directory / "health.csv")}
     assert health["pbx"]["state"] == "silent" and health["pbx"]["cdrs_week_before"] != "0"
-    assert health["kazoo"]["state"] == "gaps" and health["kazoo"]["gap_hours_utc"] == "10 11"
+    assert health["kazoo"]["state"] == "gaps" and health["kazoo"]["gap_hours"] == "10 11"
     page = html.unescape((directory / "report.html").read_text())
     assert "While1 PBX sent no CDRs on Fri 20 Nov" in page
-    assert "KAZOO sent no CDRs in hour(s) 10 11 UTC" in page
+    assert "KAZOO sent no CDRs in hour(s) 10 11," in page
 
 
 def test_a_rerun_replaces_the_day_whole_and_leaves_nothing_behind(base, tmp_path):
@@ -251,3 +252,107 @@ def test_the_call_back_list_can_be_masked(base, reports_root, monkeypatch):
     ]
     for r in plain:
         assert r["caller_number"] not in page and f"tel:{r['caller_number']}" not in page
+
+
+# The demo day moved to Sunday 25 October 2026, when Bucharest's clocks go back at 04:00 EEST (01:00 UTC): that
+# business day runs from 21:00 UTC on the 24th to 22:00 UTC on the 25th, 25 hours (written out by hand, as is the
+# local hour of each UTC hour below: UTC+3 before 01:00 UTC, UTC+2 after).
+DST_DAY = DEMO_DAY - timedelta(days=26)
+DST_WINDOW = (datetime(2026, 10, 24, 21, tzinfo=UTC), datetime(2026, 10, 25, 22, tzinfo=UTC))
+SHIFT_SECONDS = 26 * 86400
+
+
+def bucharest_local_hour(moment: datetime) -> int:
+    utc = moment.astimezone(UTC)
+    return (utc.hour + (3 if utc < datetime(2026, 10, 25, 1, tzinfo=UTC) else 2)) % 24
+
+
+def moved_to_the_dst_day() -> dict[str, str]:
+    local = f"timezone('Europe/Bucharest', f.started_at - to_seconds({SHIFT_SECONDS}))"
+    moved = (
+        f"f.started_at - to_seconds({SHIFT_SECONDS}) as started_at, f.ended_at - to_seconds({SHIFT_SECONDS}) as "
+        f"ended_at, f.date_key - 26 as date_key, 'Europe/Bucharest' as local_timezone, {local} as started_at_local, "
+        f"cast({local} as date) as local_date, hour({local}) as local_hour"
+    )
+    return {t: f"select f.* replace ({moved}) from demo.marts.{t} f" for t in ("fct_cdr", "fct_call")}
+
+
+def test_a_business_day_across_a_daylight_saving_change(base, reports_root, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CDR_SITE_TIMEZONE", "Europe/Bucharest")
+    path = derive(base, tmp_path_factory.mktemp("dst") / "warehouse.duckdb", moved_to_the_dst_day())
+    directory = report(path, reports_root, DST_DAY, "dst")
+    assert directory.name == "2026-10-25"
+    with duckdb.connect(str(path), read_only=True) as con:
+        calls = con.execute("select direction, started_at from marts.fct_call").fetchall()
+    in_day = [(d, t) for d, t in calls if DST_WINDOW[0] <= t < DST_WINDOW[1]]
+    # the window is not the UTC day: the moved demo day's calls after 22:00 UTC belong to the next business day
+    assert 0 < len(in_day) < len(calls)
+    directions = {(r["source"], r["direction"]): r for r in read_csv(directory / "calls_by_direction.csv")}
+    assert int(directions[("all", "all")]["offered"]) == len(in_day)
+    expected_hours = Counter(bucharest_local_hour(t) for d, t in in_day if d == "inbound")
+    hours = {
+        int(r["hour"]): int(r["incoming_calls"])
+        for r in read_csv(directory / "incoming_by_hour.csv")
+        if r["source"] == "all"
+    }
+    assert hours == {h: expected_hours.get(h, 0) for h in range(24)}
+    # 03:00 on the clock happened twice: its row holds both hours
+    twice = [
+        t
+        for d, t in in_day
+        if d == "inbound" and datetime(2026, 10, 25, tzinfo=UTC) <= t < datetime(2026, 10, 25, 2, tzinfo=UTC)
+    ]
+    assert hours[3] == len(twice)
+    page = (directory / "report.html").read_text()
+    assert "Business day in Europe/Bucharest" in page and "Sunday 25 October 2026" in page
+
+
+def test_repeat_callers_and_fcr_equal_the_calls(base, reports_root):
+    """The repeat-caller figure of the demo day against the calls, counted here by the documented defaults (a 24 h
+    repeat window, a 7-day FCR window, short abandons under 5 s of a known wait)."""
+    directory = report(base, reports_root, DEMO_DAY, "demo")
+    with duckdb.connect(str(base), read_only=True) as con:
+        cursor = con.execute(
+            "select source, direction, outcome, remote_number, started_at, date_key, queue_wait_seconds "
+            "from marts.fct_call where direction in ('inbound', 'outbound')"
+        )
+        names = [d[0] for d in cursor.description]
+        calls = [dict(zip(names, row)) for row in cursor.fetchall()]
+    numbered = [c for c in calls if c["remote_number"] and any(ch.isdigit() for ch in c["remote_number"])]
+    tally = {s: Counter() for s in ["all", *SOURCES]}
+    for c in numbered:
+        if c["direction"] != "inbound" or c["date_key"] != DEMO_DAY:
+            continue
+        later = [o for o in numbered if o["remote_number"] == c["remote_number"] and o["started_at"] > c["started_at"]]
+        again = min((o["started_at"] for o in later if o["direction"] == "inbound"), default=None)
+        back = min((o["started_at"] for o in later if o["direction"] == "outbound"), default=None)
+        for key in ("all", c["source"]):
+            t = tally[key]
+            t["incoming_calls"] += 1
+            if c["outcome"] == "answered":
+                t["answered"] += 1
+                t["resolved"] += again is None or again - c["started_at"] >= timedelta(days=7)
+                continue
+            t["missed"] += 1
+            wait = c["queue_wait_seconds"]
+            t["short_abandons"] += c["outcome"] == "abandoned" and wait is not None and wait < 5
+            if again is not None and again - c["started_at"] < timedelta(hours=24):
+                t["repeat_callers"] += 1
+                t["called_back_first"] += back is not None and back < again
+    rows = {r["source"]: r for r in read_csv(directory / "repeat_callers.csv")}
+    assert set(rows) == set(tally)
+    assert tally["all"]["repeat_callers"] > 0, "the demo has repeat callers"
+
+    def pct(part, whole):
+        return "" if not whole else 100.0 * part / whole
+
+    for source, t in tally.items():
+        row = rows[source]
+        for count in ("incoming_calls", "missed", "short_abandons", "repeat_callers"):
+            assert int(row[count]) == t[count], (source, count)
+        for name, expected in (
+            ("repeat_caller_pct", pct(t["repeat_callers"], t["missed"])),
+            ("called_back_first_pct", pct(t["called_back_first"], t["repeat_callers"])),
+            ("fcr_pct", pct(t["resolved"], t["answered"])),
+        ):
+            assert (row[name] == "") if expected == "" else abs(float(row[name]) - expected) <= 0.0501, (source, name)

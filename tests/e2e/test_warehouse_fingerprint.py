@@ -32,7 +32,10 @@ NORMALISED = {
         case when {RUN_TIME} then null else started_at end as started_at,
         case when {RUN_TIME} then null else ended_at end as ended_at,
         case when {RUN_TIME} then null else date_key end as date_key,
-        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc)""",
+        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc,
+        case when {RUN_TIME} then null else started_at_local end as started_at_local,
+        case when {RUN_TIME} then null else local_date end as local_date,
+        case when {RUN_TIME} then null else local_hour end as local_hour)""",
         None,
     ),
     "marts.fct_call": (
@@ -40,7 +43,10 @@ NORMALISED = {
         case when {RUN_TIME} then null else started_at end as started_at,
         case when {RUN_TIME} then null else ended_at end as ended_at,
         case when {RUN_TIME} then null else date_key end as date_key,
-        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc)""",
+        case when {RUN_TIME} then null else started_hour_utc end as started_hour_utc,
+        case when {RUN_TIME} then null else started_at_local end as started_at_local,
+        case when {RUN_TIME} then null else local_date end as local_date,
+        case when {RUN_TIME} then null else local_hour end as local_hour)""",
         None,
     ),
     "marts.dim_agent": (
@@ -54,6 +60,24 @@ NORMALISED = {
     "marts.agg_ingest_lag": ("* exclude (p50_lag_seconds, p95_lag_seconds, max_lag_seconds)", None),
     "marts.dq_unmapped": (
         f"* replace (case when date_key >= {DEMO_END}::date then null else date_key end as date_key)",
+        None,
+    ),
+    # a click-to-dial is dated by its drain: its day, and a call-back it makes, are the run's
+    "marts.agg_route_daily": (
+        f"* replace (case when date_key >= {DEMO_END}::date then null else date_key end as date_key)",
+        None,
+    ),
+    "marts.agg_agent_daily": (
+        f"* replace (case when date_key >= {DEMO_END}::date then null else date_key end as date_key)",
+        None,
+    ),
+    "marts.fct_inbound_call": (
+        f"""* replace (
+        case when {RUN_TIME} then null else started_at end as started_at,
+        case when {RUN_TIME} then null else local_date end as local_date,
+        case when {RUN_TIME} then null else local_hour end as local_hour,
+        case when next_inbound_at >= {DEMO_END} then null else next_inbound_at end as next_inbound_at,
+        case when next_outbound_at >= {DEMO_END} then null else next_outbound_at end as next_outbound_at)""",
         None,
     ),
 }

@@ -138,6 +138,9 @@ final as (
         -- The agent's phone is the destination of an inbound call and the origin of an outbound one.
         case when direction = 'inbound' then dst_channel_peer else channel_peer end as agent_id,
         user_fullname as agent_name,
+        -- The trunk the call used: the outside end of the channel (the origin of an inbound call, the
+        -- destination of an outbound one); the carrier KPIs are per route (marts.agg_route_daily).
+        case direction when 'inbound' then channel_peer when 'outbound' then dst_channel_peer end as route,
         queue_name as queue_id,
         queue_name,
         hangup_cause,

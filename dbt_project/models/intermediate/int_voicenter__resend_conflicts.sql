@@ -13,7 +13,7 @@ copies as (
     select
         source,
         source_cdr_id,
-        cast(arg_min(started_at, read_order) at time zone 'UTC' as date) as date_key,
+        cast(timezone({{ local_timezone("'voicenter'") }}, arg_min(started_at, read_order)) as date) as date_key,
         count(distinct content_md5) as versions
     from legs
     group by source, source_cdr_id

@@ -1,4 +1,4 @@
--- How late each source's legs reach the lake: per source and UTC day of the calls' end, the lag from a leg's end
+-- How late each source's legs reach the lake: per source and local day of the calls' end, the lag from a leg's end
 -- to the moment its record was extracted (pulled, drained or loaded). The warehouse holds a leg one build after
 -- that, so this is the part of the end-to-end latency the source and its schedule decide.
 with
@@ -13,7 +13,8 @@ lags as (
 
     select
         source,
-        cast(ended_at at time zone 'UTC' as date) as date_key,
+        -- the call centre's business day of the leg's end (macros/local_time.sql)
+        cast(timezone({{ local_timezone('source') }}, ended_at) as date) as date_key,
         epoch(extracted_at) - epoch(ended_at) as lag_seconds
     from legs
     -- an estimated time is the extraction's own (a click-to-dial has none): it says nothing about the lag

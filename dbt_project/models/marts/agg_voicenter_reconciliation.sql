@@ -12,7 +12,8 @@ per_cdr as (
 
     select
         ivruniqueid,
-        cast(min(coalesce(started_at, received_at)) at time zone 'UTC' as date) as date_key,
+        -- the call centre's business day (macros/local_time.sql)
+        cast(timezone({{ local_timezone("'voicenter'") }}, min(coalesce(started_at, received_at))) as date) as date_key,
         bool_or(origin = 'webhook') as by_webhook,
         bool_or(origin = 'call_log') as by_call_log
     from cdrs

@@ -10,8 +10,8 @@ bounds as (
 
     -- every day from the first timed call to the last (today alone while the warehouse has none)
     select
-        coalesce(min(date_key), current_date) as first_day,
-        coalesce(max(date_key), current_date) as last_day
+        coalesce(least(min(date_key), min(local_date)), current_date) as first_day,
+        coalesce(greatest(max(date_key), max(local_date)), current_date) as last_day
     from legs
     where not started_at_estimated
 
@@ -29,6 +29,13 @@ days as (
     select distinct date_key
     from legs
     where started_at_estimated
+
+    union
+
+    -- the call centre's local dates (fct_cdr.local_date, fct_call.local_date): a day at either end of the span
+    -- that is local but not UTC (or the other way round)
+    select distinct local_date
+    from legs
 
 ),
 

@@ -29,7 +29,8 @@ leg_values as (
 
     select
         source,
-        date_key,
+        -- the call centre's business day (fct_cdr.local_date), as the report reads it
+        local_date as date_key,
         -- the struct's fields are the columns field, affects and value
         unnest(unmapped_values, recursive := true),  -- noqa: AL03
         status,
@@ -44,7 +45,7 @@ unnamed as (
 
     select
         legs.source,
-        legs.date_key,
+        legs.local_date as date_key,
         'agent_id' as field,
         'agent_name' as affects,
         legs.agent_id as value
@@ -56,7 +57,7 @@ unnamed as (
 
     select
         legs.source,
-        legs.date_key,
+        legs.local_date as date_key,
         'queue_id' as field,
         'queue_name' as affects,
         legs.queue_id as value

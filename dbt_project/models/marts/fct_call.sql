@@ -66,6 +66,7 @@ calls as (
         arg_min(direction, leg_order) as direction,
         arg_min(remote_country_code, leg_order) filter (where remote_country_code is not null)
             as remote_country_code,
+        arg_min(remote_number, leg_order) filter (where remote_number is not null) as remote_number,
         bool_or(status = 'answered') as was_answered,
         bool_or(status = 'abandoned') as was_abandoned,
         arg_max(status, leg_order) as last_leg_status,
@@ -73,6 +74,11 @@ calls as (
         arg_min(agent_key, leg_order) filter (where status = 'answered' and agent_key is not null)
             as answered_by_agent_key,
         arg_min(queue_key, leg_order) filter (where queue_key is not null) as queue_key,
+        -- the trunk: a transferred call's later legs name the transferring phone instead
+        arg_min(route, leg_order) filter (where route is not null) as route,
+        -- the far end declined the call (SIP 603 Decline, 607 Unwanted, 608 Rejected): a terminal rejection in
+        -- ITU-T E.425's sense; Q.850 21 CALL_REJECTED is already the status busy
+        bool_or(coalesce(sip_code in (603, 607, 608), false)) as was_declined,
         max(ring_seconds) as longest_ring_seconds,
         sum(ring_seconds) as total_ring_seconds,
         max(talk_seconds) as longest_talk_seconds,
@@ -95,6 +101,8 @@ final as (
         started_at_estimated,
         cast(started_at at time zone 'UTC' as date) as date_key,
         hour(started_at at time zone 'UTC') as started_hour_utc,
+        -- the call centre's clock (macros/local_time.sql): CDR_SITE_TIMEZONE, or the source's override
+        {{ local_time_columns('started_at') }},
         direction,
         case
             when was_answered then 'answered'
@@ -103,7 +111,16 @@ final as (
         end as outcome,
         answered_by_agent_key,
         queue_key,
+        route,
+        was_declined,
         remote_country_code,
+        remote_number,
+        -- A short abandon (contact-centre standard practice): the caller hung up in the queue within
+        -- short_abandon_seconds, too soon to have been answered; counted, and left out of the abandonment rate and
+        -- the service level. A call whose source does not report its wait is never a short abandon.
+        coalesce(
+            was_abandoned and not was_answered and queue_wait_seconds < {{ var('short_abandon_seconds') }}, false
+        ) as is_short_abandon,
         -- A source whose legs overlap (seed cdr_sources: KAZOO's A and B legs of a bridged call) counts the
         -- longest; other sources' legs follow one another (transfers, second legs) and add up.
         cast(case when sources.legs_overlap then longest_ring_seconds else total_ring_seconds end as integer)

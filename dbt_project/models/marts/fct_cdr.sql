@@ -129,6 +129,8 @@ final as (
         coalesce(started_at_estimated, false) as started_at_estimated,
         cast(started_at at time zone 'UTC' as date) as date_key,
         hour(started_at at time zone 'UTC') as started_hour_utc,
+        -- the call centre's clock (macros/local_time.sql): CDR_SITE_TIMEZONE, or the source's override
+        {{ local_time_columns('started_at') }},
         direction,
         caller_number,
         callee_number,
@@ -152,6 +154,8 @@ final as (
         queue_id,
         queue_name,
         call_leg,
+        -- the trunk or route a source names (the PBX's trunk peer), else null
+        route,
         ivr_path,
         recording_url,
         price_minor_units,

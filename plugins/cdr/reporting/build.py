@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from cdr import config
+from cdr import config, sitetime
 from cdr.fsutil import publish_dir
 from cdr.reporting import charts, readiness, render
 from cdr.reporting.figures import (
@@ -48,7 +48,7 @@ STALE_TEMP = timedelta(hours=1)
 
 
 class ReportError(RuntimeError):
-    """The report cannot be made as asked (no warehouse, an interval that is not one UTC day)."""
+    """The report cannot be made as asked (no warehouse, an interval that is not one local day)."""
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,11 @@ HEADLINE = (
     ),
     Kpi("callbacks_due", "Call-backs due", "callbacks", {}, "rows", "count", "down"),
     Kpi(
-        "service_level_20s_pct",
-        "Service level 20 s",
+        "service_level_pct",
+        "Service level",
         "queues",
         {"source": TOTAL, "queue_id": TOTAL},
-        "service_level_20s_pct",
+        "service_level_pct",
         "pct",
         "up",
     ),
@@ -181,16 +181,21 @@ class Report:
 
 
 def report_day(start: datetime | None, end: datetime | None) -> date:
-    """The UTC day a data interval covers; anything but exactly one UTC day is refused."""
+    """The business day (CDR_SITE_TIMEZONE) a data interval covers; anything but exactly one local day, midnight
+    to midnight (23 or 25 hours across a daylight-saving change), is refused."""
     if start is None or end is None:
         raise ReportError(
             "cdr_reports needs a data interval (an asset-triggered run has none): trigger it for a "
             "date, e.g. `airflow dags test cdr_reports 2026-11-21` for 2026-11-20"
         )
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    if (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0) or end - start != timedelta(days=1):
-        raise ReportError(f"cdr_reports reports whole UTC days; the run's data interval is {start} .. {end}")
-    return start.date()
+    zone = sitetime.site_timezone()
+    day = sitetime.local_day_of(start, end, zone)
+    if day is None:
+        raise ReportError(
+            f"cdr_reports reports whole days of {zone.key} (CDR_SITE_TIMEZONE); the run's data interval is "
+            f"{start.astimezone(zone)} .. {end.astimezone(zone)}"
+        )
+    return day
 
 
 def write_report(start: datetime | None, end: datetime | None, **kwargs) -> dict[str, Any]:
@@ -233,7 +238,7 @@ def build_report(
             else None
             for period, back in PERIODS.items()
         }
-    day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    day_end = sitetime.day_window(day)[1]
     complete = published >= day_end + readiness.SETTLE
     peaks = mark_peak_hours(tables["incoming_by_hour"])
     tables["health"] = health_table(tables["health"], tables["gaps"], day_end)
@@ -322,20 +327,20 @@ def report_sources(con) -> list[str]:
 def mark_peak_hours(table: Table) -> list[int]:
     """Adds ``peak_rank`` (1 = busiest) to the all-sources rows of the peak hours; returns those hours."""
     totals = [r for r in table.rows if r["source"] == TOTAL and r["incoming_calls"] > 0]
-    busiest = sorted(totals, key=lambda r: (-r["incoming_calls"], r["hour_utc"]))[:PEAK_HOURS]
-    ranks = {r["hour_utc"]: rank for rank, r in enumerate(busiest, 1)}
+    busiest = sorted(totals, key=lambda r: (-r["incoming_calls"], r["hour"]))[:PEAK_HOURS]
+    ranks = {r["hour"]: rank for rank, r in enumerate(busiest, 1)}
     for row in table.rows:
-        row["peak_rank"] = ranks.get(row["hour_utc"]) if row["source"] == TOTAL else None
+        row["peak_rank"] = ranks.get(row["hour"]) if row["source"] == TOTAL else None
     table.columns.append("peak_rank")
-    return [r["hour_utc"] for r in busiest]
+    return [r["hour"] for r in busiest]
 
 
 def health_table(health: Table, gaps: Table, day_end: datetime) -> Table:
     """Per source: the query's counts and newest CDR, its gap hours, and one state a manager can read."""
     for row in health.rows:
-        hours = [g["hour_utc"] for g in gaps.rows if g["source"] == row["source"]]
+        hours = [g["hour"] for g in gaps.rows if g["source"] == row["source"]]
         newest = row["newest_cdr_at_utc"]
-        row["gap_hours_utc"] = " ".join(f"{h:02d}" for h in hours)
+        row["gap_hours"] = " ".join(f"{h:02d}" for h in hours)
         row["hours_since_newest_at_day_end"] = (
             None if newest is None else round((day_end.replace(tzinfo=None) - newest).total_seconds() / 3600, 1)
         )
@@ -350,7 +355,7 @@ def health_table(health: Table, gaps: Table, day_end: datetime) -> Table:
         "state",
         "cdrs",
         "active_hours",
-        "gap_hours_utc",
+        "gap_hours",
         "first_cdr_at_utc",
         "newest_cdr_at_utc",
         "hours_since_newest_at_day_end",
@@ -368,7 +373,7 @@ def health_alerts(health: Table, day: date) -> list[str]:
                 f"before); newest CDR {_when(row['newest_cdr_at_utc'])}."
             )
         elif row["state"] == "gaps":
-            alerts.append(f"{name} sent no CDRs in hour(s) {row['gap_hours_utc']} UTC, when it usually does.")
+            alerts.append(f"{name} sent no CDRs in hour(s) {row['gap_hours']}, when it usually does.")
     return alerts
 
 
@@ -459,7 +464,8 @@ def _when(moment: datetime | None) -> str:
         return "never"
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    zone = sitetime.site_timezone()
+    return f"{moment.replace(tzinfo=UTC).astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
 
 
 def _hours(delta: timedelta) -> str:

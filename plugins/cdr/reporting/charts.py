@@ -18,6 +18,7 @@ from matplotlib.patches import Rectangle
 from cdr.registry import SOURCES
 from cdr.reporting.figures import TOTAL, Table
 from cdr.reporting.figures import source_label as _label
+from cdr.sitetime import site_timezone_name
 
 SOURCE_COLOURS = {s.name: s.colour for s in SOURCES.values()}
 OTHER_COLOURS = ["#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
@@ -104,8 +105,9 @@ def calls_chart(table: Table, sources: list[str]) -> str | None:
 
 
 def hourly_chart(table: Table, sources: list[str], peak_hours: list[int]) -> str | None:
-    """Incoming calls per UTC hour, stacked by source, with the day before and the week before as lines."""
-    total = {r["hour_utc"]: r for r in table.rows if r["source"] == TOTAL}
+    """Incoming calls per local hour (the call centre's clock), stacked by source, with the day before and the week
+    before as lines."""
+    total = {r["hour"]: r for r in table.rows if r["source"] == TOTAL}
     if not any(
         r["incoming_calls"] or r["incoming_calls_day_before"] or r["incoming_calls_week_before"] for r in total.values()
     ):
@@ -116,7 +118,7 @@ def hourly_chart(table: Table, sources: list[str], peak_hours: list[int]) -> str
         ax = fig.subplots()
         bottom = [0] * 24
         for source in sources:
-            counts = {r["hour_utc"]: r["incoming_calls"] for r in table.rows if r["source"] == source}
+            counts = {r["hour"]: r["incoming_calls"] for r in table.rows if r["source"] == source}
             values = [counts.get(h, 0) for h in hours]
             if any(values):
                 ax.bar(
@@ -143,7 +145,7 @@ def hourly_chart(table: Table, sources: list[str], peak_hours: list[int]) -> str
             )
         ax.set_xticks(range(0, 24, 3), [f"{h:02d}" for h in range(0, 24, 3)])
         ax.set_xlim(-0.6, 23.6)
-        ax.set_xlabel("hour (UTC)", fontsize=9)
+        ax.set_xlabel(f"hour ({site_timezone_name()})", fontsize=9)
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.margins(y=0.15)
         ax.legend(
@@ -227,11 +229,11 @@ def hangup_chart(table: Table, sources: list[str]) -> str | None:
 
 
 def health_chart(table: Table, gaps: Table, sources: list[str]) -> str | None:
-    """CDRs per source and UTC hour as a heat map; gap hours (no CDRs where the source usually has some) in red."""
-    counts = {(r["source"], r["hour_utc"]): r["cdrs"] for r in table.rows}
+    """CDRs per source and local hour as a heat map; gap hours (no CDRs where the source usually has some) in red."""
+    counts = {(r["source"], r["hour"]): r["cdrs"] for r in table.rows}
     if not sources:
         return None
-    gap_cells = {(g["source"], g["hour_utc"]) for g in gaps.rows}
+    gap_cells = {(g["source"], g["hour"]) for g in gaps.rows}
     with rc_context(STYLE):
         fig = Figure(figsize=(WIDTH, 0.8 + 0.36 * len(sources)))
         ax = fig.subplots()
@@ -261,5 +263,5 @@ def health_chart(table: Table, gaps: Table, sources: list[str]) -> str | None:
         ax.tick_params(which="both", length=0)
         for side in ("left", "bottom"):
             ax.spines[side].set_visible(False)
-        ax.set_xlabel("hour (UTC) · darker: more CDRs · red: gap", fontsize=9)
+        ax.set_xlabel(f"hour ({site_timezone_name()}) · darker: more CDRs · red: gap", fontsize=9)
         return to_svg(fig, "health", "CDRs per source and hour")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
 from cdr import config
 from cdr.registry import SOURCES
+from cdr.sitetime import day_window
 
 SQL_DIR = config.PROJECT_ROOT / "include" / "reports"
 # The label of a row that totals a dimension (all sources, all directions, all of a source's queues ...).
@@ -81,12 +82,22 @@ FIGURES: dict[str, Figure] = {
             ("source", "country_code"),
             (_m("calls"), _m("answered", better="up"), _m("answer_ratio_pct", "pct", "up")),
         ),
-        Figure("incoming_by_hour", ("source", "hour_utc"), (_m("incoming_calls"), _m("answered", better="up"))),
+        Figure("incoming_by_hour", ("source", "hour"), (_m("incoming_calls"), _m("answered", better="up"))),
         Figure(
             "agents",
             ("source", "agent_key"),
             (_m("answered_incoming", better="up"), _m("answered_outgoing", better="up"), _m("talk_seconds")),
             day_only=("rank",),
+        ),
+        Figure(
+            "agent_daily",
+            ("source", "agent_key"),
+            (
+                _m("calls_handled", better="up"),
+                _m("talk_seconds"),
+                _m("aht_seconds", "seconds"),
+                _m("missed_calls", better="down"),
+            ),
         ),
         Figure(
             "queues",
@@ -95,15 +106,40 @@ FIGURES: dict[str, Figure] = {
                 _m("offered"),
                 _m("answered", better="up"),
                 _m("abandoned", better="down"),
-                _m("service_level_20s_pct", "pct", "up"),
+                _m("short_abandons"),
+                _m("service_level_pct", "pct", "up"),
                 _m("avg_speed_of_answer_seconds", "seconds", "down"),
                 _m("abandonment_rate_pct", "pct", "down"),
             ),
         ),
         Figure("callbacks", ("caller_number",), compare=False),
+        Figure(
+            "repeat_callers",
+            ("source",),
+            (
+                _m("incoming_calls"),
+                _m("missed", better="down"),
+                _m("short_abandons"),
+                _m("repeat_callers", better="down"),
+                _m("repeat_caller_pct", "pct", "down"),
+                _m("called_back_first_pct", "pct", "up"),
+                _m("fcr_pct", "pct", "up"),
+            ),
+        ),
+        Figure(
+            "routes",
+            ("source", "route", "direction", "country_code"),
+            (
+                _m("seizures"),
+                _m("asr_pct", "pct", "up"),
+                _m("ner_pct", "pct", "up"),
+                _m("acd_seconds", "seconds", "up"),
+                _m("avg_ring_seconds", "seconds", "down"),
+            ),
+        ),
         Figure("hangup_causes", ("source", "status", "source_status"), (_m("legs"), _m("share_of_source_pct", "pct"))),
-        Figure("cdrs_by_hour", ("source", "hour_utc"), (_m("cdrs"),), measures_data=True),
-        Figure("gaps", ("source", "hour_utc"), compare=False),
+        Figure("cdrs_by_hour", ("source", "hour"), (_m("cdrs"),), measures_data=True),
+        Figure("gaps", ("source", "hour"), compare=False),
         Figure("health", ("source",), (_m("cdrs"),), measures_data=True),
         Figure("unmapped", ("source", "affects", "field", "raw_value", "mapped_to"), compare=False),
         Figure("reconciliation", ("cdrs",), compare=False),
@@ -126,9 +162,10 @@ def prepare(con) -> None:
 
 
 def day_params(day: date, sources: list[str]) -> dict[str, Any]:
-    """What a query may use: $day (DATE), $day_end (the UTC instant the day ends), $sources (in report order)."""
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
-    return {"day": day, "day_end": end, "sources": sources}
+    """What a query may use: $day (DATE, the call centre's business day: the marts' local_date), $day_start and
+    $day_end (the instants its local midnights are), $sources (in report order)."""
+    start, end = day_window(day)
+    return {"day": day, "day_start": start, "day_end": end, "sources": sources}
 
 
 @dataclass
@@ -166,9 +203,9 @@ def day_table(con, figure: Figure, day: date, sources: list[str]) -> Table:
 
 
 def sources_with_data(con, day: date) -> frozenset[str]:
-    """The sources that sent at least one CDR (a leg of marts.fct_cdr) that started on ``day``."""
+    """The sources that sent at least one CDR (a leg of marts.fct_cdr) that started on ``day`` (local)."""
     return frozenset(
-        r[0] for r in con.execute("select distinct source from marts.fct_cdr where date_key = ?", [day]).fetchall()
+        r[0] for r in con.execute("select distinct source from marts.fct_cdr where local_date = ?", [day]).fetchall()
     )
 
 

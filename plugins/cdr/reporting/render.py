@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 
 from cdr.registry import SOURCES
 from cdr.reporting.figures import PERIODS, SQL_DIR, TOTAL, Table, source_label
+from cdr.sitetime import site_timezone
 
 DIRECTIONS = {
     "inbound": "Incoming",
@@ -47,7 +48,9 @@ def environment() -> Environment:
         direction=lambda d: DIRECTIONS.get(d, d),
     )
     env.tests["active_agent"] = active_agent
-    env.globals.update(cmp=cmp, TOTAL=TOTAL, rows_of=rows_of, num=num, pct=pct, secs=secs)
+    env.globals.update(
+        cmp=cmp, TOTAL=TOTAL, rows_of=rows_of, num=num, pct=pct, secs=secs, site_zone=lambda: site_timezone().key
+    )
     return env
 
 
@@ -90,11 +93,13 @@ def duration(value: Any) -> str:
 
 
 def clock(value: datetime | None, with_date: bool = False) -> str:
-    """A UTC time as the report prints it: 14:58, or 2026-11-19 14:58 for another day."""
+    """A time as the report prints it, on the call centre's clock (CDR_SITE_TIMEZONE): 14:58, or 2026-11-19 14:58
+    for another day. A time without a zone (the CSVs' *_utc columns) is UTC."""
     if value is None:
         return "never"
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(site_timezone()).replace(tzinfo=None)
     return f"{value:%Y-%m-%d %H:%M}" if with_date else f"{value:%H:%M}"
 
 
