@@ -207,6 +207,9 @@ def up(tmp_path_factory):
         "CDR_DATA_DIR": str(root / "data"),
         "AIRFLOW__API__PORT": str(free_port()),
         "CDR_RECEIVER_PORT": str(free_port()),
+        # The log servers' fixed defaults (8793, 8794) clash with any other Airflow on the machine.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "CDR_PULL_SCHEDULE": "@daily",
         run_up.DB_ENV: url,
     }
