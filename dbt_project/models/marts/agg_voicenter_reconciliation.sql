@@ -1,23 +1,10 @@
--- Per UTC day of the calls: the Voicenter CDRs the webhook delivered, those only the Call Log had (recovered by
+-- Per local day of the calls (int_voicenter__cdr_origins): the Voicenter CDRs the webhook delivered, those only the Call Log had (recovered by
 -- voicenter_reconcile), and those the webhook delivered after they had been recovered.
 with
 
-cdrs as (
-
-    select * from {{ ref('stg_voicenter__cdrs') }}
-
-),
-
 per_cdr as (
 
-    select
-        ivruniqueid,
-        -- the call centre's business day (macros/local_time.sql)
-        cast(timezone({{ local_timezone("'voicenter'") }}, min(coalesce(started_at, received_at))) as date) as date_key,
-        bool_or(origin = 'webhook') as by_webhook,
-        bool_or(origin = 'call_log') as by_call_log
-    from cdrs
-    group by ivruniqueid
+    select * from {{ ref('int_voicenter__cdr_origins') }}
 
 ),
 
