@@ -1,5 +1,6 @@
--- Per local day of the calls (int_voicenter__cdr_origins): the Voicenter CDRs the webhook delivered, those only the Call Log had (recovered by
--- voicenter_reconcile), and those the webhook delivered after they had been recovered.
+-- Per local day of the calls (int_voicenter__cdr_origins): the Voicenter CDRs the webhook delivered, those
+-- only the Call Log had (recovered by voicenter_reconcile), and those the webhook delivered after they had been
+-- recovered.
 with
 
 per_cdr as (
