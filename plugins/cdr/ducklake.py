@@ -169,8 +169,8 @@ def publish(
 
     With a ``lineage`` equal to the one the last build's snapshot records, the incremental tables (``keys``) are
     updated by the rows changed since that build's marks, the others replaced whole; otherwise every table is."""
-    from cdr.duckfile import sql_string, sync_table
-    from cdr.warehouse import PUBLISHED_SCHEMAS, _quote, table_marks
+    from cdr.duckfile import sql_string
+    from cdr.warehouse import sync_marts, table_marks
 
     keys = (keys or {}) if lineage else {}
     counts: dict[str, int] = {}
@@ -182,44 +182,12 @@ def publish(
         history = builds(con)
         held = history[-1] if history and lineage and history[-1].get("lineage") == lineage else None
         con.execute(f"use {ALIAS}")
-        tables = con.execute(
-            "select schema_name, table_name, comment from duckdb_tables() "
-            "where database_name = 'build' and schema_name in (select unnest(?::varchar[])) order by all",
-            [list(PUBLISHED_SCHEMAS)],
-        ).fetchall()
-        published = {(schema, table) for schema, table, _ in tables}
         published_at = datetime.now(UTC)
         # One transaction, one snapshot: readers see all of this build or none of it.
         con.execute("begin")
         try:
-            for schema, table in con.execute(
-                "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-            ).fetchall():
-                if (schema, table) not in published and (schema, table) != ("main", "build_info"):
-                    con.execute(f'drop table "{schema}"."{table}"')
-            for schema, table, comment in tables:
-                name = f"{schema}.{table}"
-                modes[name] = sync_table(
-                    con,
-                    schema,
-                    table,
-                    f'select * from build."{schema}"."{table}"',
-                    key=keys.get(name),
-                    since=(held or {}).get("marks", {}).get(name),
-                    lookback_hours=lookback_hours,
-                )
-                counts[name] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-                con.execute(
-                    f'comment on table "{schema}"."{table}" is \'{_quote(comment)}\''
-                    if comment
-                    else f'comment on table "{schema}"."{table}" is null'
-                )
-            for schema, table, column, comment in con.execute(
-                "select schema_name, table_name, column_name, comment from duckdb_columns() where database_name = "
-                "'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
-                [list(PUBLISHED_SCHEMAS)],
-            ).fetchall():
-                con.execute(f'comment on column "{schema}"."{table}"."{column}" is \'{_quote(comment)}\'')
+            since = (held or {}).get("marks", {})
+            sync_marts(con, keys, since, lookback_hours, modes, counts, keep=(("main", "build_info"),))
             con.execute(
                 "create or replace table main.build_info as "
                 "select ?::timestamptz as published_at, ?::varchar as build_database",

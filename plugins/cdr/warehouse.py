@@ -182,6 +182,55 @@ def table_marks(con, database: str, keys: dict[str, str]) -> dict[str, str]:
     return marks
 
 
+def sync_marts(
+    con,
+    keys: dict[str, str],
+    since: dict[str, str],
+    lookback_hours: float,
+    modes: dict[str, str],
+    counts: dict[str, int],
+    keep: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """Make the current database's published schemas equal the attached ``build``'s, with their comments: the
+    incremental tables (``keys``) by the rows changed since ``since`` (cdr.duckfile.sync_table), the others whole;
+    tables an earlier build published that this one no longer has are dropped (except ``keep``). Fills ``modes``
+    (how each table was brought up to date) and ``counts`` (its rows)."""
+    tables = con.execute(
+        "select schema_name, table_name, comment from duckdb_tables() "
+        "where database_name = 'build' and schema_name in (select unnest(?::varchar[])) order by all",
+        [list(PUBLISHED_SCHEMAS)],
+    ).fetchall()
+    published = {(schema, table) for schema, table, _ in tables}
+    for schema, table in con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+    ).fetchall():
+        if (schema, table) not in published and (schema, table) not in keep:
+            con.execute(f'drop table "{schema}"."{table}"')
+    for schema, table, comment in tables:
+        name = f"{schema}.{table}"
+        modes[name] = sync_table(
+            con,
+            schema,
+            table,
+            f'select * from build."{schema}"."{table}"',
+            key=keys.get(name),
+            since=since.get(name),
+            lookback_hours=lookback_hours,
+        )
+        counts[name] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+        con.execute(
+            f'comment on table "{schema}"."{table}" is \'{_quote(comment)}\''
+            if comment
+            else f'comment on table "{schema}"."{table}" is null'
+        )
+    for schema, table, column, comment in con.execute(
+        "select schema_name, table_name, column_name, comment from duckdb_columns() "
+        "where database_name = 'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
+        [list(PUBLISHED_SCHEMAS)],
+    ).fetchall():
+        con.execute(f'comment on column "{schema}"."{table}"."{column}" is \'{_quote(comment)}\'')
+
+
 def publish_warehouse(build_db: Path | None = None, target: Path | None = None, lineage: str | None = None) -> dict:
     """Publish the build's marts as ``target``, atomically (cdr.duckfile.updated_database).
 
@@ -205,41 +254,7 @@ def publish_warehouse(build_db: Path | None = None, target: Path | None = None, 
 
     with updated_database(target, meta, accept) as (con, held):
         con.execute(f"attach {sql_string(build_db)} as build (read_only)")
-        tables = con.execute(
-            "select schema_name, table_name, comment from duckdb_tables() "
-            "where database_name = 'build' and schema_name in (select unnest(?::varchar[])) order by all",
-            [list(PUBLISHED_SCHEMAS)],
-        ).fetchall()
-        published = {(schema, table) for schema, table, _ in tables}
-        # tables an earlier build published that this one no longer has
-        for schema, table in con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-        ).fetchall():
-            if (schema, table) not in published:
-                con.execute(f'drop table "{schema}"."{table}"')
-        for schema, table, comment in tables:
-            name = f"{schema}.{table}"
-            modes[name] = sync_table(
-                con,
-                schema,
-                table,
-                f'select * from build."{schema}"."{table}"',
-                key=keys.get(name),
-                since=(held or {}).get("marks", {}).get(name),
-                lookback_hours=lookback,
-            )
-            counts[name] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-            con.execute(
-                f'comment on table "{schema}"."{table}" is \'{_quote(comment or "")}\''
-                if comment
-                else f'comment on table "{schema}"."{table}" is null'
-            )
-        for schema, table, column, comment in con.execute(
-            "select schema_name, table_name, column_name, comment from duckdb_columns() "
-            "where database_name = 'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
-            [list(PUBLISHED_SCHEMAS)],
-        ).fetchall():
-            con.execute(f'comment on column "{schema}"."{table}"."{column}" is \'{_quote(comment)}\'')
+        sync_marts(con, keys, (held or {}).get("marks", {}), lookback, modes, counts)
         con.execute(
             "create or replace table main.build_info as "
             "select ?::timestamptz as published_at, ?::varchar as build_database",

@@ -98,7 +98,7 @@ def test_each_publish_is_one_snapshot_and_earlier_builds_stay_readable(catalog, 
 
 
 def test_a_failed_publish_commits_nothing(catalog, incremental_project, monkeypatch):
-    from cdr import duckfile
+    import cdr.warehouse
     from cdr.warehouse import incremental_keys
 
     tmp = incremental_project
@@ -107,14 +107,14 @@ def test_a_failed_publish_commits_nothing(catalog, incremental_project, monkeypa
     good = ducklake.publish(build, lineage="L1", keys=incremental_keys())
     make_lake_build(build, [("k1", "1", "2026-11-20 10:00:00+00"), ("k2", "2", "2026-11-20 11:00:00+00")], agents=5)
 
-    real = duckfile.sync_table
+    real = cdr.warehouse.sync_table  # what sync_marts, shared with the file publish, calls
 
     def dies_on_the_second_table(con, schema, table, *args, **kwargs):
         if table == "fct_cdr":  # order by name: dim_agent is already replaced when this fails
             raise RuntimeError("killed mid-publish")
         return real(con, schema, table, *args, **kwargs)
 
-    monkeypatch.setattr(duckfile, "sync_table", dies_on_the_second_table)
+    monkeypatch.setattr(cdr.warehouse, "sync_table", dies_on_the_second_table)
     with pytest.raises(RuntimeError, match="killed mid-publish"):
         ducklake.publish(build, lineage="L1", keys=incremental_keys())
     with ducklake.connect() as con:
