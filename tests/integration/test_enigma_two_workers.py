@@ -14,6 +14,7 @@ import redis
 
 from launch import start_redis
 from tests.helpers import lake_rows
+from tests.integration.test_enigma_drain import cdr
 
 pytestmark = pytest.mark.integration
 
@@ -44,20 +45,6 @@ WORKER = textwrap.dedent(
 def server():
     with start_redis() as srv:
         yield srv
-
-
-def cdr(ref: str) -> bytes:
-    return json.dumps(
-        {
-            "type": "cdr",
-            "payload": {
-                "call_ref": ref,
-                "extension": "3001",
-                "end_reason": "ANSWERED",
-                "dialed_at": "2026-11-20T10:00:00+02:00",
-            },
-        }
-    ).encode()
 
 
 def race(url: str) -> list[dict]:
