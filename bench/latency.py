@@ -29,9 +29,6 @@ import json
 import math
 import os
 import random
-import re
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -49,6 +46,7 @@ sys.path.insert(0, str(ROOT / "include" / "demo"))
 import duckdb  # noqa: E402
 import requests  # noqa: E402
 from post_voicenter import acknowledged, post  # noqa: E402
+from up_process import UpProcess  # noqa: E402
 
 import run_up  # noqa: E402
 from launch import free_port  # noqa: E402
@@ -226,48 +224,7 @@ def feed_push(plan: Plan, schedule: dict[str, list[tuple[float, int]]], redis_po
 # --- the stack ---------------------------------------------------------------------------------------------------
 
 
-class Stack:
-    """`make up` (include/demo/run_up.py) as a child process, its output in a log file and kept line by line."""
-
-    def __init__(self, env: dict[str, str], log: Path):
-        self.lines: list[str] = []
-        self.log = open(log, "w")  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "include" / "demo" / "run_up.py")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            self.log.write(line)
-            self.log.flush()
-
-    def wait_for(self, pattern: str, timeout: float) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                match = re.search(pattern, line)
-                if match:
-                    return match
-            if self.proc.poll() is not None:
-                raise RuntimeError("make up stopped:\n" + "\n".join(self.lines[-30:]))
-            time.sleep(1)
-        raise RuntimeError(f"make up printed no {pattern!r} in {timeout:.0f}s:\n" + "\n".join(self.lines[-30:]))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+Stack = UpProcess
 
 
 def drop_database(name: str) -> None:

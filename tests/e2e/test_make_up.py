@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import threading
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -26,10 +23,11 @@ import duckdb
 import psycopg2
 import pytest
 import requests
+from up_process import UpProcess
 
 import run_up
 from launch import free_port
-from tests.conftest import ARTIFACTS, KAZOO_DATA, PBX_DATA, ROOT
+from tests.conftest import ARTIFACTS, KAZOO_DATA, PBX_DATA
 from tests.e2e.airflow_cli import airflow
 from tests.helpers import kazoo_ids_created_in, pbx_ids_read_by
 
@@ -123,38 +121,16 @@ def test_the_choice_goes_into_airflow_cfg_for_the_cli(tmp_path):
 # --- make up under a scheduler -----------------------------------------------------------------------------------
 
 
-class Up:
-    """A running `make up` (run_up.py), its output kept line by line (and in the test artefacts)."""
+class Up(UpProcess):
+    """A running `make up` (run_up.py), its output kept line by line (and in the test artefacts), and its API."""
 
     def __init__(self, env: dict[str, str], log: Path):
-        self.env, self.lines = env, []
+        super().__init__(env, log)
         self.url = f"http://localhost:{env['AIRFLOW__API__PORT']}"
-        self.log = open(log, "w")  # noqa: SIM115 (closed in stop(), after the reader thread is done)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "include" / "demo" / "run_up.py")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
         self.token = ""
 
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            self.log.write(line)
-            self.log.flush()
-
     def wait_for_line(self, start: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [line for line in self.lines if line.startswith(start)]
-            if found:
-                return found[0]
-            assert self.proc.poll() is None, "make up stopped:\n" + "\n".join(self.lines[-40:])
-            time.sleep(1)
-        raise AssertionError(f"make up printed no {start!r} in {timeout:.0f}s:\n" + "\n".join(self.lines[-40:]))
+        return self.wait_for("^" + re.escape(start) + ".*", timeout).group(0)
 
     def api(self, method: str, path: str, **kwargs) -> dict:
         response = requests.request(
@@ -184,16 +160,6 @@ class Up:
                 return
             time.sleep(3)
         raise AssertionError(f"{what}: still queued or running after {timeout:.0f}s: {self.busy(dag_ids)}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
