@@ -1,0 +1,418 @@
+"""The grown-up shape of docs/scale-out.md, whole, on loopback, against the single-machine default.
+
+Started here as separate processes, as on separate machines: an api-server, a scheduler and a dag-processor, and
+two Celery workers (`airflow celery worker`), with the metadata and the Celery results in PostgreSQL (a database
+of this run, dropped after), a redis-server as the broker, the lake on an S3 server (moto_server: CDR_LAKE_URL,
+credentials from the `aws_default` Connection) and the warehouse as a DuckLake (catalog in another PostgreSQL
+database of this run, data on the S3 server). Each worker has a data directory of its own, as a machine has its
+own disk: worker "host-a" serves the warehouse queue (dbt's build database lives there) and the queue of the
+Voicenter receiver that runs beside it; "host-b" serves the default queue only.
+
+While three days of `kazoo_cdrs` and `pbx_cdrs` are back-filled through the REST API (POST /api/v2/backfills),
+the receiver takes posts and `enigma_cdrs` drains messages pushed meanwhile. Then: tasks ran on both workers,
+each queue's tasks only where they belong; `cdr_warehouse` ran because the lake Assets were updated; and the
+DuckLake holds, leg for leg, what the single-machine default (local lake, warehouse.duckdb) builds from the same
+sources through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import psycopg2
+import pytest
+import redis
+import requests
+from post_voicenter import post_all
+
+import run_up
+from launch import free_port, start, start_receiver, start_redis
+from run_demo import DEMO_TOKEN, ENIGMA_MESSAGES, VOICENTER_CDRS, demo_environment
+from tests.conftest import ARTIFACTS, ROOT
+from tests.e2e.airflow_cli import AIRFLOW, airflow
+from tests.s3server import KEY, REGION, SECRET, moto_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.scaleout]
+
+DAYS = [datetime(2026, 11, 19, tzinfo=UTC) + timedelta(days=n) for n in range(3)]
+PULLS = ("kazoo_cdrs", "pbx_cdrs")
+LOADERS = ("enigma_cdrs", "voicenter_cdrs")
+WAREHOUSE_QUEUE, RECEIVER_QUEUE = "warehouse", "receiver-a"
+WORKERS = {"host-a": ["default", WAREHOUSE_QUEUE, RECEIVER_QUEUE], "host-b": ["default"]}
+# What differs between two builds of the same sources: when each copy was read.
+NOT_COMPARED = {"extracted_at"}
+
+
+def _ducklake_or_skip() -> None:
+    from cdr import ducklake
+
+    try:
+        ducklake.load_extensions(duckdb.connect(), s3=True)
+    except ducklake.DuckLakeError as error:
+        pytest.skip(str(error))
+
+
+def _admin():
+    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+    con.autocommit = True
+    return con
+
+
+def _drop(*databases: str) -> None:
+    con = _admin()
+    with con.cursor() as cur:
+        for name in databases:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+    con.close()
+
+
+class Stack:
+    """The processes of the grown-up shape, their environments and the REST API."""
+
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root, self.env, self.procs = root, env, {}
+        self.url = f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}"
+        self.token = ""
+
+    def spawn(self, name: str, args: list[str], **extra: str) -> None:
+        log = open(ARTIFACTS / f"e2e-scale-out-{name}.log", "w")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen(
+            [AIRFLOW, *args], env={**self.env, **extra}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs[name] = (proc, log)
+
+    def check_running(self) -> None:
+        dead = {name: proc.returncode for name, (proc, _) in self.procs.items() if proc.poll() is not None}
+        assert not dead, f"stopped: {dead} (see build/test-artifacts/e2e-scale-out-*.log)"
+
+    def stop(self) -> None:
+        # Workers first (a warm shutdown lets their tasks end), then the rest.
+        order = sorted(self.procs, key=lambda name: not name.startswith("worker"))
+        for name in order:
+            proc, _ = self.procs[name]
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for name in order:
+            proc, log = self.procs[name]
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            log.close()
+
+    def api(self, method: str, path: str, **kwargs):
+        response = requests.request(
+            method, f"{self.url}/api/v2{path}", timeout=30, headers={"Authorization": f"Bearer {self.token}"}, **kwargs
+        )
+        assert response.ok, f"{method} {path}: HTTP {response.status_code} {response.text[:500]}"
+        return response.json()
+
+    def runs(self, dag_id: str, **filters) -> list[dict]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, **filters})["dag_runs"]
+
+    def task_instances(self, dag_id: str) -> list[dict]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/~/taskInstances", params={"limit": 500})["task_instances"]
+
+    def busy(self, dag_ids) -> dict[str, int]:
+        counts = {d: len(self.runs(d, state=["queued", "running"])) for d in dag_ids}
+        return {d: n for d, n in counts.items() if n}
+
+
+def wait_for(check, timeout: float, what: str, stack: Stack | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stack:
+            stack.check_running()
+        found = check()
+        if found:
+            return found
+        time.sleep(3)
+    raise AssertionError(f"no {what} after {timeout:.0f}s")
+
+
+def wait_quiet(stack: Stack, dag_ids, timeout: float, quiet_seconds: float = 30) -> None:
+    """No run of these DAGs queued or running, for ``quiet_seconds`` (an asset-triggered run is created a
+    scheduler loop after the events)."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        stack.check_running()
+        if stack.busy(dag_ids):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return
+        time.sleep(3)
+    raise AssertionError(f"still queued or running after {timeout:.0f}s: {stack.busy(dag_ids)}")
+
+
+def push(port: int, lines: list[bytes]) -> None:
+    client = redis.Redis(port=port)
+    for line in lines:
+        key, message = line.split(b"\t", 1)
+        client.lpush(key, message)
+
+
+def legs(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
+    """Every row of ``table``, each column as text (JSON and lists too), in one order."""
+    columns = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] not in NOT_COMPARED]
+    select = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in columns)
+    return [tuple(columns), *con.execute(f"select {select} from {table} order by all").fetchall()]
+
+
+def single_machine_build(data: Path, kazoo_url: str, pbx_url: str) -> dict[str, list[tuple]]:
+    """The default shape, in this process: a local lake and warehouse.duckdb, the same sources pulled, drained,
+    posted and loaded through the calls the DAGs' tasks make, then cdr_warehouse's build."""
+    from cdr import config
+    from cdr.enigma.drain import drain
+    from cdr.enigma.hook import EnigmaHook
+    from cdr.kazoo.extract import pull_interval as pull_kazoo
+    from cdr.kazoo.hook import KazooHook
+    from cdr.pbx.extract import pull_interval as pull_pbx
+    from cdr.pbx.hook import PbxHook
+    from cdr.registry import region_for
+    from cdr.voicenter.load import configured_region, load_staged
+    from cdr.warehouse import build_and_publish
+
+    with pytest.MonkeyPatch.context() as patch, start_redis() as enigma:
+        for name in ("CDR_LAKE_URL", "CDR_WAREHOUSE_CATALOG", "CDR_WAREHOUSE_DATA_PATH"):
+            patch.delenv(name, raising=False)
+        patch.setenv("CDR_DATA_DIR", str(data))
+        for name, value in demo_environment(kazoo_url, pbx_url, enigma.port).items():
+            if name.startswith("AIRFLOW_CONN_"):
+                patch.setenv(name, value)
+        for day in DAYS:
+            kazoo = KazooHook()
+            pull_kazoo(
+                kazoo.get_conn(),
+                day,
+                day + timedelta(days=1),
+                default_region=region_for("kazoo", kazoo.extra),
+                own_numbers=kazoo.own_numbers,
+            )
+            pbx = PbxHook()
+            pull_pbx(
+                pbx.get_conn(),
+                day,
+                day + timedelta(days=1),
+                lookback_hours=pbx.lookback_hours,
+                own_numbers=pbx.own_numbers,
+                default_region=region_for("pbx", pbx.extra),
+            )
+        push(enigma.port, ENIGMA_MESSAGES.read_bytes().splitlines())
+        hook = EnigmaHook()
+        drain(
+            hook.get_conn(),
+            hook.keys,
+            timezone_name=hook.timezone,
+            default_region=region_for("enigma", hook.extra),
+        )
+        with start_receiver(str(data), DEMO_TOKEN) as receiver:
+            post_all(receiver.url, DEMO_TOKEN, json.loads(VOICENTER_CDRS.read_text()))
+        load_staged(default_region=configured_region())
+        build_and_publish()
+        with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+            return {table: legs(con, table) for table in ("marts.fct_cdr", "marts.fct_call")}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    _ducklake_or_skip()
+    root = tmp_path_factory.mktemp("scale-out")
+    run_id = uuid.uuid4().hex[:10]
+    metadata_db, catalog_db = f"cdr_test_{run_id}", f"cdr_test_lake_{run_id}"
+    with ExitStack() as stack_:
+        metadata_url = run_up.ensure_postgres_database(database=metadata_db)
+        run_up.ensure_postgres_database(database=catalog_db)
+        stack_.callback(_drop, metadata_db, catalog_db)
+        s3 = stack_.enter_context(moto_server())
+        s3.client().create_bucket(Bucket="cdr")
+        broker = stack_.enter_context(start_redis())
+        enigma = stack_.enter_context(start_redis())
+        kazoo = stack_.enter_context(start("kazoo_sim.py"))
+        pbx = stack_.enter_context(start("pbx_sim.py"))
+        host_a = root / "host-a"
+        # The receiver runs on host-a: it stages on host-a's disk, where host-a's worker loads from.
+        receiver = stack_.enter_context(start_receiver(str(host_a), DEMO_TOKEN))
+
+        port = free_port()
+        home = root / "airflow"
+        home.mkdir()
+        password = secrets.token_urlsafe(12)
+        (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": password}))
+        env = {
+            **demo_environment(kazoo.url, pbx.url, enigma.port),
+            "AIRFLOW_HOME": str(home),
+            "CDR_DATA_DIR": str(root / "central"),
+            "CDR_PULL_SCHEDULE": "@daily",
+            "PYTHONPATH": str(ROOT),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.worker_host.hostname",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{broker.port}/0",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:5432/{metadata_db}",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+            # What every component of one deployment shares (docker-compose.celery.yaml takes them from .env).
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            # The lake on the S3 server, its credentials in the Connection the lake reads (CDR_LAKE_CONN_ID).
+            "CDR_LAKE_URL": "s3://cdr/lake",
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": KEY,
+                    "password": SECRET,
+                    "extra": {"endpoint_url": s3.endpoint, "region_name": REGION},
+                }
+            ),
+            # The DuckLake: catalog in PostgreSQL, data on the S3 server (credentials from the environment).
+            "CDR_WAREHOUSE_CATALOG": f"postgres:host=127.0.0.1 port=5432 user=postgres dbname={catalog_db}",
+            "CDR_WAREHOUSE_DATA_PATH": "s3://cdr/warehouse/",
+            **s3.env(),
+            "AWS_REGION": REGION,
+            "CDR_WAREHOUSE_QUEUE": WAREHOUSE_QUEUE,
+            "CDR_VOICENTER_RECEIVER_QUEUES": RECEIVER_QUEUE,
+        }
+        for name in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER"):
+            env.pop(name, None)
+        airflow(env, "db", "migrate", log="scale-out-db-migrate")
+        stack = Stack(root, env)
+        stack_.callback(stack.stop)
+        stack.spawn("api-server", ["api-server"], CDR_TEST_HOSTNAME="central")
+        stack.spawn("scheduler", ["scheduler"], CDR_TEST_HOSTNAME="central")
+        stack.spawn("dag-processor", ["dag-processor"], CDR_TEST_HOSTNAME="central")
+        for host, queues in WORKERS.items():
+            stack.spawn(
+                f"worker-{host}",
+                ["celery", "worker", "--queues", ",".join(queues), "--concurrency", "2", "--celery-hostname", host],
+                CDR_TEST_HOSTNAME=host,
+                CDR_DATA_DIR=str(root / host),
+                AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+            )
+
+        def token():
+            try:
+                response = requests.post(
+                    f"{stack.url}/auth/token", json={"username": "admin", "password": password}, timeout=5
+                )
+            except requests.RequestException:
+                return None
+            return response.json()["access_token"] if response.status_code in (200, 201) else None
+
+        stack.token = wait_for(token, 300, "API server", stack)
+        stack.kazoo, stack.pbx, stack.receiver, stack.enigma, stack.s3 = kazoo, pbx, receiver, enigma, s3
+        yield stack
+
+
+def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack, tmp_path):
+    messages = ENIGMA_MESSAGES.read_bytes().splitlines()
+    cdrs = json.loads(VOICENTER_CDRS.read_text())
+    push(stack.enigma.port, messages[: len(messages) // 2])
+    post_all(stack.receiver.url, DEMO_TOKEN, cdrs[: len(cdrs) // 2])
+
+    dags = [*PULLS, *LOADERS, "cdr_warehouse"]
+    wait_for(
+        lambda: all(
+            requests.get(
+                f"{stack.url}/api/v2/dags/{d}", timeout=10, headers={"Authorization": f"Bearer {stack.token}"}
+            ).status_code
+            == 200
+            for d in dags
+        ),
+        240,
+        "parsed DAGs",
+        stack,
+    )
+    for dag_id in dags:
+        stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+    backfills = [
+        stack.api(
+            "POST",
+            "/backfills",
+            json={
+                "dag_id": dag_id,
+                "from_date": DAYS[0].isoformat(),
+                "to_date": DAYS[-1].isoformat(),
+                "reprocess_behavior": "completed",
+            },
+        )
+        for dag_id in PULLS
+    ]
+    # Meanwhile the dialer pushes and Voicenter posts the rest; the loaders run again for them.
+    push(stack.enigma.port, messages[len(messages) // 2 :])
+    post_all(stack.receiver.url, DEMO_TOKEN, cdrs[len(cdrs) // 2 :])
+    wait_for(lambda: all(stack.runs(d, state=["success"]) for d in LOADERS), 300, "a first loader run", stack)
+    for dag_id in LOADERS:
+        stack.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
+
+    for backfill in backfills:
+        wait_for(lambda b=backfill: stack.api("GET", f"/backfills/{b['id']}")["completed_at"], 600, "back-fill", stack)
+    for dag_id in PULLS:
+        runs = stack.runs(dag_id, run_type=["backfill"])
+        assert sorted(r["logical_date"][:10] for r in runs) == [d.date().isoformat() for d in DAYS]
+        assert {r["state"] for r in runs} == {"success"}, runs
+    wait_quiet(stack, dags, 900)
+    for dag_id in dags:
+        assert {r["state"] for r in stack.runs(dag_id)} == {"success"}, (dag_id, stack.runs(dag_id))
+
+    # Tasks ran on both workers, and each queue's only on the workers that serve it.
+    where: dict[tuple[str, str], set[str]] = {}
+    for dag_id in dags:
+        for ti in stack.task_instances(dag_id):
+            if ti["state"] == "success":
+                where.setdefault((dag_id, ti["task_id"]), set()).add(ti["hostname"])
+    assert set().union(*where.values()) == set(WORKERS), where
+    assert where[("cdr_warehouse", "build_and_publish")] == {"host-a"}
+    assert where[("voicenter_cdrs", "load_receiver_a")] == {"host-a"}
+    pulled_on = where[("kazoo_cdrs", "pull")] | where[("pbx_cdrs", "pull")]
+    assert pulled_on <= set(WORKERS)
+
+    # cdr_warehouse ran because the lake Assets were updated.
+    warehouse_runs = stack.runs("cdr_warehouse")
+    assert any(r["run_type"] == "asset_triggered" for r in warehouse_runs), warehouse_runs
+
+    # Nothing of the lake on any worker's disk: the pulls wrote the S3 server.
+    lake_keys = stack.s3.keys("cdr", "lake/")
+    assert {k.split("/")[1] for k in lake_keys if k.endswith(".parquet")} >= {"kazoo", "pbx", "enigma", "voicenter"}
+    for host in WORKERS:
+        assert not list((stack.root / host).glob("lake/*/**/*.parquet")), host
+    assert stack.s3.keys("cdr", "warehouse/")
+
+    # The DuckLake, read as an analyst on another machine reads it, equals the single-machine build.
+    from cdr import ducklake
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in stack.env.items():
+            if name.startswith(("CDR_WAREHOUSE_", "AWS_")):
+                patch.setenv(name, value)
+        con = ducklake.connect()
+        shared = {table: legs(con, table) for table in ("marts.fct_cdr", "marts.fct_call")}
+        con.close()
+    stack.stop()  # the single-machine build below gets the machine to itself
+    single = single_machine_build(tmp_path / "single", stack.kazoo.url, stack.pbx.url)
+    assert len(single["marts.fct_cdr"]) > 100
+    for table in shared:
+        assert shared[table][0] == single[table][0], table  # the same columns
+        only_shared = set(shared[table]) - set(single[table])
+        only_single = set(single[table]) - set(shared[table])
+        assert not only_shared and not only_single, (table, sorted(only_shared)[:5], sorted(only_single)[:5])
+        assert len(shared[table]) == len(single[table]), table
