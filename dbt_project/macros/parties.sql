@@ -15,14 +15,24 @@
 
 {#- Whether a number is one of `source`'s own numbers (int_own_numbers): the digits of one end with the digits of
     the other, seven digits at least, so a DID matches whether it was sent nationally or internationally. -#}
+{#- The own numbers are looked up in one map (last seven digits to the numbers ending so), built once by an
+    uncorrelated subquery: a correlated `exists` becomes a join DuckDB cannot push a filter through, so an
+    incremental build's filter on the newest reads would no longer reach the lake's scan and every leg ever
+    pulled would be read (measured: 3.1M KAZOO rows read for 100,000 new legs at 10M). -#}
 {% macro is_own_number(expr, source) -%}
-    (length({{ number_digits(expr) }}) >= 7 and exists (
-        select 1 from {{ ref('int_own_numbers') }} as own
-        where own.owner_source = '{{ source }}'
-            and own.number_key = right({{ number_digits(expr) }}, 7)
-            and (ends_with({{ number_digits(expr) }}, own.number_digits)
-                 or ends_with(own.number_digits, {{ number_digits(expr) }}))
-    ))
+    (length({{ number_digits(expr) }}) >= 7 and coalesce(list_bool_or(list_transform(
+        coalesce(map_extract_value(
+            (select map_from_entries(list({'key': number_key, 'value': numbers}))
+             from (
+                 select number_key, list(number_digits) as numbers
+                 from {{ ref('int_own_numbers') }}
+                 where owner_source = '{{ source }}'
+                 group by number_key
+             ) as own),
+            right({{ number_digits(expr) }}, 7)
+        ), []),
+        lambda own_digits: ends_with({{ number_digits(expr) }}, own_digits) or ends_with(own_digits, {{ number_digits(expr) }})
+    )), false))
 {%- endmacro %}
 
 {#- An extension of the call centre: 2 to 6 digits. -#}

@@ -122,7 +122,7 @@ def test_an_older_duckdb_opens_the_published_warehouse(tmp_path):
 
 def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(data_dir, monkeypatch, tmp_path):
     from cdr import config
-    from cdr.warehouse import DATA_SELECTION, dbt_build_arguments, project_fingerprint
+    from cdr.warehouse import DATA_SELECTION, PROVED_DOWNSTREAM, dbt_build_arguments, project_fingerprint
 
     assert dbt_build_arguments() == ["build", "--full-refresh"]  # no build yet
     config.build_dir().mkdir(parents=True)
@@ -131,7 +131,12 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
     incremental = ["build", "--select", *DATA_SELECTION, "--exclude", "resource_type:unit_test"]
     assert dbt_build_arguments() == incremental  # no build's tests passed yet: they check every row
     (config.build_dir() / "tests.watermark").write_text("2026-11-20 10:00:00+00")
-    assert dbt_build_arguments() == [*incremental, "--vars", '{"tests_changed_since": "2026-11-20 10:00:00+00"}']
+    assert dbt_build_arguments() == [
+        *incremental,
+        *PROVED_DOWNSTREAM,
+        "--vars",
+        '{"tests_changed_since": "2026-11-20 10:00:00+00"}',
+    ]
     assert dbt_build_arguments(full_tests=True) == incremental
     assert dbt_build_arguments(full_refresh=True) == ["build", "--full-refresh"]
     # The views read the lake by path: another data directory is another project.

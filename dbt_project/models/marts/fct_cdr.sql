@@ -108,10 +108,17 @@ with_remote as (
 
 {%- if is_incremental() %}
 
--- A source whose first read wins: a later read of a leg the warehouse holds changes nothing.
+-- A source whose first read wins: a later read of a leg the warehouse holds changes nothing. Joined from the
+-- few re-read keys, so that the hash table holds those, not every key of the warehouse.
 already_held as (
 
-    select cdr_key from {{ this }}
+    select held.cdr_key
+    from {{ this }} as held
+    inner join (
+        select distinct md5(source || ':' || source_cdr_id) as cdr_key
+        from with_remote
+        where coalesce(first_read_wins, false)
+    ) as reread on held.cdr_key = reread.cdr_key
 
 ),
 {%- endif %}
