@@ -42,7 +42,7 @@ from tests.conftest import ARTIFACTS, ROOT
 from tests.e2e.airflow_cli import AIRFLOW, airflow
 from tests.s3server import KEY, REGION, SECRET, moto_server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.scaleout]
+pytestmark = [pytest.mark.e2e, pytest.mark.scaleout, pytest.mark.ducklake]
 
 DAYS = [datetime(2026, 11, 19, tzinfo=UTC) + timedelta(days=n) for n in range(3)]
 PULLS = ("kazoo_cdrs", "pbx_cdrs")

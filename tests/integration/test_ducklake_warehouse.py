@@ -16,7 +16,7 @@ import pytest
 from cdr import ducklake
 from tests.unit.test_publish import incremental_project, make_lake_build  # noqa: F401
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.ducklake]
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 
