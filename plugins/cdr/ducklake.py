@@ -103,7 +103,8 @@ def load_extensions(con: duckdb.DuckDBPyConnection, *, s3: bool = False) -> None
 
 def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
     """A DuckDB S3 secret from the environment (the same variables boto and pyarrow read)."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or ""
+    # the S3-specific endpoint first, as AWS tools and cdr.objectstore take it
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
     parts = ["type s3"]
     for option, variable in (
         ("key_id", "AWS_ACCESS_KEY_ID"),
@@ -118,7 +119,8 @@ def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
         parts.append(f"endpoint '{host.rstrip('/')}'")
         parts.append(f"use_ssl {'true' if scheme == 'https' else 'false'}")
         parts.append("url_style 'path'")
-    con.execute(f"create or replace temp secret cdr_warehouse_s3 ({', '.join(parts)})")
+    # TEMPORARY, not TEMP: DuckDB's parser takes only the long word for a secret
+    con.execute(f"create or replace temporary secret cdr_warehouse_s3 ({', '.join(parts)})")
 
 
 def attach(

@@ -51,6 +51,18 @@ WAREHOUSE_QUEUE, RECEIVER_QUEUE = "warehouse", "receiver-a"
 WORKERS = {"host-a": ["default", WAREHOUSE_QUEUE, RECEIVER_QUEUE], "host-b": ["default"]}
 # What differs between two builds of the same sources: when each copy was read.
 NOT_COMPARED = {"extracted_at"}
+# A leg with no time of its own (an Enigma click-to-dial notification) is dated when it was drained
+# (int_enigma__legs: started_at_estimated), so its times are when each copy was read too. They are compared
+# as that: equal to the leg's extracted_at (estimated_legs_dated_when_read).
+WHEN_FOR_ESTIMATED = {
+    "started_at",
+    "ended_at",
+    "date_key",
+    "started_hour_utc",
+    "started_at_local",
+    "local_date",
+    "local_hour",
+}
 
 
 def _ducklake_or_skip() -> None:
@@ -60,6 +72,16 @@ def _ducklake_or_skip() -> None:
         ducklake.load_extensions(duckdb.connect(), s3=True)
     except ducklake.DuckLakeError as error:
         pytest.skip(str(error))
+
+
+def _celery_executor_or_fail() -> None:
+    """Fail at once, saying why, where the installed Celery breaks the provider's executor (every worker and the
+    scheduler would exit on start): Celery 5.7 dropped ``celery.backends.database.retry``, which
+    apache-airflow-providers-celery 3.26 imports."""
+    try:
+        import airflow.providers.celery.executors.celery_executor_utils  # noqa: F401
+    except ImportError as error:
+        pytest.fail(f"the CeleryExecutor cannot load in this install: {error}")
 
 
 def _admin():
@@ -158,6 +180,15 @@ def wait_quiet(stack: Stack, dag_ids, timeout: float, quiet_seconds: float = 30)
     raise AssertionError(f"still queued or running after {timeout:.0f}s: {stack.busy(dag_ids)}")
 
 
+def halves(items: list) -> tuple[list, list]:
+    """What is sent before the back-fill and what during it. post_all picks each CDR's body format (and which
+    are re-sent) by its place in the list it is given, and a format changes how a CDR is kept (its IVR as the
+    JSON text it came in): the single-machine build posts the same two halves, so each CDR reaches both builds
+    the same way."""
+    middle = len(items) // 2
+    return items[:middle], items[middle:]
+
+
 def push(port: int, lines: list[bytes]) -> None:
     client = redis.Redis(port=port)
     for line in lines:
@@ -168,8 +199,37 @@ def push(port: int, lines: list[bytes]) -> None:
 def legs(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
     """Every row of ``table``, each column as text (JSON and lists too), in one order."""
     columns = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] not in NOT_COMPARED]
-    select = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in columns)
+
+    def text(column: str) -> str:
+        value = f'cast("{column}" as varchar)'
+        if column in WHEN_FOR_ESTIMATED:
+            value = f"case when started_at_estimated then 'when read' else {value} end"
+        return f'{value} as "{column}"'
+
+    select = ", ".join(text(c) for c in columns)
     return [tuple(columns), *con.execute(f"select {select} from {table} order by all").fetchall()]
+
+
+def differences(columns: tuple, only_shared: set[tuple], only_single: set[tuple]) -> dict:
+    """What differs, by the first column (the table's key): the columns that differ in a row both builds hold,
+    and the keys only one build holds."""
+    shared, single = ({row[0]: row for row in rows} for rows in (only_shared, only_single))
+    found: dict = {"only in the DuckLake": sorted(shared.keys() - single.keys())[:5]}
+    found["only in the single build"] = sorted(single.keys() - shared.keys())[:5]
+    for key in sorted(shared.keys() & single.keys())[:5]:
+        found[key] = {c: (a, b) for c, a, b in zip(columns, shared[key], single[key], strict=True) if a != b}
+    return found
+
+
+def estimated_legs_dated_when_read(con: duckdb.DuckDBPyConnection) -> int:
+    """The estimated legs of fct_cdr, each checked to be dated exactly when it was read (what ``legs`` leaves
+    out of their comparison)."""
+    estimated, otherwise = con.execute(
+        "select count(*), count(*) filter (where started_at is distinct from extracted_at) "
+        "from marts.fct_cdr where started_at_estimated"
+    ).fetchone()
+    assert not otherwise, f"{otherwise} of {estimated} estimated legs are not dated when they were read"
+    return estimated
 
 
 def single_machine_build(data: Path, kazoo_url: str, pbx_url: str) -> dict[str, list[tuple]]:
@@ -220,16 +280,19 @@ def single_machine_build(data: Path, kazoo_url: str, pbx_url: str) -> dict[str, 
             default_region=region_for("enigma", hook.extra),
         )
         with start_receiver(str(data), DEMO_TOKEN) as receiver:
-            post_all(receiver.url, DEMO_TOKEN, json.loads(VOICENTER_CDRS.read_text()))
+            for part in halves(json.loads(VOICENTER_CDRS.read_text())):
+                post_all(receiver.url, DEMO_TOKEN, part)
         load_staged(default_region=configured_region())
         build_and_publish()
         with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+            estimated_legs_dated_when_read(con)
             return {table: legs(con, table) for table in ("marts.fct_cdr", "marts.fct_call")}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     _ducklake_or_skip()
+    _celery_executor_or_fail()
     root = tmp_path_factory.mktemp("scale-out")
     run_id = uuid.uuid4().hex[:10]
     metadata_db, catalog_db = f"cdr_test_{run_id}", f"cdr_test_lake_{run_id}"
@@ -324,10 +387,10 @@ def stack(tmp_path_factory):
 
 
 def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack, tmp_path):
-    messages = ENIGMA_MESSAGES.read_bytes().splitlines()
-    cdrs = json.loads(VOICENTER_CDRS.read_text())
-    push(stack.enigma.port, messages[: len(messages) // 2])
-    post_all(stack.receiver.url, DEMO_TOKEN, cdrs[: len(cdrs) // 2])
+    first_messages, later_messages = halves(ENIGMA_MESSAGES.read_bytes().splitlines())
+    first_cdrs, later_cdrs = halves(json.loads(VOICENTER_CDRS.read_text()))
+    push(stack.enigma.port, first_messages)
+    post_all(stack.receiver.url, DEMO_TOKEN, first_cdrs)
 
     dags = [*PULLS, *LOADERS, "cdr_warehouse"]
     wait_for(
@@ -342,7 +405,12 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
         "parsed DAGs",
         stack,
     )
-    for dag_id in dags:
+    # The warehouse first. Unpaused, its nightly timetable starts a run at once (a CronTriggerTimetable without
+    # catchup runs its latest trigger time), which builds the empty lake: so what the DuckLake holds at the end
+    # was built by asset-triggered runs, incrementally over that first build.
+    stack.api("PATCH", "/dags/cdr_warehouse", json={"is_paused": False})
+    wait_for(lambda: stack.runs("cdr_warehouse", state=["success"]), 300, "the first (nightly) build", stack)
+    for dag_id in [*PULLS, *LOADERS]:
         stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
     backfills = [
         stack.api(
@@ -358,8 +426,8 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
         for dag_id in PULLS
     ]
     # Meanwhile the dialer pushes and Voicenter posts the rest; the loaders run again for them.
-    push(stack.enigma.port, messages[len(messages) // 2 :])
-    post_all(stack.receiver.url, DEMO_TOKEN, cdrs[len(cdrs) // 2 :])
+    push(stack.enigma.port, later_messages)
+    post_all(stack.receiver.url, DEMO_TOKEN, later_cdrs)
     wait_for(lambda: all(stack.runs(d, state=["success"]) for d in LOADERS), 300, "a first loader run", stack)
     for dag_id in LOADERS:
         stack.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
@@ -376,19 +444,29 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
 
     # Tasks ran on both workers, and each queue's only on the workers that serve it.
     where: dict[tuple[str, str], set[str]] = {}
-    for dag_id in dags:
-        for ti in stack.task_instances(dag_id):
-            if ti["state"] == "success":
-                where.setdefault((dag_id, ti["task_id"]), set()).add(ti["hostname"])
+    instances = [ti for dag_id in dags for ti in stack.task_instances(dag_id)]
+    # Kept for reading what each worker ran and for how long (docs/scale-out.md's figures).
+    fields = ("dag_id", "task_id", "dag_run_id", "try_number", "state", "hostname", "queue", "duration")
+    (ARTIFACTS / "e2e-scale-out-task-instances.json").write_text(
+        json.dumps([{f: ti.get(f) for f in fields} for ti in instances], indent=1)
+    )
+    for ti in instances:
+        if ti["state"] == "success":
+            where.setdefault((ti["dag_id"], ti["task_id"]), set()).add(ti["hostname"])
     assert set().union(*where.values()) == set(WORKERS), where
     assert where[("cdr_warehouse", "build_and_publish")] == {"host-a"}
     assert where[("voicenter_cdrs", "load_receiver_a")] == {"host-a"}
     pulled_on = where[("kazoo_cdrs", "pull")] | where[("pbx_cdrs", "pull")]
     assert pulled_on <= set(WORKERS)
 
-    # cdr_warehouse ran because the lake Assets were updated.
-    warehouse_runs = stack.runs("cdr_warehouse")
-    assert any(r["run_type"] == "asset_triggered" for r in warehouse_runs), warehouse_runs
+    # cdr_warehouse built because the lake Assets were updated (a run whose events a build since took in skips).
+    run_types = {r["dag_run_id"]: r["run_type"] for r in stack.runs("cdr_warehouse")}
+    built_by = [
+        run_types[ti["dag_run_id"]]
+        for ti in instances
+        if (ti["dag_id"], ti["task_id"], ti["state"]) == ("cdr_warehouse", "build_and_publish", "success")
+    ]
+    assert "asset_triggered" in built_by, (built_by, run_types)
 
     # Nothing of the lake on any worker's disk: the pulls wrote the S3 server.
     lake_keys = stack.s3.keys("cdr", "lake/")
@@ -405,6 +483,7 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
             if name.startswith(("CDR_WAREHOUSE_", "AWS_")):
                 patch.setenv(name, value)
         con = ducklake.connect()
+        estimated_legs_dated_when_read(con)
         shared = {table: legs(con, table) for table in ("marts.fct_cdr", "marts.fct_call")}
         con.close()
     stack.stop()  # the single-machine build below gets the machine to itself
@@ -414,5 +493,5 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
         assert shared[table][0] == single[table][0], table  # the same columns
         only_shared = set(shared[table]) - set(single[table])
         only_single = set(single[table]) - set(shared[table])
-        assert not only_shared and not only_single, (table, sorted(only_shared)[:5], sorted(only_single)[:5])
+        assert not only_shared and not only_single, (table, differences(shared[table][0], only_shared, only_single))
         assert len(shared[table]) == len(single[table]), table

@@ -193,3 +193,28 @@ def test_the_report_and_masked_copy_read_the_ducklake_when_it_is_the_target(cata
         columns = [row[0] for row in con.execute("describe marts.fct_cdr").fetchall()]
     assert number.startswith("h:") and "27820001111" not in number
     assert "recording_url" not in columns
+
+
+def test_a_ducklake_with_its_data_on_an_s3_server_publishes_and_reads(catalog, incremental_project, monkeypatch):
+    """The data path on object storage, its credentials and endpoint from the environment (as docs/scale-out.md
+    sets them); read back by a new session as an analyst's."""
+    from cdr.warehouse import incremental_keys
+    from tests.s3server import REGION, moto_server
+
+    try:
+        ducklake.load_extensions(duckdb.connect(), s3=True)
+    except ducklake.DuckLakeError as error:
+        pytest.skip(str(error))
+    build = incremental_project / "build.duckdb"
+    rows = [(f"k{i}", f"+2782{i:07d}", "2026-11-20 10:00:00+00") for i in range(200)]
+    make_lake_build(build, rows, agents=2)
+    with moto_server() as s3:
+        s3.client().create_bucket(Bucket="cdr")
+        for name, value in {**s3.env(), "AWS_REGION": REGION}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("CDR_WAREHOUSE_DATA_PATH", "s3://cdr/warehouse/")
+        published = ducklake.publish(build, lineage="L1", keys=incremental_keys())
+        assert published["counts"]["marts.fct_cdr"] == 200
+        with ducklake.connect() as con:
+            assert legs(con) == sorted((k, n) for k, n, _ in rows)
+        assert [k for k in s3.keys("cdr", "warehouse/") if k.endswith(".parquet")]
