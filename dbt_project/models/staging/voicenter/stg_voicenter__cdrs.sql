@@ -43,8 +43,9 @@ renamed as (
                           bounded_seconds('seconds_waiting_in_queue')),
         ]) }} as invalid_values,
         price as price_agorot,
-        -- IVR arrives as an array or as a JSON string holding one: kept as a JSON list either way
-        case when json_valid("IVR") and json_type("IVR") = 'ARRAY' then cast("IVR" as json) end as ivr_path,
+        -- IVR arrives as an array or as a JSON string holding one: kept as a JSON list either way, minified, so that
+        -- one path is one text whichever way it came (DuckDB compares JSON as text)
+        case when json_valid("IVR") and json_type("IVR") = 'ARRAY' then json("IVR") end as ivr_path,
         received_at,
         received_format,
         -- `webhook` (the receiver staged it) or `call_log` (voicenter_reconcile recovered it); older files: webhook
