@@ -28,6 +28,7 @@ from up_process import UpProcess
 import run_up
 from launch import free_port
 from tests.conftest import ARTIFACTS, KAZOO_DATA, PBX_DATA
+from tests.e2e.airflow_api import AirflowApi, wait_for
 from tests.e2e.airflow_cli import airflow
 from tests.helpers import kazoo_ids_created_in, pbx_ids_read_by
 
@@ -37,7 +38,6 @@ UTC = UTC
 # interval's start): the demo days.
 FROM, TO = "2026-11-19", "2026-11-21"
 INTERVALS = (datetime(2026, 11, 19, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC))
-BUSY = ("queued", "running")
 LAKE_AND_WAREHOUSE = ["kazoo_cdrs", "pbx_cdrs", "enigma_cdrs", "voicenter_cdrs", "cdr_warehouse"]
 
 
@@ -121,7 +121,7 @@ def test_the_choice_goes_into_airflow_cfg_for_the_cli(tmp_path):
 # --- make up under a scheduler -----------------------------------------------------------------------------------
 
 
-class Up(UpProcess):
+class Up(UpProcess, AirflowApi):
     """A running `make up` (run_up.py), its output kept line by line (and in the test artefacts), and its API."""
 
     def __init__(self, env: dict[str, str], log: Path):
@@ -131,35 +131,6 @@ class Up(UpProcess):
 
     def wait_for_line(self, start: str, timeout: float) -> str:
         return self.wait_for("^" + re.escape(start) + ".*", timeout).group(0)
-
-    def api(self, method: str, path: str, **kwargs) -> dict:
-        response = requests.request(
-            method, f"{self.url}/api/v2{path}", timeout=30, headers={"Authorization": f"Bearer {self.token}"}, **kwargs
-        )
-        assert response.ok, f"{method} {path}: HTTP {response.status_code} {response.text[:500]}"
-        return response.json()
-
-    def runs(self, dag_id: str, **filters) -> list[dict]:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, **filters})["dag_runs"]
-
-    def busy(self, dag_ids) -> dict[str, int]:
-        counts = {d: len(self.runs(d, state=list(BUSY))) for d in dag_ids}
-        return {d: n for d, n in counts.items() if n}
-
-    def wait_idle(self, dag_ids, timeout: float, what: str, quiet_seconds: float = 30) -> None:
-        """None of these DAGs has a run queued or running, and that holds for ``quiet_seconds``: the scheduler
-        creates an asset-triggered run a loop after the events, so one quiet look is not yet quiet."""
-        deadline = time.monotonic() + timeout
-        quiet_since = None
-        while time.monotonic() < deadline:
-            if self.busy(dag_ids):
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= quiet_seconds:
-                return
-            time.sleep(3)
-        raise AssertionError(f"{what}: still queued or running after {timeout:.0f}s: {self.busy(dag_ids)}")
 
 
 @pytest.fixture(scope="module")
@@ -290,16 +261,6 @@ def builds(up: Up, settled: bool = True) -> int:
     if settled:
         assert {t["state"] for t in tis} <= {"success", "skipped"}, tis
     return sum(t["state"] == "success" for t in tis)
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(3)
-    raise AssertionError(f"no {what} after {timeout:.0f}s")
 
 
 def wait_for_backfill(up: Up, backfill_id: int, timeout: float) -> None:

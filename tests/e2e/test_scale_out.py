@@ -22,7 +22,6 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ import run_up
 from launch import free_port, start, start_receiver, start_redis
 from run_demo import DEMO_TOKEN, ENIGMA_MESSAGES, VOICENTER_CDRS, demo_environment
 from tests.conftest import ARTIFACTS, ROOT
+from tests.e2e.airflow_api import AirflowApi, wait_for
 from tests.e2e.airflow_cli import AIRFLOW, airflow
 from tests.s3server import KEY, REGION, SECRET, moto_server
 
@@ -98,7 +98,7 @@ def _drop(*databases: str) -> None:
     con.close()
 
 
-class Stack:
+class Stack(AirflowApi):
     """The processes of the grown-up shape, their environments and the REST API."""
 
     def __init__(self, root: Path, env: dict[str, str]):
@@ -113,7 +113,7 @@ class Stack:
         )
         self.procs[name] = (proc, log)
 
-    def check_running(self) -> None:
+    def alive(self) -> None:
         dead = {name: proc.returncode for name, (proc, _) in self.procs.items() if proc.poll() is not None}
         assert not dead, f"stopped: {dead} (see build/test-artifacts/e2e-scale-out-*.log)"
 
@@ -132,52 +132,6 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             log.close()
-
-    def api(self, method: str, path: str, **kwargs):
-        response = requests.request(
-            method, f"{self.url}/api/v2{path}", timeout=30, headers={"Authorization": f"Bearer {self.token}"}, **kwargs
-        )
-        assert response.ok, f"{method} {path}: HTTP {response.status_code} {response.text[:500]}"
-        return response.json()
-
-    def runs(self, dag_id: str, **filters) -> list[dict]:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, **filters})["dag_runs"]
-
-    def task_instances(self, dag_id: str) -> list[dict]:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns/~/taskInstances", params={"limit": 500})["task_instances"]
-
-    def busy(self, dag_ids) -> dict[str, int]:
-        counts = {d: len(self.runs(d, state=["queued", "running"])) for d in dag_ids}
-        return {d: n for d, n in counts.items() if n}
-
-
-def wait_for(check, timeout: float, what: str, stack: Stack | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stack:
-            stack.check_running()
-        found = check()
-        if found:
-            return found
-        time.sleep(3)
-    raise AssertionError(f"no {what} after {timeout:.0f}s")
-
-
-def wait_quiet(stack: Stack, dag_ids, timeout: float, quiet_seconds: float = 30) -> None:
-    """No run of these DAGs queued or running, for ``quiet_seconds`` (an asset-triggered run is created a
-    scheduler loop after the events)."""
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while time.monotonic() < deadline:
-        stack.check_running()
-        if stack.busy(dag_ids):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_seconds:
-            return
-        time.sleep(3)
-    raise AssertionError(f"still queued or running after {timeout:.0f}s: {stack.busy(dag_ids)}")
 
 
 def halves(items: list) -> tuple[list, list]:
@@ -381,7 +335,7 @@ def stack(tmp_path_factory):
                 return None
             return response.json()["access_token"] if response.status_code in (200, 201) else None
 
-        stack.token = wait_for(token, 300, "API server", stack)
+        stack.token = wait_for(token, 300, "API server", stack.alive)
         stack.kazoo, stack.pbx, stack.receiver, stack.enigma, stack.s3 = kazoo, pbx, receiver, enigma, s3
         yield stack
 
@@ -403,13 +357,13 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
         ),
         240,
         "parsed DAGs",
-        stack,
+        stack.alive,
     )
     # The warehouse first. Unpaused, its nightly timetable starts a run at once (a CronTriggerTimetable without
     # catchup runs its latest trigger time), which builds the empty lake: so what the DuckLake holds at the end
     # was built by asset-triggered runs, incrementally over that first build.
     stack.api("PATCH", "/dags/cdr_warehouse", json={"is_paused": False})
-    wait_for(lambda: stack.runs("cdr_warehouse", state=["success"]), 300, "the first (nightly) build", stack)
+    wait_for(lambda: stack.runs("cdr_warehouse", state=["success"]), 300, "the first (nightly) build", stack.alive)
     for dag_id in [*PULLS, *LOADERS]:
         stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
     backfills = [
@@ -428,17 +382,19 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
     # Meanwhile the dialer pushes and Voicenter posts the rest; the loaders run again for them.
     push(stack.enigma.port, later_messages)
     post_all(stack.receiver.url, DEMO_TOKEN, later_cdrs)
-    wait_for(lambda: all(stack.runs(d, state=["success"]) for d in LOADERS), 300, "a first loader run", stack)
+    wait_for(lambda: all(stack.runs(d, state=["success"]) for d in LOADERS), 300, "a first loader run", stack.alive)
     for dag_id in LOADERS:
         stack.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
 
     for backfill in backfills:
-        wait_for(lambda b=backfill: stack.api("GET", f"/backfills/{b['id']}")["completed_at"], 600, "back-fill", stack)
+        wait_for(
+            lambda b=backfill: stack.api("GET", f"/backfills/{b['id']}")["completed_at"], 600, "back-fill", stack.alive
+        )
     for dag_id in PULLS:
         runs = stack.runs(dag_id, run_type=["backfill"])
         assert sorted(r["logical_date"][:10] for r in runs) == [d.date().isoformat() for d in DAYS]
         assert {r["state"] for r in runs} == {"success"}, runs
-    wait_quiet(stack, dags, 900)
+    stack.wait_idle(dags, 900, "the back-fills, loaders and builds")
     for dag_id in dags:
         assert {r["state"] for r in stack.runs(dag_id)} == {"success"}, (dag_id, stack.runs(dag_id))
 
