@@ -139,9 +139,11 @@ def write_legs(
     *,
     first: int = 0,
     read_delay: int = 120,
+    customers: int = CUSTOMERS,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, int]:
-    """``total`` legs across the four sources over ``days`` from ``start``, plus the re-read copies.
+    """``total`` legs across the four sources over ``days`` from ``start``, plus the re-read copies; the outside
+    numbers come from a pool of ``customers`` per source (a small pool: many repeat callers).
 
     Returns the number of distinct legs per source (what the warehouse must hold for them).
     """
@@ -153,7 +155,7 @@ def write_legs(
     for source, share in SHARES.items():
         n = int(total * share)
         query = SQL[source].format(
-            first=first, n=n, t0=t0, span=span, read=read_delay, source=source, customers=CUSTOMERS, agents=AGENTS
+            first=first, n=n, t0=t0, span=span, read=read_delay, source=source, customers=customers, agents=AGENTS
         )
         target = lake / source
         target.mkdir(parents=True, exist_ok=True)
@@ -170,7 +172,7 @@ def write_legs(
             span=int(span * REREAD_SHARE),
             source=source,
             read=read_delay + 3600,
-            customers=CUSTOMERS,
+            customers=customers,
             agents=AGENTS,
         )
         con.execute(

@@ -318,12 +318,12 @@ def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -
     return docs_dir / "index.html"
 
 
-# What new data changes: the fact and everything built from it, and every other mart table (a mart may read the
-# views over the lake without the fact, as agg_voicenter_reconciliation does; the rest are small). The views, the
-# seeds and the intermediate views change only with the project's code. Data tests all run: those of the views
-# check the new records. Unit tests do not read data: with the code unchanged (the fingerprint), their answer is
-# too, so an incremental build leaves them to the full builds.
-DATA_MODELS = ("fct_cdr+", "path:models/marts")
+# What new data changes: the fact and everything built from it, every other mart table (a mart may read the
+# views over the lake without the fact, as agg_voicenter_reconciliation does; the rest are small) and every other
+# incremental table (int_voicenter__cdr_versions). The views and the seeds change only with the project's code.
+# Data tests all run: those of the views check the new records. Unit tests do not read data: with the code
+# unchanged (the fingerprint), their answer is too, so an incremental build leaves them to the full builds.
+DATA_MODELS = ("fct_cdr+", "path:models/marts", "config.materialized:incremental")
 DATA_SELECTION = (*DATA_MODELS, "resource_type:test")
 NOT_DATA = ("resource_type:unit_test",)
 # Tests an incremental build whose tests check only the changed rows leaves to the full and nightly builds: those

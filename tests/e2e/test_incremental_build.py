@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -143,3 +144,139 @@ def test_incremental_tests_check_the_new_rows_and_full_builds_every_row(data_dir
         build_and_publish(full_tests=True)
     with pytest.raises(DbtError, match="not_null_stg_kazoo__cdrs_kazoo_cdr_id"):
         build_and_publish(full_refresh=True)
+
+
+def bench_module(name: str):
+    """A module of bench/ (the synthetic lake), which is not a package."""
+    import importlib
+    import sys
+
+    bench = str(config.PROJECT_ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    return importlib.import_module(name)
+
+
+def newest_extracted_at(source: str) -> datetime:
+    with duckdb.connect() as con:
+        return con.execute(
+            f"select max(_extracted_at) from read_parquet('{config.lake_dir() / source}/**/*.parquet')"
+        ).fetchone()[0]
+
+
+def write_again(source: str, where: str, changes: dict[str, object], name: str) -> list[tuple]:
+    """The lake's rows of ``source`` matching ``where`` read again an hour after the newest read, with ``changes``
+    (column: SQL expression), as one file beside the first of them; returns the rows as they were."""
+    later = newest_extracted_at(source) + timedelta(hours=1)
+    glob = f"{config.lake_dir() / source}/**/*.parquet"
+    with duckdb.connect() as con:
+        before = con.execute(
+            f"select *, filename from read_parquet('{glob}', filename = true, union_by_name = true) where {where}"
+        ).fetchall()
+        assert before, f"no {source} row where {where}"
+        folder = Path(before[0][-1]).parent
+        replaced = {**changes, "_extracted_at": f"timestamptz '{later.isoformat()}'"}
+        columns = ", ".join(f"{expr} as {col}" for col, expr in replaced.items())
+        con.execute(
+            f"copy (select * replace ({columns}) from read_parquet('{glob}', union_by_name = true) where {where}) "
+            f"to '{folder / name}' (format parquet)"
+        )
+    return before
+
+
+def kpi_snapshot() -> dict[str, list[tuple]]:
+    """The published KPI and data-quality tables, and the build's re-send conflicts, in a stable order
+    (fct_inbound_call without extracted_at: a number recomputed because a call left it carries that call's)."""
+    with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+        snap = {
+            t: con.execute(f"select * {exclude} from marts.{t} order by all").fetchall()
+            for t, exclude in (
+                ("fct_inbound_call", "exclude (extracted_at)"),
+                ("fct_call", ""),
+                ("dq_unmapped", ""),
+                ("agg_agent_daily", ""),
+            )
+        }
+    with duckdb.connect(str(config.build_dir() / "build.duckdb"), read_only=True) as con:
+        snap["resend_conflicts"] = con.execute(
+            "select * from intermediate.int_voicenter__resend_conflicts order by all"
+        ).fetchall()
+    return snap
+
+
+def test_incremental_repeat_callers_and_resend_conflicts_equal_a_full_rebuild(data_dir):
+    """fct_inbound_call (incremental by number) and the Voicenter re-send count (int_voicenter__cdr_versions)
+    after new calls from numbers that called before, a call that moved to another number and a re-send with
+    other content, equal a full rebuild; the re-send is counted once in dq_unmapped."""
+    from cdr.lake import ensure_schema_file
+    from cdr.sources import LAKE_TABLES
+
+    synthetic = bench_module("synthetic_lake")
+    lake = config.lake_dir()
+    for source, schema in LAKE_TABLES.items():
+        ensure_schema_file(source, schema)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    # 30 numbers per source: every number calls many times
+    synthetic.write_legs(lake, 2_000, now - timedelta(days=3), 2, customers=30)
+    build_and_publish()
+    with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+        # an answered KAZOO call from a number with calls before and after it
+        moved_call, old_number = con.execute(
+            "select call_key, remote_number from marts.fct_inbound_call "
+            "where source = 'kazoo' and next_inbound_call_key is not null and call_key in "
+            "(select next_inbound_call_key from marts.fct_inbound_call) order by call_key limit 1"
+        ).fetchone()
+        resent = con.execute(
+            "select source_cdr_id from marts.fct_cdr where source = 'voicenter' order by source_cdr_id limit 1"
+        ).fetchone()[0]
+
+    synthetic.write_legs(lake, 400, now - timedelta(hours=20), 0.8, first=10_000, read_delay=30, customers=30)
+    # both legs of the call read again with another caller: it leaves its number
+    write_again("kazoo", f"interaction_id = '{moved_call}'", {"caller_id_number": "'2015550999'"}, "moved.parquet")
+    # a Voicenter CDR sent again with another status: the first copy counts, the re-send is a conflict
+    with duckdb.connect() as con:
+        status = con.execute(
+            f"select status from read_parquet('{lake}/voicenter/**/*.parquet') where ivruniqueid = ? limit 1", [resent]
+        ).fetchone()[0]
+    other = "NOANSWER" if status != "NOANSWER" else "ANSWER"
+    write_again(
+        "voicenter",
+        f"ivruniqueid = '{resent}'",
+        {"status": f"'{other}'", "received_at": "received_at + interval 1 day"},
+        "resent.parquet",
+    )
+    build_and_publish()
+    assert json.loads((config.build_dir() / "last_build.json").read_text())["mode"] == "incremental"
+    # Both were built incrementally: by the numbers touched, and from the new copies merged with the held ones.
+    assert "delete from" in compiled("fct_inbound_call") and "delete from" in compiled("int_voicenter__cdr_versions")
+    sql = {
+        model: next((config.build_dir() / "target" / "compiled").rglob(f"{model}.sql")).read_text()
+        for model in ("fct_inbound_call", "int_voicenter__cdr_versions")
+    }
+    assert "inner join touched_numbers" in sql["fct_inbound_call"]
+    assert "semi join legs" in sql["int_voicenter__cdr_versions"]
+    incremental = kpi_snapshot()
+    with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+        assert con.execute(
+            "select remote_number from marts.fct_inbound_call where call_key = ?", [moved_call]
+        ).fetchone() == ("+12015550999",)
+        # no row of the old number still names the moved call as its next one
+        assert not con.execute(
+            "select count(*) from marts.fct_inbound_call where remote_number = ? and next_inbound_call_key = ?",
+            [old_number, moved_call],
+        ).fetchone()[0]
+        assert con.execute(
+            "select legs from marts.dq_unmapped where affects = 'conflict' and raw_value = ?", [resent]
+        ).fetchall() == [(1,)]
+
+    build_and_publish(full_refresh=True)
+    full = kpi_snapshot()
+    differing = {
+        table: {
+            "full only": sorted(set(rows) - set(incremental[table]))[:3],
+            "incremental only": sorted(set(incremental[table]) - set(rows))[:3],
+        }
+        for table, rows in full.items()
+        if rows != incremental[table]
+    }
+    assert not differing, differing

@@ -72,7 +72,7 @@ NORMALISED = {
         None,
     ),
     "marts.fct_inbound_call": (
-        f"""* replace (
+        f"""* exclude (extracted_at) replace (
         case when {RUN_TIME} then null else started_at end as started_at,
         case when {RUN_TIME} then null else local_date end as local_date,
         case when {RUN_TIME} then null else local_hour end as local_hour,

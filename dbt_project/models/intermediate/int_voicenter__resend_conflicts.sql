@@ -2,21 +2,9 @@
 -- stay in the lake, and each is counted here (marts.dq_unmapped), so that a re-send cannot rewrite history unseen.
 with
 
-legs as (
+versions as (
 
-    select * from {{ ref('int_voicenter__legs') }}
-
-),
-
-copies as (
-
-    select
-        source,
-        source_cdr_id,
-        cast(timezone({{ local_timezone("'voicenter'") }}, arg_min(started_at, read_order)) as date) as date_key,
-        count(distinct content_md5) as versions
-    from legs
-    group by source, source_cdr_id
+    select * from {{ ref('int_voicenter__cdr_versions') }}
 
 ),
 
@@ -24,11 +12,11 @@ final as (
 
     select
         source,
-        date_key,
+        cast(timezone({{ local_timezone("'voicenter'") }}, first_started_at) as date) as date_key,
         source_cdr_id,
-        versions
-    from copies
-    where versions > 1
+        len(content_md5s) as versions
+    from versions
+    where len(content_md5s) > 1
 
 )
 

@@ -1,7 +1,25 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='call_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ delete_calls_no_longer_inbound() }}",
+    )
+}}
+
 -- One row per incoming call from a known number, with what that number did next (any source): the repeat
 -- callers after an unanswered or abandoned call, whether an agent called back first, and the first-contact
 -- resolution proxy (an answered caller who does not call again within fcr_window_days). Definitions:
--- docs/analysts.md, "Contact-centre KPIs". Rebuilt whole on every build: a call's next call can come days later.
+-- docs/analysts.md, "Contact-centre KPIs".
+--
+-- Incremental by number: a call's next call can come days later, so a changed call changes the rows of its
+-- number, before and after it. An incremental build recomputes, from all their calls, the numbers a changed call
+-- has now or had before: the number of the held row that is the call, or that names it as its next call (a call
+-- that left a number changes only the rows it was next to). The pre-hook drops the held rows of changed calls
+-- that are no longer incoming calls from a number.
+{%- set watermark = lake_watermark() %}
+
 with
 
 calls as (
@@ -10,7 +28,7 @@ calls as (
 
 ),
 
--- Every call with an outside number, incoming or outgoing, in time order per number.
+-- Every call with an outside number, incoming or outgoing.
 events as (
 
     select
@@ -23,9 +41,80 @@ events as (
         started_at,
         local_date,
         local_hour,
-        queue_key
+        queue_key,
+        extracted_at
     from calls
-    where direction in ('inbound', 'outbound') and remote_number is not null and regexp_matches(remote_number, '[0-9]')
+    where direction in ('inbound', 'outbound') and {{ known_number('remote_number') }}
+
+),
+
+{%- if watermark is not none %}
+
+changed_calls as (
+
+    select
+        call_key,
+        direction,
+        remote_number,
+        extracted_at
+    from calls
+    where extracted_at > {{ watermark }}
+
+),
+
+held as (
+
+    select * from {{ this }}
+
+),
+
+touched_numbers as (
+
+    select
+        remote_number,
+        -- a number a call left is recomputed because of it: its rows changed then
+        max(extracted_at) as touched_at
+    from (
+        select
+            remote_number,
+            extracted_at
+        from changed_calls
+        where direction in ('inbound', 'outbound') and {{ known_number('remote_number') }}
+        union all
+        select
+            held.remote_number,
+            changed_calls.extracted_at
+        from held
+        inner join changed_calls on held.call_key = changed_calls.call_key
+        union all
+        select
+            held.remote_number,
+            changed_calls.extracted_at
+        from held
+        inner join changed_calls on held.next_inbound_call_key = changed_calls.call_key
+        union all
+        select
+            held.remote_number,
+            changed_calls.extracted_at
+        from held
+        inner join changed_calls on held.next_outbound_call_key = changed_calls.call_key
+    ) as touches
+    where remote_number is not null
+    group by remote_number
+
+),
+
+{%- endif %}
+
+number_events as (
+
+    select
+        events.*,
+        {{ 'touched_numbers.touched_at' if watermark is not none else 'null::timestamptz' }} as touched_at
+    from events
+    {%- if watermark is not none %}
+    inner join touched_numbers using (remote_number)
+    {%- endif %}
 
 ),
 
@@ -35,8 +124,14 @@ next_calls as (
         *,
         -- the first incoming call of the number after this one, and the first outgoing call to it
         min(started_at) filter (where direction = 'inbound') over later as next_inbound_at,
-        min(started_at) filter (where direction = 'outbound') over later as next_outbound_at
-    from events
+        arg_min(call_key, (started_at, call_key)) filter (where direction = 'inbound') over later
+            as next_inbound_call_key,
+        min(started_at) filter (where direction = 'outbound') over later as next_outbound_at,
+        arg_min(call_key, (started_at, call_key)) filter (where direction = 'outbound') over later
+            as next_outbound_call_key,
+        -- every row of a number is computed from all the number's calls
+        max(extracted_at) over (partition by remote_number) as number_extracted_at
+    from number_events
     window later as (
         partition by remote_number order by started_at, call_key rows between 1 following and unbounded following
     )
@@ -65,7 +160,10 @@ final as (
         coalesce(next_outbound_at < coalesce(next_inbound_at, 'infinity'::timestamptz), false) as called_back_first,
         coalesce(
             next_inbound_at < started_at + to_days({{ var('fcr_window_days') }}), false
-        ) as called_again_within_fcr_window
+        ) as called_again_within_fcr_window,
+        next_inbound_call_key,
+        next_outbound_call_key,
+        greatest(number_extracted_at, touched_at) as extracted_at
     from next_calls
     where direction = 'inbound'
 
