@@ -17,7 +17,10 @@ writes the *other* slot, the spare, and then renames a fresh hard link to it ove
 - a slot is reused only if it is exactly the file recorded when it was published (inode, size, modification
   time) and its record says what it holds; a crash while a spare is written leaves it unrecorded, so it is
   rebuilt, and the target still names the complete old file;
-- the analyst's old file is never changed: a reader holds an inode, and only the inode nobody holds is written.
+- the analyst's old file is never changed: a reader holds an inode, and only the inode nobody holds is written;
+- a publish that filled its file whole (a full build) also byte-copies it into the other slot, so that the next
+  publish finds a spare of its lineage and applies only the change: the copy is paid by the full cycle, not by the
+  first incremental one.
 
 Every file is written in DuckDB's v1.0 storage format, so every DuckDB from 1.0 on reads it, whichever release an
 analyst's tool bundles.
@@ -219,6 +222,15 @@ def updated_database(
     records = {name: record for name, record in records.items() if live_ok and name == live}
     records[spare_name] = {**_stamp(spare), "meta": meta}
     _write_state(target, {"live": spare_name, "slots": records})
+    if held is None:
+        # Filled whole (a full build): the other slot holds an older lineage, so the next publish would have to
+        # byte-copy this file before it could apply a change. Copy it now, as part of the full publish, so that
+        # every publish after it costs only what changed. A reader of the old file keeps its inode.
+        other = "a" if spare_name == "b" else "b"
+        _replace_with(spare, slots / other)
+        fsync_dir(slots)
+        records[other] = {**_stamp(slots / other), "meta": meta}
+        _write_state(target, {"live": spare_name, "slots": records})
 
 
 def sql_string(text: str) -> str:

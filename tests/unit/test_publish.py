@@ -308,6 +308,34 @@ def test_an_incremental_publish_applies_the_change_and_equals_a_whole_copy(incre
     assert_no_temporaries(tmp)
 
 
+def test_a_whole_publish_leaves_a_spare_so_the_next_publish_copies_nothing(incremental_project, monkeypatch):
+    """After a full build's publish, the next one applies the change to the spare copy in place: no byte copy of
+    the file (at 10M legs, 3 GB for the two copies) in the incremental cycle."""
+    from cdr import duckfile
+    from cdr.duckfile import slots_dir
+
+    tmp = incremental_project
+    build, warehouse = tmp / "build.duckdb", tmp / "warehouse.duckdb"
+    legs = [(f"k{i}", str(i), "2026-11-20 10:00:00+00") for i in range(5)]
+    make_lake_build(build, legs, agents=1)
+    publish_warehouse(build, warehouse, lineage="L1")
+    slots = slots_dir(warehouse)
+    live = warehouse.stat().st_ino
+    [spare] = [slots / n for n in ("a", "b") if (slots / n).stat().st_ino != live]
+    assert rows(spare) == rows(warehouse)
+    spare_inode = spare.stat().st_ino
+
+    copies = []
+    real_copy = duckfile.shutil.copyfile
+    monkeypatch.setattr(duckfile.shutil, "copyfile", lambda *a, **k: copies.append(a) or real_copy(*a, **k))
+    make_lake_build(build, [*legs, ("k9", "9", "2026-11-20 11:00:00+00")], agents=1)
+    publish_warehouse(build, warehouse, lineage="L1")
+    assert copies == []
+    assert warehouse.stat().st_ino == spare_inode  # the spare, updated in place, is now live
+    assert len(rows(warehouse)) == 6
+    assert_no_temporaries(tmp)
+
+
 def test_the_delta_is_what_was_read_since_the_copy_less_the_lookback(incremental_project):
     """A row the copy lacks that was read before its newest row, less the lookback, is not looked for: the copy is
     then found short by its row count and copied whole, never published short."""

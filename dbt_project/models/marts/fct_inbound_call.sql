@@ -28,7 +28,7 @@ calls as (
 
 ),
 
--- Every call with an outside number, incoming or outgoing.
+-- Every incoming or outgoing call (number_events keeps those from a known number).
 events as (
 
     select
@@ -44,7 +44,7 @@ events as (
         queue_key,
         extracted_at
     from calls
-    where direction in ('inbound', 'outbound') and {{ known_number('remote_number') }}
+    where direction in ('inbound', 'outbound')
 
 ),
 
@@ -113,7 +113,10 @@ number_events as (
         {{ 'touched_numbers.touched_at' if watermark is not none else 'null::timestamptz' }} as touched_at
     from events
     {%- if watermark is not none %}
+    -- (a number touched is a known one: its changed calls' are filtered so, its held rows' were)
     inner join touched_numbers using (remote_number)
+    {%- else %}
+    where {{ known_number('remote_number') }}  -- noqa: LT02
     {%- endif %}
 
 ),
@@ -122,19 +125,38 @@ next_calls as (
 
     select
         *,
-        -- the first incoming call of the number after this one, and the first outgoing call to it
-        min(started_at) filter (where direction = 'inbound') over later as next_inbound_at,
-        arg_min(call_key, (started_at, call_key)) filter (where direction = 'inbound') over later
-            as next_inbound_call_key,
-        min(started_at) filter (where direction = 'outbound') over later as next_outbound_at,
-        arg_min(call_key, (started_at, call_key)) filter (where direction = 'outbound') over later
-            as next_outbound_call_key,
+        -- the first incoming call of the number after this one, and the first outgoing call to it (the first
+        -- non-null among the later calls: a fraction of the cost of a windowed min at millions of calls)
+        first_value(
+            case
+                when direction = 'inbound' and started_at is not null
+                    then { 'started_at': started_at, 'call_key': call_key }
+            end ignore nulls
+        ) over later as next_inbound,
+        first_value(
+            case
+                when direction = 'outbound' and started_at is not null
+                    then { 'started_at': started_at, 'call_key': call_key }
+            end ignore nulls
+        ) over later as next_outbound,
         -- every row of a number is computed from all the number's calls
         max(extracted_at) over (partition by remote_number) as number_extracted_at
     from number_events
     window later as (
         partition by remote_number order by started_at, call_key rows between 1 following and unbounded following
     )
+
+),
+
+resolved as (
+
+    select
+        *,
+        next_inbound.started_at as next_inbound_at,
+        next_inbound.call_key as next_inbound_call_key,
+        next_outbound.started_at as next_outbound_at,
+        next_outbound.call_key as next_outbound_call_key
+    from next_calls
 
 ),
 
@@ -164,7 +186,7 @@ final as (
         next_inbound_call_key,
         next_outbound_call_key,
         greatest(number_extracted_at, touched_at) as extracted_at
-    from next_calls
+    from resolved
     where direction = 'inbound'
 
 )
