@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="also pull --scale-rows with the product; compare RSS")
     parser.add_argument("--scale-rows", type=int, default=1_000_000)
     parser.add_argument("--only", choices=sorted(CONTENDERS), action="append", help="run only these contenders")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each contender, in turn; the best counts")
     args = parser.parse_args()
     require_dlt()
     env = {"BENCH_PAGE_SIZE": str(args.page_size)}
@@ -148,6 +149,7 @@ def main() -> None:
             Path(tmp),
             args.only,
             env,
+            args.rounds,
         )
         if args.scale:
             with start_server("kazoo", args.scale_rows, args.page_size) as server:

@@ -150,6 +150,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--only", choices=sorted(CONTENDERS), action="append", help="run only these contenders")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each contender, in turn; the best counts")
     args = parser.parse_args()
     require_dlt()
     with tempfile.TemporaryDirectory(prefix="bench-pbx-") as tmp:
@@ -162,6 +163,7 @@ def main() -> None:
             args.page_size,
             Path(tmp),
             args.only,
+            rounds=args.rounds,
         )
 
 

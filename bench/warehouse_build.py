@@ -140,6 +140,20 @@ def legs_differing(dbt_db: Path, hand_db: Path) -> tuple[int, int]:
     return rows, differ
 
 
+def slowest_nodes(target: Path, most: int = 8) -> str:
+    """Where the cycle's ``dbt build`` spent its time (cdr.dbt_batch keeps each command's run_results): the slowest
+    nodes, and the data tests' sum."""
+    path = target / "run_results.build.json"
+    if not path.exists():
+        return "(no run_results.build.json)"
+    results = json.loads(path.read_text())["results"]
+    tests = sum(r["execution_time"] for r in results if r["unique_id"].startswith("test."))
+    slowest = sorted(results, key=lambda r: -r["execution_time"])[:most]
+    return f"data tests {tests:.1f} s in all; slowest: " + ", ".join(
+        f"{r['unique_id'].split('.')[2]} {r['execution_time']:.1f}" for r in slowest
+    )
+
+
 def one_size(base: Path, legs: int, new_legs: int, hand: bool) -> dict:
     """The full cycle, the incremental cycle after ``new_legs`` and (if ``hand``) the hand-written script on a
     fresh data directory holding ``legs`` legs."""
@@ -172,6 +186,7 @@ def one_size(base: Path, legs: int, new_legs: int, hand: bool) -> dict:
         "full cycle (build_and_publish(full_refresh=True))", [*cycle, "full"], env, log
     )
     result["full_steps"] = json.loads((build / "last_build.json").read_text())["steps"]
+    result["full_nodes"] = slowest_nodes(build / "target")
     added = write_lake(lake, new_legs, now - timedelta(hours=20), 0.8, first=legs * 2, read_delay=30)
     print(f"  new data: {sum(added.values()):,} legs", flush=True)
     result["incremental"], result["rss_incremental"] = timed(
@@ -181,6 +196,7 @@ def one_size(base: Path, legs: int, new_legs: int, hand: bool) -> dict:
     if last["mode"] != "incremental":
         sys.exit(f"the second build was not incremental: {last}")
     result["incremental_steps"] = last["steps"]
+    result["incremental_nodes"] = slowest_nodes(build / "target")
     expected = sum(written.values()) + sum(added.values())
     if hand:
         hand_db = data / "hand.duckdb"
@@ -265,6 +281,7 @@ def run(args) -> None:
                 + ", ".join(f"{name} {seconds:.1f}" for name, seconds in steps.items() if name != "total")
                 + ")"
             )
+            print(f"    {r[f'{mode}_nodes']}")
         if "hand" in r:
             print(f"  hand-written SQL   {r['hand']:7.1f} s")
     large = results[-1]

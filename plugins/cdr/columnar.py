@@ -9,7 +9,8 @@ value by value where they might not:
     holds any float at the top level is always converted leniently. A column Arrow refuses is converted
     leniently too: ``as_text``/``as_int`` value by value, with an integer outside int64 read as null (as
     ``as_int`` does), so a 20-digit number never fails a pull.
-  * ``_raw``: msgspec writes the same compact JSON as ``json.dumps(separators=(",", ":"), ensure_ascii=False)``
+  * ``_raw``: where the page came with each record's bytes as sent (cdr.http.Records), those; else msgspec
+    writes the same compact JSON as ``json.dumps(separators=(",", ":"), ensure_ascii=False)``
     for strings, integers of any size, booleans and null; floats it spells differently (``1e16`` for
     ``1e+16``), so a record holding a float anywhere gets ``raw_json`` itself.
 """
@@ -34,11 +35,12 @@ _encode = msgspec.json.Encoder().encode
 
 @dataclass
 class Converted:
-    """A page as lake rows: ``table`` in record order, ``days[i]`` the date partition of row i, and the
-    records refused with the reason (for quarantine)."""
+    """A page as lake rows: ``table`` in record order, ``days[i]`` the date partition of row i (a list, or a
+    date32 array where a converter computes the days column-wise), and the records refused with the reason (for
+    quarantine)."""
 
     table: pa.Table
-    days: list[date]
+    days: list[date] | pa.Array
     rejected: list[tuple[Any, str]] = field(default_factory=list)
 
 
@@ -71,6 +73,15 @@ def raw_column(records: Sequence[dict]) -> tuple[pa.Array, frozenset[type]]:
                 pass  # a lone surrogate, say: the per-row function says what happens to it
         texts.append(raw_json(record))
     return pa.array(texts, pa.string()), frozenset(kinds)
+
+
+def sent_column(records: Sequence[Any], positions: Sequence[int]) -> pa.Array | None:
+    """``_raw`` of ``records[i]`` for each i of ``positions``: the bytes the server sent for it, where the page
+    came with them (cdr.http.Records), else None (then ``raw_column`` writes each record again)."""
+    sent = getattr(records, "raw", None)
+    if sent is None:
+        return None
+    return pa.array([sent[i] for i in positions], pa.string())
 
 
 def _lenient_int(value: Any) -> int | None:
@@ -121,11 +132,19 @@ def _convert_group(
 _ODD_COLUMNS: dict[tuple[str, ...], frozenset[str]] = {}
 
 
-def typed_columns(records: Sequence[dict], fields: Sequence[pa.Field], kinds: Iterable[type]) -> dict[str, pa.Array]:
-    """The string and int64 ``fields`` of each record, read as ``as_text``/``as_int`` read them."""
+def typed_columns(
+    records: Sequence[dict], fields: Sequence[pa.Field], kinds: Iterable[type] | None = None
+) -> dict[str, pa.Array]:
+    """The string and int64 ``fields`` of each record, read as ``as_text``/``as_int`` read them. ``kinds``: the
+    types among the records' top-level values (``raw_column`` finds them); without it, the int64 fields are
+    looked at for floats, the one kind that matters here."""
     key = tuple(f.name for f in fields)
     odd = set(_ODD_COLUMNS.get(key, ()))
-    floats = float in set(kinds)
+    if kinds is None:
+        ints = [f.name for f in fields if pa.types.is_integer(f.type)]
+        floats = any(type(record.get(name)) is float for record in records for name in ints)
+    else:
+        floats = float in set(kinds)
     columns: dict[str, pa.Array] = {}
     strict = []
     for f in fields:

@@ -16,8 +16,11 @@ test, 2 an error), and the seconds each took.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
+from pathlib import Path
 
 RESULT_PREFIX = "cdr.dbt_batch: "
 
@@ -26,6 +29,15 @@ def _exit_code(result) -> int:
     if result.success:
         return 0
     return 2 if result.exception is not None else 1
+
+
+def _keep_run_results(command: str) -> None:
+    """Each command writes ``run_results.json`` over the one before: keep each as ``run_results.<command>.json``,
+    so that an operator (and bench/warehouse_build.py) can see where a cycle's build spent its time."""
+    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    results = target / "run_results.json"
+    if results.exists():
+        shutil.copyfile(results, target / f"run_results.{command}.json")
 
 
 def main(argv: list[str]) -> int:
@@ -46,6 +58,7 @@ def main(argv: list[str]) -> int:
     for command in spec["commands"]:
         began = time.perf_counter()
         code = _exit_code(runner.invoke([*command["args"], *common]))
+        _keep_run_results(command["args"][0])
         codes.append(code)
         seconds.append(round(time.perf_counter() - began, 3))
         if code and command.get("check", True):

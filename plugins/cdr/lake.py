@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cdr import config, objectstore
@@ -54,8 +55,11 @@ def unit_for_interval(start: datetime, end: datetime) -> str:
     return f"{start.astimezone(UTC):{fmt}}_{end.astimezone(UTC):{fmt}}"
 
 
-# Row groups of several thousand CDRs (about 6,000 KAZOO rows), which DuckDB reads well; measured, 24 MiB
-# bought no speed and cost 16 MB of peak RSS (bench/pbx_pull.py).
+# Row groups of several thousand CDRs (about 6,000 KAZOO rows), which DuckDB reads well. Writing a row group
+# takes several times its size in memory (the tables, their encoding, the compressed pages), and pyarrow's pool
+# keeps what it freed for reuse: handing that back after each row group (``_flush``) is what keeps peak RSS flat
+# with volume. Measured (bench/kazoo_pull.py, 200k and 1M CDRs): 144 and 146 MB with the release, 163 and 174
+# MB without; 4 MiB bought no memory once the pool is released, 24 MiB cost 16 MB more and bought no speed.
 DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024
 # Rows given one by one (``write``) wait as Python objects, whose size is not known, until this many are
 # converted to columns at once; from then on they count in bytes like any table.
@@ -169,12 +173,27 @@ class LakeWriter:
         self._convert_pending()
         self._buffer(table, day)
 
-    def write_days(self, table: pa.Table, days: list[date]) -> None:
-        """Rows in columns, row i for the partition of ``days[i]``."""
+    def write_days(self, table: pa.Table, days: list[date] | pa.Array) -> None:
+        """Rows in columns, row i for the partition of ``days[i]`` (a list of dates, or a date32 array)."""
         if len(days) != table.num_rows:
             raise ValueError(f"{table.num_rows} rows but {len(days)} days")
         self._convert_pending()
-        self._write_days(table, days)
+        if isinstance(days, pa.Array | pa.ChunkedArray):
+            self._write_day_array(table, days)
+        else:
+            self._write_days(table, days)
+
+    def _write_day_array(self, table: pa.Table, days: pa.Array | pa.ChunkedArray) -> None:
+        if not len(days):
+            return
+        if days.null_count:
+            raise ValueError(f"{self.source}: {days.null_count} rows have no date partition")
+        first, last = (value.as_py() for value in pc.min_max(days).values())
+        if first == last:
+            self._buffer(table, first)
+            return
+        for day in pc.unique(days).to_pylist():  # in order of first appearance, as _write_days
+            self._buffer(table.filter(pc.equal(days, pa.scalar(day, pa.date32()))), day)
 
     def _write_days(self, table: pa.Table, days: list[date]) -> None:
         if not days:
@@ -215,6 +234,7 @@ class LakeWriter:
             return
         table = pa.concat_tables(part.tables)
         part.writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        pa.default_memory_pool().release_unused()
         part.rows += table.num_rows
         part.row_groups += 1
         self._buffered -= part.buffered_bytes

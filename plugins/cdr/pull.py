@@ -47,6 +47,22 @@ class PullSummary:
     files: int = 0
 
 
+def first_sightings(ids: list[Any], previous: set[Any]) -> tuple[list[int] | None, set[Any]]:
+    """The positions of the rows whose id neither the previous page (``previous``: its ids) nor an earlier row of
+    this page holds, or None when that is every row (the usual page, found by two set operations); and this
+    page's ids, the next page's ``previous``."""
+    page_ids = set(ids)
+    if len(page_ids) == len(ids) and page_ids.isdisjoint(previous):
+        return None, page_ids
+    seen = set(previous)
+    keep = []
+    for index, row_id in enumerate(ids):
+        if row_id not in seen:
+            seen.add(row_id)
+            keep.append(index)
+    return keep, page_ids
+
+
 def check_interval(start: datetime, end: datetime) -> None:
     if start >= end:
         raise ValueError(
@@ -92,7 +108,7 @@ def pull_into_lake(
         **(lineage or {}),
     }
     unit = unit_for_interval(start, end)
-    previous_ids: set[str] = set()
+    previous_ids: set[Any] = set()
     with LakeWriter(source, schema, unit) as writer:
         for page in pages:
             summary.pages += 1
@@ -101,21 +117,15 @@ def pull_into_lake(
             for record, reason in converted.rejected:
                 summary.quarantined += 1
                 quarantine(source, raw_json(record).encode(), reason, {"interval": unit, "page": page.batch})
-            page_ids: set[str] = set()
-            keep: list[int] = []
-            for index, row_id in enumerate(converted.table.column("id").to_pylist()):
-                if row_id in previous_ids or row_id in page_ids:
-                    continue
-                page_ids.add(row_id)
-                keep.append(index)
             table, days = converted.table, converted.days
-            repeated = table.num_rows - len(keep)
+            keep, previous_ids = first_sightings(table.column("id").to_pylist(), previous_ids)
+            repeated = 0 if keep is None else table.num_rows - len(keep)
             if repeated:
-                table, days = table.take(keep), [days[index] for index in keep]
+                table = table.take(keep)
+                days = days.take(keep) if isinstance(days, pa.Array) else [days[index] for index in keep]
             writer.write_days(table, days)
-            summary.rows_written += len(keep)
+            summary.rows_written += table.num_rows
             summary.repeated_at_page_edge += repeated
-            previous_ids = page_ids
             log.info(
                 "%s: %s: %d rows (%d repeated, skipped); %d written so far",
                 label,

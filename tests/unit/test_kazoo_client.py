@@ -174,3 +174,33 @@ def test_a_token_near_its_lifetime_is_renewed_before_the_server_refuses_it(https
     client = KazooClient(httpserver.url_for(""), "secret-key", "acc", policy=FAST, token_lifetime=0.5)
     assert [r["id"] for p in client.cdr_pages(START, END) for r in p.rows] == ["a", "b"]
     assert calls == ["tok1", "tok2"]  # no request was spent on a 401
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {},
+        {"HTTP_PROXY": "http://proxy.example:3128", "HTTPS_PROXY": "http://proxy.example:3129"},
+        {"HTTPS_PROXY": "http://proxy.example:3129", "NO_PROXY": "kazoo.example,.internal"},
+        {"ALL_PROXY": "socks5://proxy.example:1080", "REQUESTS_CA_BUNDLE": "/etc/ssl/corp.pem"},
+    ],
+)
+def test_the_source_session_reads_the_environment_as_requests_does(monkeypatch, environment):
+    from cdr.http import SourceSession
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        for spelling in (name, name.lower()):
+            monkeypatch.delenv(spelling, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    ours, theirs = SourceSession(), __import__("requests").Session()
+    for url in (
+        "https://kazoo.example/v2/x",
+        "http://pbx.example/api/cdr",
+        "https://a.internal/x",
+        "https://x.example",
+    ):
+        for _ in range(2):  # the second time from what the session kept
+            assert ours.merge_environment_settings(url, {}, None, None, None) == theirs.merge_environment_settings(
+                url, {}, None, None, None
+            )

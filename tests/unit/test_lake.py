@@ -152,3 +152,37 @@ def test_quarantine_keeps_bytes_and_reason_once(data_dir):
     assert first.is_relative_to(data_dir / "quarantine" / "kazoo")
     assert '"reason": "not JSON"' in first.with_suffix(".json").read_text()
     assert len(list(first.parent.iterdir())) == 2
+
+
+def test_a_date32_array_of_days_splits_as_the_list_does(tmp_path):
+    table = page(0, 9)
+    days = [date(2026, 11, 21), date(2026, 11, 20), date(2026, 11, 22)] * 3
+    with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path) as writer:
+        writer.write_days(table, pa.array(days, pa.date32()))
+        writer.write_days(page(9, 2), pa.array([date(2026, 11, 20)] * 2, pa.date32()))  # one day: taken whole
+    for day in sorted(set(days)):
+        expected = [str(i) for i, d in enumerate(days) if d == day] + (["9", "10"] if day.day == 20 else [])
+        assert ids(tmp_path / f"t/date={day.isoformat()}/t__u1.parquet") == expected
+    with pytest.raises(ValueError, match="no date partition"):
+        with LakeWriter("t", SCHEMA, "u2", lake_root=tmp_path) as writer:
+            writer.write_days(page(0, 2), pa.array([date(2026, 11, 20), None], pa.date32()))
+
+
+def test_a_row_group_that_fails_to_write_fails_the_unit_and_keeps_the_earlier_files(tmp_path, monkeypatch):
+    with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path) as writer:
+        writer.write_table(page(0, 3), date(2026, 11, 20))
+    real_write = pq.ParquetWriter.write_table
+
+    def full_disk(self, table, *args, **kwargs):
+        if table.num_rows > 100:  # the flushed row groups, not the schema file
+            raise OSError(28, "No space left on device")
+        return real_write(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        with LakeWriter("t", SCHEMA, "u1", lake_root=tmp_path, buffer_bytes=16 * 1024) as writer:
+            for p in range(50):  # many flushes: the error surfaces at a later flush or at the commit
+                writer.write_table(page(p * 200, 200), date(2026, 11, 20))
+    folder = tmp_path / "t/date=2026-11-20"
+    assert sorted(p.name for p in folder.iterdir()) == ["t__u1.parquet"]  # no temporary left
+    assert ids(folder / "t__u1.parquet") == ["0", "1", "2"]

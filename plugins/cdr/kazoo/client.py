@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from cdr import paging
-from cdr.http import RenewingTokenAuth, RetryPolicy, SourceApiError, send_json
+from cdr.http import RenewingTokenAuth, RetryPolicy, SourceApiError, SourceSession, send_json
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class KazooClient:
         self.page_size = int(page_size)
         self.policy = policy
         self._api_key = api_key
-        self._session = session or requests.Session()
+        self._session = session or SourceSession()
         self._auth = RenewingTokenAuth(self._fetch_token, header="X-Auth-Token", lifetime=token_lifetime, source=SOURCE)
         self.auth_count = 0
 
@@ -117,7 +117,7 @@ class KazooClient:
     def authenticate(self) -> None:
         self._auth.renew()
 
-    def get(self, path: str, params: dict[str, Any]) -> Any:
+    def get(self, path: str, params: dict[str, Any], records_at: str | None = None) -> Any:
         """One GET with the account's token: renewed when it nears its lifetime, and once more on a 401."""
         _, body = send_json(
             self._session,
@@ -126,13 +126,14 @@ class KazooClient:
             source=SOURCE,
             policy=self.policy,
             params=params,
+            records_at=records_at,
             headers={"Accept": "application/json"},
             auth=self._auth,
         )
         return body
 
     def _cdr_answer(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        body = self.get(path, params)
+        body = self.get(path, params, records_at="data")
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise SourceApiError(SOURCE, f"GET {path}", f"answer has no data list: {str(body)[:300]}")
         if body.get("status", "success") != "success":

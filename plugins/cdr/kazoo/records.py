@@ -10,8 +10,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from cdr.columnar import Converted, assemble, raw_column, typed_columns
+from cdr.columnar import Converted, assemble, raw_column, sent_column, typed_columns
 from cdr.kazoo.client import GREGORIAN_UNIX_OFFSET, from_gregorian
 from cdr.lake import lake_schema
 from cdr.values import BadRecord, as_int, as_text, raw_json
@@ -88,17 +89,28 @@ def _day(started: int | None, lineage: dict[str, Any]) -> date:
 
 def to_lake_table(records: list[Any], lineage: dict[str, Any]) -> Converted:
     """A page of list rows as lake rows, column by column: the rows ``to_lake_row`` gives, in order."""
-    good, rejected = [], []
-    for record in records:
+    good, positions, rejected = [], [], []
+    for position, record in enumerate(records):
         if not isinstance(record, dict):
             rejected.append((record, f"row is a {type(record).__name__}, not an object"))
         elif not isinstance(record.get("id"), str) or not record["id"]:
             rejected.append((record, "row has no string id"))
         else:
             good.append(record)
-    raw, kinds = raw_column(good)
+            positions.append(position)
+    raw, kinds = sent_column(records, positions), None
+    if raw is None:
+        raw, kinds = raw_column(good)
     columns = typed_columns(good, TYPED, kinds)
     columns["_raw"] = raw
+    table = assemble(SCHEMA, columns, lineage, len(good))
+    starts = columns["timestamp"]
+    if len(starts) and not starts.null_count:
+        first, last = (value.as_py() for value in pc.min_max(starts).values())
+        # Since 1970 a day is a whole division (no negative quotient to floor); the common case, page at once.
+        if first >= GREGORIAN_UNIX_OFFSET and last < _PLAIN_DAYS[1]:
+            day_numbers = pc.divide(pc.subtract(starts, GREGORIAN_UNIX_OFFSET), 86_400)
+            return Converted(table, day_numbers.cast(pa.int32()).cast(pa.date32()), rejected)
     days, keep = [], []
     low, high = _PLAIN_DAYS
     by_number: dict[int, date] = {}
@@ -116,7 +128,6 @@ def to_lake_table(records: list[Any], lineage: dict[str, Any]) -> Converted:
                 continue
         days.append(day)
         keep.append(index)
-    table = assemble(SCHEMA, columns, lineage, len(good))
     if len(keep) < len(good):
         table = table.take(keep)
     return Converted(table, days, rejected)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from cdr import paging
-from cdr.http import RetryPolicy, SourceApiError, send_json
+from cdr.http import RetryPolicy, SourceApiError, SourceSession, send_json
 from cdr.pbx.phpquery import api_hash, http_build_query
 from cdr.registry import SOURCES
 
@@ -71,7 +71,7 @@ class PbxClient:
         self.policy = policy
         self._token = token
         self._api_key = api_key
-        self._session = session or requests.Session()
+        self._session = session or SourceSession()
 
     def __repr__(self) -> str:  # never show the token or key
         return f"PbxClient({self.url!r}, timezone={self.tz.key!r})"
@@ -88,6 +88,7 @@ class PbxClient:
                 source=SOURCE,
                 policy=self.policy,
                 data=body.encode(),
+                records_at="results",
                 headers={
                     "Authorization": f"Bearer {self._token}",
                     "Content-Type": "application/x-www-form-urlencoded",

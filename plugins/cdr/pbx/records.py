@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from cdr.columnar import Converted, assemble, raw_column, typed_columns
+from cdr.columnar import Converted, assemble, raw_column, sent_column, typed_columns
 from cdr.lake import TS, lake_schema
 from cdr.pbx.client import LOCAL_FORMAT
 from cdr.values import BadRecord, as_int, as_text, raw_json
@@ -179,17 +179,20 @@ TYPED = [SCHEMA.field(name) for name in (*STRING_FIELDS, *INT_FIELDS)]
 def to_lake_table(records: list[Any], lineage: dict[str, Any]) -> Converted:
     """A page of result rows as lake rows, column by column: the rows ``to_lake_row`` gives, in order."""
     tz = ZoneInfo(lineage["_timezone"])
-    good, starts, ends, rejected = [], [], [], []
-    for record in records:
+    good, positions, starts, ends, rejected = [], [], [], [], []
+    for position, record in enumerate(records):
         try:
             started, ended = call_times(record, tz)
         except BadRecord as exc:
             rejected.append((record, str(exc)))
             continue
         good.append(record)
+        positions.append(position)
         starts.append(started)
         ends.append(ended)
-    raw, kinds = raw_column(good)
+    raw, kinds = sent_column(records, positions), None
+    if raw is None:
+        raw, kinds = raw_column(good)
     columns = typed_columns(good, TYPED, kinds)
     columns.update({"_raw": raw, "time_utc": pa.array(starts, TS), "time_end_utc": pa.array(ends, TS)})
     return Converted(assemble(SCHEMA, columns, lineage, len(good)), [s.date() for s in starts], rejected)
