@@ -1,19 +1,22 @@
 """Benchmark: the whole warehouse cycle (the cdr_warehouse task) at two sizes, against a hand-written script.
 
     .venv/bin/python bench/warehouse_build.py [--legs 10000000] [--small-legs 1000000] [--new-legs 100000]
-                                              [--data-dir DIR] [--keep] [--ducklake postgres:host=...]
+                                              [--rounds 3] [--data-dir DIR] [--keep] [--ducklake postgres:host=...]
 
 For each size (--small-legs, then --legs; --small-legs 0 skips it), writes the legs into a fresh lake
 (bench/synthetic_lake.py) and measures, each in its own process:
   1. the full cycle: cdr.warehouse.build_and_publish(full_refresh=True): `dbt build --full-refresh` (models, unit
      and data tests), source freshness, publish of warehouse.duckdb and of its masked copy, docs;
-  2. the incremental cycle after --new-legs new legs (1% of 10M; read_delay 30 s, within the last day):
-     build_and_publish() as the pipeline runs it when only data changed;
-  3. the same transformation as a hand-written DuckDB script (bench/warehouse_build.sql).
+  2. the same transformation as a hand-written DuckDB script (bench/warehouse_build.sql), on the same lake;
+  3. --rounds times, the sizes taking turns: --new-legs new legs (1% of 10M, from the last six hours, each
+     read 30 s after it ended), then the incremental cycle, build_and_publish() as the pipeline runs it when only data changed. A
+     size's incremental figure is the median of its rounds: this machine's speed drifts by a fifth within
+     minutes, and taking turns lets a slow spell fall on both sizes alike.
 With --ducklake (a PostgreSQL libpq string without dbname, e.g. ``host=127.0.0.1 user=postgres``) the cycles
 publish to a DuckLake warehouse (cdr.ducklake) in a scratch database created and dropped here, its data under
 the data directory, instead of warehouse.duckdb: compare the publish step of the two runs (docs/scale-out.md).
-It checks that the script and the dbt build agree leg for leg on the columns the script computes (COMPARED), and
+It checks that the script and the dbt build agree leg for leg on the columns the script computes (COMPARED), after
+the full cycle and again after the incremental ones (on the legs the script saw; every new leg must be there), and
 prints each figure beside its target: the incremental cycle <= 15% of the full cycle, the full dbt build <= 2x
 the hand-written script, peak RSS < 4 GB, and the same new legs at most 1.5x dearer on the large warehouse than
 on the small one.
@@ -101,6 +104,9 @@ build_and_publish(full_refresh=sys.argv[1] == "full")
 """
 
 
+CYCLE = [sys.executable, "-c", CYCLE_RUNNER]
+
+
 def timed(label: str, command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
     """Run ``command``; return its wall time (s) and its peak RSS (GB), read from the kernel at exit."""
     print(f"  {label} ...", flush=True)
@@ -154,69 +160,112 @@ def slowest_nodes(target: Path, most: int = 8) -> str:
     )
 
 
-def one_size(base: Path, legs: int, new_legs: int, hand: bool) -> dict:
-    """The full cycle, the incremental cycle after ``new_legs`` and (if ``hand``) the hand-written script on a
-    fresh data directory holding ``legs`` legs."""
+def prepare(base: Path, legs: int, hand: bool) -> dict:
+    """A fresh data directory of ``legs`` legs, its full cycle and (if ``hand``) the hand-written script on the
+    same lake, checked to agree leg for leg with the build."""
     data = base / f"legs-{legs}"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
-    os.environ["CDR_DATA_DIR"] = str(data)
-    if os.environ.get("CDR_WAREHOUSE_CATALOG"):
-        os.environ["CDR_WAREHOUSE_DATA_PATH"] = str(data / "ducklake")
+    size = {
+        "legs": legs,
+        "data": data,
+        "log": data / "bench.log",
+        "now": datetime.now(UTC).replace(minute=0, second=0, microsecond=0),
+    }
+    env = use(size)
     lake = config.lake_dir()
-    log = data / "bench.log"
     build = config.build_dir()
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     print(f"{legs:,} legs in {data}", flush=True)
     started = time.perf_counter()
     for source, schema in LAKE_TABLES.items():
         ensure_schema_file(source, schema)
-    written = write_lake(lake, legs, now - timedelta(days=91), 90)
+    written = write_lake(lake, legs, size["now"] - timedelta(days=91), 90)
     files = sum(1 for _ in lake.rglob("*.parquet"))
     print(
         f"  lake written: {sum(written.values()):,} legs (+{int(legs * 0.02):,} re-read copies) in {files:,} "
         f"files, {time.perf_counter() - started:.0f} s",
         flush=True,
     )
-
-    result: dict = {"legs": legs}
-    cycle = [sys.executable, "-c", CYCLE_RUNNER]
-    result["full"], result["rss_full"] = timed(
-        "full cycle (build_and_publish(full_refresh=True))", [*cycle, "full"], env, log
+    size["expected"] = sum(written.values())
+    size["full"], size["rss_full"] = timed(
+        "full cycle (build_and_publish(full_refresh=True))", [*CYCLE, "full"], env, size["log"]
     )
-    result["full_steps"] = json.loads((build / "last_build.json").read_text())["steps"]
-    result["full_nodes"] = slowest_nodes(build / "target")
-    added = write_lake(lake, new_legs, now - timedelta(hours=20), 0.8, first=legs * 2, read_delay=30)
-    print(f"  new data: {sum(added.values()):,} legs", flush=True)
-    result["incremental"], result["rss_incremental"] = timed(
-        "incremental cycle (build_and_publish())", [*cycle, "incremental"], env, log
-    )
-    last = json.loads((build / "last_build.json").read_text())
-    if last["mode"] != "incremental":
-        sys.exit(f"the second build was not incremental: {last}")
-    result["incremental_steps"] = last["steps"]
-    result["incremental_nodes"] = slowest_nodes(build / "target")
-    expected = sum(written.values()) + sum(added.values())
+    size["full_steps"] = json.loads((build / "last_build.json").read_text())["steps"]
+    size["full_nodes"] = slowest_nodes(build / "target")
     if hand:
-        hand_db = data / "hand.duckdb"
+        hand_db = size["hand_db"] = data / "hand.duckdb"
         sql = HAND_SQL.read_text().replace("{lake}", str(lake)).replace("{seeds}", str(SEEDS))
         hand_sql_file = data / "hand.sql"
         hand_sql_file.write_text(sql)
-        result["hand"], result["rss_hand"] = timed(
+        size["hand"], size["rss_hand"] = timed(
             "hand-written SQL (bench/warehouse_build.sql)",
             [sys.executable, "-c", HAND_RUNNER, str(hand_db), str(hand_sql_file), MEMORY_LIMIT],
             env,
-            log,
+            size["log"],
         )
         rows, differ = legs_differing(build / "build.duckdb", hand_db)
-        result.update(rows=rows, expected=expected, differ=differ)
         print(
-            f"  legs in fct_cdr: {rows:,} (expected {expected:,}); legs where dbt and the hand-written SQL "
+            f"  legs in fct_cdr: {rows:,} (expected {size['expected']:,}); legs where dbt and the hand-written SQL "
             f"differ: {differ:,}",
             flush=True,
         )
-    return result
+        if differ or rows != size["expected"]:
+            sys.exit("the full build and the expected legs or the hand-written SQL disagree")
+    size["incrementals"] = []
+    return size
+
+
+def use(size: dict) -> dict[str, str]:
+    """Point this process (and the environment of the children) at one size's data directory."""
+    os.environ["CDR_DATA_DIR"] = str(size["data"])
+    if os.environ.get("CDR_WAREHOUSE_CATALOG"):
+        os.environ["CDR_WAREHOUSE_DATA_PATH"] = str(size["data"] / "ducklake")
+    return {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+
+
+def incremental(size: dict, new_legs: int, turn: int) -> None:
+    """``new_legs`` more legs (new ids), then the incremental cycle."""
+    env = use(size)
+    lake = config.lake_dir()
+    build = config.build_dir()
+    first = size["legs"] * 2 + turn * new_legs
+    # Every round's legs in the same window, the last hours, read 30 s after they ended: each round's are then
+    # newer than the watermark the one before left (its newest read less lake_lookback_hours), as pulled legs are.
+    added = write_lake(lake, new_legs, size["now"] - timedelta(hours=6), 0.2, first=first, read_delay=30)
+    size["expected"] += sum(added.values())
+    seconds, rss = timed(
+        f"{size['legs']:,} legs, round {turn + 1}: +{sum(added.values()):,} legs, incremental cycle",
+        [*CYCLE, "incremental"],
+        env,
+        size["log"],
+    )
+    last = json.loads((build / "last_build.json").read_text())
+    if last["mode"] != "incremental":
+        sys.exit(f"the build was not incremental: {last}")
+    size["incrementals"].append(
+        {"seconds": seconds, "rss": rss, "steps": last["steps"], "nodes": slowest_nodes(build / "target")}
+    )
+
+
+def check_after_increments(size: dict) -> None:
+    """After the incremental cycles, fct_cdr holds every leg, and still agrees with the hand-written script's
+    build of the lake as it was before them, leg for leg, on the legs that script saw."""
+    con = duckdb.connect()
+    con.execute(f"attach '{config.build_dir() / 'build.duckdb'}' as dbt (read_only)")
+    con.execute(f"attach '{size['hand_db']}' as hand (read_only)")
+    columns = ", ".join(COMPARED)
+    size["rows"] = con.execute("select count(*) from dbt.marts.fct_cdr").fetchone()[0]
+    size["differ"] = con.execute(
+        f"select count(*) from ((select {columns} from dbt.marts.fct_cdr semi join hand.fct_cdr using (cdr_key)"
+        f" except all select {columns} from hand.fct_cdr)"
+        f" union all (select {columns} from hand.fct_cdr except all select {columns} from dbt.marts.fct_cdr))"
+    ).fetchone()[0]
+    con.close()
+    print(
+        f"  {size['legs']:,} legs after the incremental cycles: {size['rows']:,} in fct_cdr (expected "
+        f"{size['expected']:,}); of the legs the hand-written SQL built, {size['differ']:,} differ",
+        flush=True,
+    )
 
 
 def verdict(ok: bool) -> str:
@@ -228,6 +277,7 @@ def main() -> None:
     parser.add_argument("--legs", type=int, default=10_000_000)
     parser.add_argument("--small-legs", type=int, default=1_000_000)
     parser.add_argument("--new-legs", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3, help="incremental cycles per size, the sizes in turn")
     parser.add_argument("--data-dir", type=Path, help="where to build (default: a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     parser.add_argument("--ducklake", metavar="LIBPQ", help="publish to a DuckLake on this PostgreSQL instead")
@@ -269,21 +319,39 @@ def run(args) -> None:
         flush=True,
     )
     sizes = [n for n in (args.small_legs, args.legs) if n]
-    results = [one_size(base, n, args.new_legs, hand=True) for n in sizes]
+    results = [prepare(base, n, hand=True) for n in sizes]
+    # The sizes take turns, so that a slower spell of the machine falls on both alike; each size's figure is the
+    # median of its rounds.
+    for turn in range(args.rounds):
+        for size in results:
+            incremental(size, args.new_legs, turn)
+    for size in results:
+        use(size)
+        check_after_increments(size)
+        runs = sorted(size["incrementals"], key=lambda run: run["seconds"])
+        median = runs[len(runs) // 2]
+        size["incremental"], size["incremental_steps"], size["incremental_nodes"] = (
+            median["seconds"],
+            median["steps"],
+            median["nodes"],
+        )
+        size["rss_incremental"] = max(run["rss"] for run in runs)
 
     print()
     for r in results:
-        print(f"{r['legs']:,} legs, +{args.new_legs:,} new")
+        print(f"{r['legs']:,} legs, +{args.new_legs:,} new legs a round, {args.rounds} rounds")
         for mode in ("full", "incremental"):
             steps = r[f"{mode}_steps"]
+            label = "full" if mode == "full" else "incremental (median)"
             print(
-                f"  {mode:<12} cycle {r[mode]:7.1f} s  ("
+                f"  {label:<21} cycle {r[mode]:7.1f} s  ("
                 + ", ".join(f"{name} {seconds:.1f}" for name, seconds in steps.items() if name != "total")
                 + ")"
             )
             print(f"    {r[f'{mode}_nodes']}")
+        print("  incremental cycles by round: " + ", ".join(f"{run['seconds']:.1f} s" for run in r["incrementals"]))
         if "hand" in r:
-            print(f"  hand-written SQL   {r['hand']:7.1f} s")
+            print(f"  hand-written SQL             {r['hand']:7.1f} s")
     large = results[-1]
     full_build = large["full_steps"]["dbt build"]
     peak = max(v for r in results for k, v in r.items() if k.startswith("rss_"))
