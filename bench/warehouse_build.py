@@ -9,9 +9,9 @@ For each size (--small-legs, then --legs; --small-legs 0 skips it), writes the l
      and data tests), source freshness, publish of warehouse.duckdb and of its masked copy, docs;
   2. the same transformation as a hand-written DuckDB script (bench/warehouse_build.sql), on the same lake;
   3. --rounds times, the sizes taking turns: --new-legs new legs (1% of 10M, from the last six hours, each
-     read 30 s after it ended), then the incremental cycle, build_and_publish() as the pipeline runs it when only data changed. A
-     size's incremental figure is the median of its rounds: this machine's speed drifts by a fifth within
-     minutes, and taking turns lets a slow spell fall on both sizes alike.
+     read 30 s after it ended), then the incremental cycle, build_and_publish() as the pipeline runs it when
+     only data changed. A size's incremental figure is the median of its rounds: this machine's speed drifts by
+     a fifth within minutes, and taking turns lets a slow spell fall on both sizes alike.
 With --ducklake (a PostgreSQL libpq string without dbname, e.g. ``host=127.0.0.1 user=postgres``) the cycles
 publish to a DuckLake warehouse (cdr.ducklake) in a scratch database created and dropped here, its data under
 the data directory, instead of warehouse.duckdb: compare the publish step of the two runs (docs/scale-out.md).
