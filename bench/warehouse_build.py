@@ -132,18 +132,28 @@ def write_lake(lake: Path, legs: int, start: datetime, days: float, **options) -
         return pool.submit(write_legs, lake, legs, start, days, **options).result()
 
 
-def legs_differing(dbt_db: Path, hand_db: Path) -> tuple[int, int]:
+def legs_differing(dbt_db: Path, hand_db: Path, seen_only: bool = False) -> tuple[int, int]:
+    """The legs in the dbt build's fct_cdr, and how many differ from the hand-written build's (with ``seen_only``,
+    of the legs that build holds). Run in a child process (``in_child``): DuckDB's memory would otherwise stay
+    this process's peak RSS, which the builds' children inherit."""
     con = duckdb.connect()
     con.execute(f"attach '{dbt_db}' as dbt (read_only)")
     con.execute(f"attach '{hand_db}' as hand (read_only)")
     columns = ", ".join(COMPARED)
+    built = "dbt.marts.fct_cdr semi join hand.fct_cdr using (cdr_key)" if seen_only else "dbt.marts.fct_cdr"
     rows = con.execute("select count(*) from dbt.marts.fct_cdr").fetchone()[0]
     differ = con.execute(
-        f"select count(*) from ((select {columns} from dbt.marts.fct_cdr except all select {columns} from hand.fct_cdr)"
+        f"select count(*) from ((select {columns} from {built} except all select {columns} from hand.fct_cdr)"
         f" union all (select {columns} from hand.fct_cdr except all select {columns} from dbt.marts.fct_cdr))"
     ).fetchone()[0]
     con.close()
     return rows, differ
+
+
+def in_child(function, *args):
+    """``function(*args)`` in a fresh process, so that its memory is not this process's (see write_lake)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def slowest_nodes(target: Path, most: int = 8) -> str:
@@ -203,7 +213,7 @@ def prepare(base: Path, legs: int, hand: bool) -> dict:
             env,
             size["log"],
         )
-        rows, differ = legs_differing(build / "build.duckdb", hand_db)
+        rows, differ = in_child(legs_differing, build / "build.duckdb", hand_db)
         print(
             f"  legs in fct_cdr: {rows:,} (expected {size['expected']:,}); legs where dbt and the hand-written SQL "
             f"differ: {differ:,}",
@@ -250,17 +260,7 @@ def incremental(size: dict, new_legs: int, turn: int) -> None:
 def check_after_increments(size: dict) -> None:
     """After the incremental cycles, fct_cdr holds every leg, and still agrees with the hand-written script's
     build of the lake as it was before them, leg for leg, on the legs that script saw."""
-    con = duckdb.connect()
-    con.execute(f"attach '{config.build_dir() / 'build.duckdb'}' as dbt (read_only)")
-    con.execute(f"attach '{size['hand_db']}' as hand (read_only)")
-    columns = ", ".join(COMPARED)
-    size["rows"] = con.execute("select count(*) from dbt.marts.fct_cdr").fetchone()[0]
-    size["differ"] = con.execute(
-        f"select count(*) from ((select {columns} from dbt.marts.fct_cdr semi join hand.fct_cdr using (cdr_key)"
-        f" except all select {columns} from hand.fct_cdr)"
-        f" union all (select {columns} from hand.fct_cdr except all select {columns} from dbt.marts.fct_cdr))"
-    ).fetchone()[0]
-    con.close()
+    size["rows"], size["differ"] = in_child(legs_differing, config.build_dir() / "build.duckdb", size["hand_db"], True)
     print(
         f"  {size['legs']:,} legs after the incremental cycles: {size['rows']:,} in fct_cdr (expected "
         f"{size['expected']:,}); of the legs the hand-written SQL built, {size['differ']:,} differ",
