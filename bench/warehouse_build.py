@@ -137,6 +137,7 @@ def legs_differing(dbt_db: Path, hand_db: Path, seen_only: bool = False) -> tupl
     of the legs that build holds). Run in a child process (``in_child``): DuckDB's memory would otherwise stay
     this process's peak RSS, which the builds' children inherit."""
     con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")  # its redraws would garble the printed figures
     con.execute(f"attach '{dbt_db}' as dbt (read_only)")
     con.execute(f"attach '{hand_db}' as hand (read_only)")
     columns = ", ".join(COMPARED)
