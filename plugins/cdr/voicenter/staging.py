@@ -174,10 +174,13 @@ class SegmentWriter:
                 if self._fd is None:
                     self.folder.mkdir(parents=True, exist_ok=True)
                     name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}{OPEN_SUFFIX}"
-                    self._path = self.folder / name
-                    self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-                    fsync_dir(self.folder)
+                    path = self.folder / name
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
                     self._opened, self._records = time.monotonic(), 0
+                    # _fd last: the event loop reads it without the lock (_due), and must not see the new
+                    # segment with the last one's age (it would seal it after its first batch)
+                    self._path, self._fd = path, fd
+                    fsync_dir(self.folder)
                 fd = self._fd
                 view = memoryview(data)
                 while view:
