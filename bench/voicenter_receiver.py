@@ -1,12 +1,12 @@
 """Benchmark: cdr-receiver against its ceiling, and under attack (issues 12 and 15).
 
 1. Ceiling. For each body format (JSON, XML-RPC, form), wrk posts CDRs with unique ids (32 connections) in
-   alternating rounds (5 s each, 3 of each, so that load from elsewhere on the machine falls on both alike) to the
-   ceiling, bench/voicenter_ceiling.py: a bare Starlette app outside the product, under the
-   receiver's own uvicorn settings, that parses the same body and answers Err 0 without storing; then to the
-   real `cdr-receiver`, which answers Err 0 only once the CDR is fsynced. Lost is judged by id: wrk runs one
-   connection per thread, so each thread's n-th response answers its n-th request and the acknowledged ids
-   are known exactly; each must be in the staged segments.
+   alternating rounds (5 s each, 5 of each: this machine's speed drifts by +-15% within minutes, and alternating
+   lets the drift fall on both alike) to the ceiling, bench/voicenter_ceiling.py: a bare Starlette app outside
+   the product, under the receiver's own uvicorn settings, that parses the same body and answers Err 0 without
+   storing; then to the real `cdr-receiver`, which answers Err 0 only once the CDR is synced to disk. Lost is
+   judged by id: wrk runs one connection per thread, so each thread's n-th response answers its n-th request and
+   the acknowledged ids are known exactly; each must be in the staged segments.
    Targets: receiver >= 0.8x the ceiling's acknowledged rate, p99 < 20 ms, 0 lost.
 2. Flood. Honest senders (16 connections, JSON) alone, then while a second wrk floods wrong-token requests
    (100 connections) and 100 slow clients hold half-sent requests (bench/voicenter_slow_clients.py), in
@@ -15,7 +15,7 @@
 
 Figures are ratios taken in one run on one machine: absolute rates on a shared 2-core machine mean little. The
 server's CPU time per acknowledged CDR is printed beside them: it depends far less on what else the machine runs.
-Run: .venv/bin/python bench/voicenter_receiver.py [--seconds 5] [--rounds 3] [--connections 32]
+Run: .venv/bin/python bench/voicenter_receiver.py [--seconds 5] [--rounds 5] [--connections 32]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,7 +88,8 @@ def acknowledged_ids(result: dict, nack_prefix: str) -> set[str]:
 def staged_ids(data_dir: Path) -> set[str]:
     ids = set()
     for segment in (data_dir / "landing" / "voicenter").glob("*.jsonl*"):
-        ids |= {orjson.loads(line)["cdr"]["ivruniqueid"] for line in segment.read_bytes().splitlines()}
+        data = segment.read_bytes()  # whole lines (then zeros, were it still open)
+        ids |= {orjson.loads(line)["cdr"]["ivruniqueid"] for line in data[: data.rfind(b"\n") + 1].splitlines()}
     return ids
 
 
@@ -125,7 +127,9 @@ def measure_receiver(tmp: Path, run: callable) -> tuple[dict, int, int]:
         result = run(receiver.url, prefix)
         result["cpu"] = cpu_seconds(receiver.process.pid) - before
     acked = acknowledged_ids(result, prefix)
-    return result, len(acked), len(acked - staged_ids(data))
+    lost = len(acked - staged_ids(data))
+    shutil.rmtree(data)  # a round stages ~100 MB: a run must not slow its own later rounds by filling the disk
+    return result, len(acked), lost
 
 
 def line(label: str, *cells: str) -> None:
@@ -139,7 +143,7 @@ def median(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="length of one round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--no-flood", action="store_true")

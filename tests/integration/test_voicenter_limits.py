@@ -41,7 +41,8 @@ def cdr(n, **fields) -> dict:
 def staged(data_dir) -> list[dict]:
     records = []
     for path in sorted((data_dir / "landing" / "voicenter").glob("*.jsonl*")):
-        records += [json.loads(line) for line in path.read_bytes().splitlines()]
+        data = path.read_bytes()  # an open segment: whole lines, then zeros
+        records += [json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
     return records
 
 
