@@ -30,9 +30,10 @@ from cdr.queues import receiver_queues, task_id_for
 )
 def voicenter_cdrs():
     def load() -> dict:
-        from cdr.voicenter.load import configured_region, load_staged
+        from cdr.voicenter.account import configured_settings
+        from cdr.voicenter.load import load_staged
 
-        return load_staged(default_region=configured_region())
+        return load_staged(settings=configured_settings())
 
     queues = receiver_queues()
     if not queues:

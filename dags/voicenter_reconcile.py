@@ -38,13 +38,16 @@ def voicenter_reconcile():
 
     @task(outlets=[lake_asset("voicenter")])
     def reconcile(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.registry import region_for
+        from cdr.voicenter.account import AccountSettings
         from cdr.voicenter.hook import VoicenterHook
         from cdr.voicenter.reconcile import reconcile_interval
 
         hook = VoicenterHook()
         return reconcile_interval(
-            hook.get_conn(), data_interval_start, data_interval_end, default_region=region_for("voicenter", hook.extra)
+            hook.get_conn(),
+            data_interval_start,
+            data_interval_end,
+            settings=AccountSettings.from_extra(hook.extra),
         )
 
     wait_for_the_log() >> reconcile()

@@ -72,3 +72,30 @@
         on {{ prefix }}_class.sip_code = cast(({{ code_expr }}) // 100 as varchar) || 'xx'
             and ({{ code_expr }}) between 100 and 699
 {%- endmacro %}
+
+{#- The user part of a SIP address KAZOO builds (`user@realm`, a `sip:` prefix allowed), else the text itself. -#}
+{% macro sip_user(expr) -%}
+    nullif(trim(split_part(regexp_replace(coalesce({{ expr }}, ''), '^\s*sips?:', ''), '@', 1)), '')
+{%- endmacro %}
+
+{#- A number written as a placeholder: one digit repeated (`0000000000`, as KAZOO's examples write a device's
+    caller id). libphonenumber calls `0000000000` a possible US number; it is nobody. -#}
+{% macro is_placeholder_number(expr) -%}
+    (regexp_full_match(regexp_replace(coalesce({{ expr }}, ''), '[\s().+-]', '', 'g'), '[0-9]+')
+     and length(replace(regexp_replace({{ expr }}, '[^0-9]', '', 'g'),
+                        left(regexp_replace({{ expr }}, '[^0-9]', '', 'g'), 1), '')) = 0)
+{%- endmacro %}
+
+{#- Shaped like a phone number of the outside world: 7 to 15 digits (E.164's most), separators and a leading `+`
+    allowed, not a placeholder. Whether it is ours (an own number) is decided apart. -#}
+{% macro is_phone_shaped(expr) -%}
+    (coalesce(regexp_full_match(regexp_replace(trim({{ expr }}), '[\s().-]', '', 'g'), '\+?[0-9]{7,15}'), false)
+     and not {{ is_placeholder_number(expr) }})
+{%- endmacro %}
+
+{#- A SIP user name rather than a number: letters in it (`test_user`, `device_ZYcHDwktNB`, `1003-b`), not a word a
+    switch writes for a withheld caller. Outside parties reach a switch through carriers, as numbers; a name is one
+    of the account's users or devices. -#}
+{% macro is_sip_name(expr) -%}
+    (coalesce(regexp_matches(trim({{ expr }}), '[A-Za-z_]'), false) and not {{ is_withheld(expr) }})
+{%- endmacro %}

@@ -11,8 +11,10 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 OUT = Path(__file__).with_name("voicenter_cdrs.json")
+ISRAEL = ZoneInfo("Asia/Jerusalem")
 DAY = datetime(2026, 11, 20, 6, tzinfo=UTC)  # 08:00 in Israel
 REPS = [("1001", "Noa Levi", "SIPNOA"), ("1002", "Avi Cohen", "SIPAVI"), ("1003", "Dana Mizrahi", "SIPDANA")]
 OUTSIDE = ["0501234567", "0527654321", "036543210", "972541112233", "12125550123", "442079460321"]
@@ -23,12 +25,17 @@ IVR = [
 ]
 
 
+def wall_epoch(when: datetime) -> int:
+    """``time`` as Voicenter writes it: Israel's wall-clock time written as epoch seconds (cdr.voicenter.times)."""
+    return int(when.astimezone(ISRAEL).replace(tzinfo=UTC).timestamp())
+
+
 def base(n: int, when: datetime, call_type: str, status: str) -> dict:
     return {
         "ivruniqueid": f"20261120{n:06d}VC",
         "type": call_type,
         "status": status,
-        "time": int(when.timestamp()),
+        "time": wall_epoch(when),
         "duration": 0,
         "dialtime": 0,
         "caller": "",
@@ -79,7 +86,8 @@ def main() -> None:
             cdr["queuename"] = {111: "Sales Queue", 222: "Support Queue"}[cdr["queueid"]]
             if status == "ANSWER":
                 cdr.update(
-                    duration=rng.randint(30, 500),
+                    # a queue call's duration includes its wait (the vendor's newer notes)
+                    duration=rng.randint(30, 500) + cdr["seconds_waiting_in_queue"],
                     dialtime=rng.randint(2, 20),
                     targetextension=ext,
                     targetextension_name=name,

@@ -20,7 +20,9 @@ It serves the API as voicenter-call-log.md describes it, including the points th
   (control ``now``, Unix seconds; the real clock otherwise). Control ``omit`` lists CallIDs the log lacks.
 
 It is fed the same CDRs the Voicenter demo posts (include/demo_data/voicenter_cdrs.json), each converted to
-a log record by ``to_log_record``; a file of log records (with ``CallID``) is served as it is.
+a log record by ``to_log_record``; a file of log records (with ``CallID``) is served as it is. The webhook's
+``time`` is Israel's wall-clock time written as epoch seconds (as the vendor's examples show), so ``Date`` is that
+wall-clock time read in Asia/Jerusalem, in UTC (``--webhook-zone UTC`` for an account that sends true epochs).
 ``GET /__stats`` adds ``rate_limited``, ``answers_full`` and ``queries`` (each request's window and counts);
 control ``clear_stats`` zeroes them and the rate limit's window.
 
@@ -37,6 +39,7 @@ from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 from simbase import SimHandler, SimState, arg_parser, make_server, serve_forever
 
@@ -74,8 +77,17 @@ TYPE_IDS = {
 }
 
 
-def iso_utc(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+WEBHOOK_ZONE = ["Asia/Jerusalem"]
+
+
+def webhook_instant(wall_epoch: int) -> datetime:
+    """The true instant of a webhook ``time`` (the wall clock of WEBHOOK_ZONE written as epoch seconds)."""
+    wall = datetime.fromtimestamp(wall_epoch, UTC).replace(tzinfo=None)
+    return wall.replace(tzinfo=ZoneInfo(WEBHOOK_ZONE[0])).astimezone(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_log_record(cdr: dict) -> dict:
@@ -90,8 +102,8 @@ def to_log_record(cdr: dict) -> dict:
     return {
         "CallerNumber": cdr.get("caller", ""),
         "TargetNumber": cdr.get("target", ""),
-        "Date": iso_utc(int(cdr["time"])),
-        "DateEpoch": int(cdr["time"]),
+        "Date": iso_utc(webhook_instant(int(cdr["time"]))),
+        "DateEpoch": int(webhook_instant(int(cdr["time"])).timestamp()),
         "Duration": cdr.get("duration", 0),
         "CallID": cdr["ivruniqueid"],
         "Type": cdr.get("type", ""),
@@ -315,7 +327,9 @@ def main(argv=None) -> None:
     parser.add_argument("--cap", type=int, default=10_000)
     parser.add_argument("--key-case", choices=("vendor", "lower"), default="vendor")
     parser.add_argument("--rate-limit", type=int, default=30, help="requests a minute")
+    parser.add_argument("--webhook-zone", default=WEBHOOK_ZONE[0], help="the zone of the webhook's wall-clock time")
     args = parser.parse_args(argv)
+    WEBHOOK_ZONE[0] = args.webhook_zone
     state = State(json.loads(args.data.read_text()), args.code, args.cap, args.key_case, args.rate_limit)
     serve_forever(make_server(args.host, args.port, Handler, state, args.verbose), "Voicenter Call Log simulator")
 

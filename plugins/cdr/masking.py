@@ -26,7 +26,14 @@ log = logging.getLogger(__name__)
 MASKED_NAME = "warehouse_masked.duckdb"
 # Columns that hold a phone number, in any published table; masked wherever they appear.
 NUMBER_COLUMNS = frozenset(
-    {"caller_number", "callee_number", "remote_number", "caller_number_as_sent", "callee_number_as_sent"}
+    {
+        "caller_number",
+        "callee_number",
+        "remote_number",
+        "remote_party",
+        "caller_number_as_sent",
+        "callee_number_as_sent",
+    }
 )
 # Columns that could lead to the call itself, or quote a number among other raw values: not in the copy.
 DROPPED_COLUMNS = frozenset({"recording_url", "unmapped_values"})

@@ -8,8 +8,15 @@ import phonenumbers
 from phonenumbers import NumberParseException
 
 
+def _placeholder(parsed: phonenumbers.PhoneNumber) -> bool:
+    """One digit repeated (``0000000000``, KAZOO's examples' caller id of a device): libphonenumber calls it a
+    possible US number, but it is nobody's."""
+    return len(set(str(parsed.national_number))) <= 1
+
+
 @lru_cache(maxsize=262_144)
 def _parse(number: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """The number, where libphonenumber finds it possible for ``region`` and it is not a placeholder."""
     # Call centres see the same numbers again and again: the cache makes a warehouse build cheap.
     candidates = [(number, False)]
     if number.isdigit() and len(number) > 10:
@@ -21,9 +28,19 @@ def _parse(number: str, region: str | None) -> phonenumbers.PhoneNumber | None:
             parsed = phonenumbers.parse(text, (region or "").upper() or None)
         except NumberParseException:
             continue
+        if _placeholder(parsed):
+            continue
         if phonenumbers.is_valid_number(parsed) or (not must_be_valid and phonenumbers.is_possible_number(parsed)):
             return parsed
     return None
+
+
+def is_number(number: str | None, region: str | None = None) -> bool:
+    """Whether ``number`` is a phone number: possible for ``region`` by libphonenumber, and not a placeholder.
+    A word (``SIPSIP``, ``anonymous``), an extension or ``0000000000`` is not."""
+    if number is None or not number.strip():
+        return False
+    return _parse(number.strip(), region) is not None
 
 
 def to_e164(number: str | None, region: str | None = None) -> str | None:

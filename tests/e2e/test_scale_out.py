@@ -197,7 +197,8 @@ def single_machine_build(data: Path, kazoo_url: str, pbx_url: str) -> dict[str, 
     from cdr.pbx.extract import pull_interval as pull_pbx
     from cdr.pbx.hook import PbxHook
     from cdr.registry import region_for
-    from cdr.voicenter.load import configured_region, load_staged
+    from cdr.voicenter.account import configured_settings
+    from cdr.voicenter.load import load_staged
     from cdr.warehouse import build_and_publish
 
     with pytest.MonkeyPatch.context() as patch, start_redis() as enigma:
@@ -236,7 +237,7 @@ def single_machine_build(data: Path, kazoo_url: str, pbx_url: str) -> dict[str, 
         with start_receiver(str(data), DEMO_TOKEN) as receiver:
             for part in halves(json.loads(VOICENTER_CDRS.read_text())):
                 post_all(receiver.url, DEMO_TOKEN, part)
-        load_staged(default_region=configured_region())
+        load_staged(settings=configured_settings())
         build_and_publish()
         with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
             estimated_legs_dated_when_read(con)

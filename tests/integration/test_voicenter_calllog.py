@@ -15,7 +15,7 @@ from cdr.voicenter.calllog import CallLogClient, CallLogError, TokenBucket, endp
 from cdr.voicenter.reconcile import to_row
 from launch import start
 from tests.conftest import ROOT
-from tests.helpers import control, stats
+from tests.helpers import control, stats, voicenter_instant
 
 UTC = UTC
 CODE = "demo-voicenter-code"
@@ -26,7 +26,7 @@ FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=1.0)
 
 def ids_between(start: datetime, end: datetime) -> set[str]:
     """Computed from the demo data itself: the CDRs whose call began in [start, end] (the simulator's filter)."""
-    return {c["ivruniqueid"] for c in CDRS if start.timestamp() <= c["time"] <= end.timestamp()}
+    return {c["ivruniqueid"] for c in CDRS if start <= voicenter_instant(c) <= end}
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,9 @@ def test_log_records_map_onto_the_webhook_columns():
     for cdr in CDRS:
         row, day = to_row(to_log_record(cdr), {"_source": "voicenter"})
         assert row["ivruniqueid"] == cdr["ivruniqueid"] and row["_origin"] == "call_log"
-        assert row["time"] == cdr["time"] and day == datetime.fromtimestamp(cdr["time"], UTC).date()
+        # `time` as the webhook writes it (Israel's wall clock), `time_utc` the true instant, as the webhook's copy
+        assert row["time"] == cdr["time"] and row["time_utc"] == voicenter_instant(cdr)
+        assert day == voicenter_instant(cdr).date()
         for column in (
             "caller",
             "target",
@@ -183,9 +185,13 @@ def test_the_date_of_the_vendor_example_is_its_unix_instant():
     import calendar
 
     row, _ = to_row({"CallID": "202406101204550233243ghff3189e5c", "Date": "2024-06-10T09:04:58Z"}, {})
-    assert row["time"] == calendar.timegm((2024, 6, 10, 9, 4, 58)) == 1718010298
+    assert row["time_utc"] == datetime(2024, 6, 10, 9, 4, 58, tzinfo=UTC)
+    # as the webhook would write it: Israel's wall clock in summer (UTC+3), the CallID's prefix 12:04:55 + 3 s
+    assert row["time"] == calendar.timegm((2024, 6, 10, 12, 4, 58))
     for variant in ("2024-06-10T09:04:58", "2024-06-10 09:04:58", "2024-06-10T12:04:58+03:00"):
-        assert to_row({"CallID": "x", "Date": variant}, {})[0]["time"] == 1718010298
+        assert to_row({"CallID": "x", "Date": variant}, {})[0]["time_utc"].timestamp() == 1718010298
+    utc_account = {"_timezone": "Asia/Jerusalem", "_time_basis": "utc"}
+    assert to_row({"CallID": "x", "Date": "2024-06-10T09:04:58Z"}, utc_account)[0]["time"] == 1718010298
 
 
 def test_both_body_shapes_and_get_give_the_same_answer(sim):

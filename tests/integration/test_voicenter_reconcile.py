@@ -17,7 +17,7 @@ from cdr.voicenter.reconcile import reconcile_interval
 from cdr.voicenter.records import SCHEMA
 from launch import start, start_receiver
 from tests.conftest import ROOT
-from tests.helpers import control, lake_rows
+from tests.helpers import control, lake_rows, voicenter_instant
 
 UTC = UTC
 CODE = "demo-voicenter-code"
@@ -28,7 +28,7 @@ UNIT_FILE = "date=2026-11-20/voicenter__calllog__20261120T000000Z_20261121T00000
 
 
 def hour_of(cdr: dict) -> int:
-    return datetime.fromtimestamp(cdr["time"], UTC).hour
+    return voicenter_instant(cdr).hour
 
 
 OUTAGE = {c["ivruniqueid"] for c in CDRS if hour_of(c) == 8}  # the receiver is down 08:00-09:00
@@ -91,7 +91,8 @@ def test_a_receiver_down_for_an_hour_loses_nothing(data_dir, client):
         raw = json.loads(row["_raw"])
         assert raw["CallID"] == cdr["ivruniqueid"] and row["_batch"] == summary["unit"]
         # The call's start lands where its webhook copy would have put it.
-        assert row["time"] == cdr["time"] and row["status"] == cdr["status"] and row["type"] == cdr["type"]
+        assert row["time"] == cdr["time"] and row["time_utc"] == voicenter_instant(cdr)
+        assert row["status"] == cdr["status"] and row["type"] == cdr["type"]
         assert row["OriginalIvrUniqueID"] == cdr.get("OriginalIvrUniqueID")
 
 
@@ -156,12 +157,14 @@ def test_consecutive_intervals_each_recover_their_own_calls_once(data_dir, clien
     recovered, outside = [], 0
     for low, high in hours:
         summary = reconcile_interval(client, low, high)
-        expected = {c["ivruniqueid"] for c in CDRS if low.timestamp() <= c["time"] < high.timestamp()}
+        expected = {c["ivruniqueid"] for c in CDRS if low <= voicenter_instant(c) < high}
         assert set(summary["recovered_ids"]) == expected
         recovered += summary["recovered_ids"]
         outside += summary["outside_interval"]
     # The simulator's todate is inclusive: a call on an hour's last edge comes back and is left to the next.
-    assert outside == sum(1 for c in CDRS if c["time"] % 3600 == 0 and c["time"] > DAY[0].timestamp())
+    assert outside == sum(
+        1 for c in CDRS if voicenter_instant(c).timestamp() % 3600 == 0 and voicenter_instant(c) > DAY[0]
+    )
     assert sorted(recovered) == sorted(c["ivruniqueid"] for c in CDRS)
     assert sorted(ids_by_origin(data_dir)["call_log"]) == sorted(recovered)
 

@@ -67,13 +67,27 @@ def test_voicenter_loads_carry_the_region(data_dir, given, stamped):
     assert regions(data_dir / "lake" / "voicenter") == {stamped}
 
 
-def test_voicenter_region_from_the_optional_connection(monkeypatch):
-    from cdr.voicenter.load import configured_region
+def test_voicenter_settings_from_the_optional_connection(monkeypatch):
+    from cdr.voicenter.account import configured_settings
 
     monkeypatch.delenv("AIRFLOW_CONN_VOICENTER_DEFAULT", raising=False)
-    assert configured_region() == "IL"
+    assert (
+        configured_settings().default_region,
+        configured_settings().timezone,
+        configured_settings().time_basis,
+    ) == ("IL", "Asia/Jerusalem", "local")
     monkeypatch.setenv(
         "AIRFLOW_CONN_VOICENTER_DEFAULT",
-        json.dumps({"conn_type": "http", "host": "https://api.voicenter.com", "extra": {"default_region": "ps"}}),
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "https://api.voicenter.com",
+                "extra": {"default_region": "ps", "timezone": "Europe/Kyiv", "time_basis": "UTC"},
+            }
+        ),
     )
-    assert configured_region() == "PS"
+    assert (
+        configured_settings().default_region,
+        configured_settings().timezone,
+        configured_settings().time_basis,
+    ) == ("PS", "Europe/Kyiv", "utc")

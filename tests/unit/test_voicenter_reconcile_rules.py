@@ -31,9 +31,10 @@ def test_dates_go_out_at_gmt_0_and_come_back_as_utc_instants():
 
 def test_date_epoch_stands_in_only_when_date_is_unreadable():
     epoch = calendar.timegm((2026, 11, 20, 8, 30, 0))
-    assert call_time({"Date": "2026-11-20T08:30:00Z", "DateEpoch": epoch + 7200})[1] == epoch
-    assert call_time({"date": "garbled", "dateepoch": epoch}) == (datetime(2026, 11, 20, 8, 30, tzinfo=UTC), epoch)
-    assert call_time({}) == (None, None)
+    assert call_time({"Date": "2026-11-20T08:30:00Z", "DateEpoch": epoch + 7200}).timestamp() == epoch
+    assert call_time({"date": "garbled", "dateepoch": epoch}) == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    assert call_time({}) is None
+    assert call_time({"DateEpoch": 0}) is None  # no call
 
 
 def test_a_record_with_only_a_cdr_type_id_gets_the_webhook_type_name():

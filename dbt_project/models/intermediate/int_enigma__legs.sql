@@ -147,7 +147,7 @@ final as (
         status_basis,
         end_reason as source_status,
         cast(null as integer) as ring_seconds,
-        call_time_seconds as talk_seconds,
+        {{ talk_when_answered('status', 'call_time_seconds') }} as talk_seconds,
         cast(null as integer) as queue_wait_seconds,
         case when not extension_is_callee then extension end as agent_id,
         cast(null as varchar) as agent_name,
@@ -157,6 +157,7 @@ final as (
         end_sip_code as sip_code,
         recording_url,
         list_concat(invalid_values, list_filter([
+            {{ talk_outside_answer_entry('call_time', 'status', 'call_time_seconds') }},
             { 'field': 'end_reason', 'affects': 'status', 'value': case
                 when status_basis = 'unmapped' or (end_reason_key is not null and word_status is null)
                     then coalesce(end_reason, '(missing)')

@@ -133,7 +133,7 @@ final as (
         end as status_basis,
         call_status as source_status,
         ring_seconds,
-        bill_seconds as talk_seconds,
+        {{ talk_when_answered('witnessed_status', 'bill_seconds') }} as talk_seconds,
         case when queue_name is not null then hold_seconds end as queue_wait_seconds,
         -- The agent's phone is the destination of an inbound call and the origin of an outbound one.
         case when direction = 'inbound' then dst_channel_peer else channel_peer end as agent_id,
@@ -148,6 +148,7 @@ final as (
         dial_status,
         recording_url,
         list_concat(invalid_values, list_filter([
+            {{ talk_outside_answer_entry('bill_duration', 'witnessed_status', 'bill_seconds') }},
             { 'field': 'call_status', 'affects': 'status', 'value': case
                 when witnessed_basis = 'unmapped' or (call_status_key is not null and call_status_status is null)
                     then coalesce(call_status, '(missing)')

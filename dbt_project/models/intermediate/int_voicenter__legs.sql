@@ -31,6 +31,15 @@ keyed as (
         ))::varchar as content_key,
         {{ vocab_key('call_status') }} as call_status_key,
         {{ vocab_key('leg1_status') }} as leg1_status_key,
+        -- A queue leg's duration includes its wait (the vendor's newer notes; its own example: duration 20,
+        -- seconds_waiting_in_queue 20, "waited in the queue for 20 seconds and decided to hang-up"); the wait is
+        -- sent only for calls that entered a queue.
+        queue_wait_seconds is not null as is_queue_leg,
+        started_at is null as started_at_estimated,
+        case
+            when queue_wait_seconds is not null then greatest(duration_seconds - queue_wait_seconds, 0)
+            else duration_seconds
+        end as connected_seconds,
         -- Ours: the extension a call was dialled from, or the extension or DID it reached.
         caller_extension is not null as caller_is_ours,
         target_extension is not null or did is not null as callee_is_ours
@@ -64,14 +73,20 @@ decided as (
             when party_direction is not null then 'parties'
             else 'unmapped'
         end as direction_basis,
-        -- status first; for a status nobody knows, leg 1's dial status, then the talk time.
-        coalesce(
-            word_status, leg1_word_status, case when coalesce(duration_seconds, 0) > 0 then 'answered' end, 'other'
-        ) as status,
+        -- status first (a queue leg "answered" whose wait covers its whole duration reached nobody: the caller
+        -- waited and hung up, as the vendor's own example says); for a status nobody knows, leg 1's dial status,
+        -- then the talk time.
         case
+            when word_status = 'answered' and is_queue_leg and connected_seconds = 0 then 'abandoned'
+            else coalesce(
+                word_status, leg1_word_status, case when coalesce(connected_seconds, 0) > 0 then 'answered' end, 'other'
+            )
+        end as status,
+        case
+            when word_status = 'answered' and is_queue_leg and connected_seconds = 0 then 'queue_wait'
             when word_status is not null then 'status'
             when leg1_word_status is not null then 'leg1_dial_status'
-            when coalesce(duration_seconds, 0) > 0 then 'duration'
+            when coalesce(connected_seconds, 0) > 0 then 'duration'
             else 'unmapped'
         end as status_basis
     from classified
@@ -85,22 +100,36 @@ final as (
         ivruniqueid as source_cdr_id,
         -- legs 1 and 2 and transfers name their origin call in OriginalIvrUniqueID
         coalesce(original_ivruniqueid, ivruniqueid) as call_key,
-        -- a CDR without `time` (never seen, but a form body can omit it): the receiving time stands in
-        coalesce(started_at, received_at) as started_at,
-        coalesce(started_at, received_at) + to_seconds(coalesce(dial_seconds, 0) + coalesce(duration_seconds, 0))
+        -- a CDR without a usable `time` (a form body can omit it): its receipt (else the Call Log interval it
+        -- was recovered for) stands in, flagged
+        coalesce(started_at, received_at, lake_interval_start) as started_at,
+        started_at_estimated,
+        -- a queue leg's duration already holds its wait, during which the agents' phones ring
+        coalesce(started_at, received_at, lake_interval_start)
+        + to_seconds(coalesce(case when not is_queue_leg then dial_seconds end, 0) + coalesce(duration_seconds, 0))
             as ended_at,
         direction,
         direction_basis,
         call_type as source_direction,
         caller as caller_number_as_sent,
         case when direction = 'inbound' then coalesce(did, target) else target end as callee_number_as_sent,
+        -- the other side is one of our extensions, not a remote party: the target of a click-to-call's first leg
+        -- (the agent's own phone), an extension's SIP code where a number would be (`target` "can be a phone
+        -- number or the extension SIP code")
+        case
+            when
+                direction = 'outbound'
+                then target in (caller_extension, target_extension) or {{ is_sip_name('target') }}
+            when direction = 'inbound' then caller = caller_extension or {{ is_sip_name('caller') }}
+        end as remote_is_ours,
         -- numbers without a country code belong to the Connection's default_region, else the registry's
         coalesce(default_region, {{ source_default('voicenter', 'default_region') }}) as phone_region,
         status,
         status_basis,
         call_status as source_status,
         dial_seconds as ring_seconds,
-        duration_seconds as talk_seconds,
+        -- talk only on an answered leg: a queue leg's duration less its wait, another leg's duration
+        {{ talk_when_answered('status', 'connected_seconds') }} as talk_seconds,
         queue_wait_seconds,
         coalesce(
             representative_code,
@@ -119,6 +148,7 @@ final as (
         ivr_path,
         recording_url,
         list_concat(invalid_values, list_filter([
+            {{ talk_outside_answer_entry('duration', 'status', 'connected_seconds') }},
             { 'field': 'status', 'affects': 'status', 'value': case
                 when status_basis = 'unmapped' or (call_status_key is not null and word_status is null)
                     then coalesce(call_status, '(missing)')

@@ -27,6 +27,12 @@ conflicts as (
 
 ),
 
+clock_checks as (
+
+    select * from {{ ref('int_cdr__clock_checks') }}
+
+),
+
 leg_values as (
 
     select
@@ -105,7 +111,7 @@ all_values as (
 
 ),
 
-final as (
+counted as (
 
     select
         source,
@@ -117,6 +123,25 @@ final as (
         count(*) as legs
     from all_values
     group by all
+
+),
+
+final as (
+
+    select * from counted
+
+    union all
+
+    -- a source's clock contradicted by a second witness (the Voicenter Call Log's true UTC)
+    select
+        source,
+        date_key,
+        affects,
+        field,
+        raw_value,
+        mapped_to,
+        legs
+    from clock_checks
 
 )
 

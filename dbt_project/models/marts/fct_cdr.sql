@@ -31,6 +31,58 @@ latest_reads as (
 
 ),
 
+-- Legs of one call agree: a leg its source could not decide (direction `unknown`) takes the one direction the
+-- call's decided legs have, in this build or held already (a KAZOO B-leg whose caller id is a placeholder, say,
+-- beside its A-leg between two extensions).
+call_directions as (
+
+    select
+        call_key,
+        min(direction) as direction
+    from (
+        select
+            call_key,
+            direction
+        from latest_reads
+        where direction != 'unknown'
+        {%- if is_incremental() %}
+        union all
+        select
+            held.call_key,
+            held.direction
+        from {{ this }} as held
+        inner join (
+            select distinct call_key from latest_reads where direction = 'unknown'
+        ) as undecided on held.call_key = undecided.call_key
+        where held.direction != 'unknown'
+        {%- endif %}
+    ) as decided_legs
+    group by call_key
+    having count(distinct direction) = 1
+
+),
+
+agreed as (
+
+    select
+        latest_reads.* replace (
+            coalesce(call_directions.direction, latest_reads.direction) as direction,
+            case when call_directions.direction is not null then 'call_legs' else latest_reads.direction_basis end
+                as direction_basis,
+            case
+                when call_directions.direction is not null
+                    then list_filter(
+                        latest_reads.unmapped_values, lambda item: item.affects != 'direction'  -- noqa: RF01
+                    )
+                else latest_reads.unmapped_values
+            end as unmapped_values
+        )
+    from latest_reads
+    left join call_directions
+        on latest_reads.direction = 'unknown' and latest_reads.call_key = call_directions.call_key
+
+),
+
 -- Numbers repeat across legs: each distinct number of the build is parsed once (cdr_e164, cdr_country:
 -- libphonenumber, registered by cdr.dbt_plugin), whatever the number of legs. Materialized, because it is
 -- joined twice and DuckDB would otherwise run the Python functions once per join (measured: 2x the build).
@@ -43,12 +95,12 @@ numbers as (
         select
             caller_number_as_sent as number,
             phone_region
-        from latest_reads
+        from agreed
         union all
         select
             callee_number_as_sent as number,
             phone_region
-        from latest_reads
+        from agreed
     ) as sent_numbers
     where number is not null
 
@@ -60,7 +112,9 @@ parsed_numbers as materialized (
         number,
         phone_region,
         cdr_e164(number, phone_region) as e164,
-        cdr_country(number, phone_region) as country_code
+        cdr_country(number, phone_region) as country_code,
+        -- a number libphonenumber finds possible for the region, not a word, an extension or a placeholder
+        cdr_is_number(number, phone_region) as is_number
     from numbers
 
 ),
@@ -68,23 +122,29 @@ parsed_numbers as materialized (
 conformed as (
 
     select
-        latest_reads.*,
+        agreed.*,
         caller.e164 as caller_number,
         callee.e164 as callee_number,
         -- the party outside the call centre: the caller of an inbound call, the callee of an outbound one
-        case latest_reads.direction
+        case agreed.direction
             when 'inbound' then caller.country_code
             when 'outbound' then callee.country_code
         end as remote_country_code_parsed,
-        case latest_reads.direction
+        case agreed.direction
+            when 'inbound' then coalesce(caller.is_number, false)
+            when 'outbound' then coalesce(callee.is_number, false)
+        end as remote_is_number,
+        -- a source may know the other side of a leg is its own (an extension where a number would be)
+        coalesce(agreed.remote_is_ours, false) as remote_known_ours,
+        case agreed.direction
             when 'inbound' then 'caller_number'
             when 'outbound' then 'callee_number'
         end as remote_side
-    from latest_reads
+    from agreed
     left join parsed_numbers as caller
-        on latest_reads.caller_number_as_sent = caller.number and latest_reads.phone_region = caller.phone_region
+        on agreed.caller_number_as_sent = caller.number and agreed.phone_region = caller.phone_region
     left join parsed_numbers as callee
-        on latest_reads.callee_number_as_sent = callee.number and latest_reads.phone_region = callee.phone_region
+        on agreed.callee_number_as_sent = callee.number and agreed.phone_region = callee.phone_region
 
 ),
 
@@ -93,14 +153,19 @@ with_remote as (
     select
         *,
         -- libphonenumber knows a few territories ISO 3166 does not (XK, AC, TA): no country rather than a
-        -- key that does not resolve
+        -- key that does not resolve; a remote side that is not a number has none
         case
-            when remote_country_code_parsed in (select country_code from countries)
+            when remote_is_number and remote_country_code_parsed in (select country_code from countries)
                 then remote_country_code_parsed
         end as remote_country_code,
         case remote_side when 'caller_number' then caller_number_as_sent when 'callee_number' then callee_number_as_sent
         end as remote_number_as_sent,
-        case remote_side when 'caller_number' then caller_number when 'callee_number' then callee_number
+        -- only a number (libphonenumber: possible in the source's region, not a placeholder); anything else the
+        -- remote side sent (`anonymous`, `SIPSIP`, `0000000000`) is in remote_party, as sent
+        case
+            when remote_is_number
+                then
+                    case remote_side when 'caller_number' then caller_number when 'callee_number' then callee_number end
         end as remote_number
     from conformed
 
@@ -142,6 +207,7 @@ final as (
         caller_number,
         callee_number,
         remote_number,
+        case when not remote_is_number and not remote_known_ours then remote_number_as_sent end as remote_party,
         remote_country_code,
         direction_basis,
         source_direction,
@@ -174,7 +240,12 @@ final as (
         list_concat(
             unmapped_values,
             case
-                when regexp_matches(remote_number_as_sent, '[0-9]') and remote_country_code is null
+                -- a remote side that is not a number (a withheld caller's word is not a fault)
+                when
+                    remote_number_as_sent is not null and not remote_is_number and not remote_known_ours
+                    and not {{ is_withheld('remote_number_as_sent') }}
+                    then [{ 'field': remote_side, 'affects': 'remote_number', 'value': remote_number_as_sent }]
+                when remote_is_number and remote_country_code is null
                     then [{ 'field': remote_side, 'affects': 'remote_country', 'value': remote_number_as_sent }]
                 else []
             end

@@ -20,11 +20,12 @@ import orjson
 from cdr.fsutil import fsync_dir
 from cdr.lake import LakeWriter, ensure_schema_file
 from cdr.quarantine import quarantine
-from cdr.registry import region_for
 from cdr.values import as_int, as_text, raw_json
+from cdr.voicenter.account import AccountSettings, zone
 from cdr.voicenter.bounds import OutOfBounds, check
 from cdr.voicenter.records import INT_FIELDS, ORIGIN_WEBHOOK, SCHEMA, SOURCE, STRING_FIELDS
 from cdr.voicenter.staging import landing_folder
+from cdr.voicenter.times import instant
 
 log = logging.getLogger(__name__)
 
@@ -43,44 +44,42 @@ def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     row = {name: as_text(cdr.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(cdr.get(name)) for name in INT_FIELDS})
     row.update(lineage)
+    started = instant(
+        row["time"],
+        zone(lineage["_timezone"]),
+        lineage["_time_basis"],
+        received=received,
+        seconds_after_start=(row["dialtime"] or 0) + (row["duration"] or 0),
+    )
     row.update(
         {
             "received_at": received,
             "received_format": record.get("format"),
+            "time_utc": started,
             "_raw": raw_json(cdr),
             "_origin": ORIGIN_WEBHOOK,
         }
     )
-    day = datetime.fromtimestamp(row["time"], UTC).date() if row["time"] else received.date()
-    return row, day
+    return row, (started or received).date()
 
 
-def configured_region() -> str:
-    """The region of Voicenter's numbers without a country code: the optional ``voicenter_default`` Connection's
-    extra ``default_region`` where that Connection exists (the webhook itself has none), else the registry's."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        extra = BaseHook.get_connection("voicenter_default").extra_dejson
-    except AirflowNotFoundException:
-        extra = {}
-    return region_for(SOURCE, extra)
-
-
-def load_staged(default_region: str | None = None) -> dict:
-    """Load every sealed segment; its rows carry ``default_region`` (else the registry's)."""
+def load_staged(default_region: str | None = None, settings: AccountSettings | None = None) -> dict:
+    """Load every sealed segment; its rows carry ``settings`` (else the registry's defaults; ``default_region``
+    overrides its region)."""
     folder = landing_folder()
     done = folder / "loaded"
     summary = LoadSummary()
     ensure_schema_file(SOURCE, SCHEMA)
-    region = default_region or region_for(SOURCE)
+    settings = settings or AccountSettings()
+    region = default_region or settings.default_region
     for segment in sorted(folder.glob("*.jsonl")):
         lineage = {
             "_source": SOURCE,
             "_extracted_at": datetime.now(UTC),
             "_batch": segment.stem,
             "_default_region": region,
+            "_timezone": settings.timezone,
+            "_time_basis": settings.time_basis,
         }
         count = bad = 0
         with LakeWriter(SOURCE, SCHEMA, segment.stem) as writer, open(segment, "rb") as fh:

@@ -17,14 +17,17 @@ complete lines of the one being written). Ids, not times, decide, so the margin 
 - A CDR the webhook delivered (``time`` in the interval) that the log lacks is counted and logged, never
   deleted. A log record without a CallID cannot be compared: it is quarantined whole.
 
-Time zones (decided here): the lake's ``time`` is read everywhere in this project as Unix epoch seconds of
-the call's start (``load.py`` partitions by it as UTC, ``stg_voicenter__cdrs`` takes ``to_timestamp(time)``),
-whatever the vendor's "Epoch time (Israel time zone)" means. The log's ``Date`` is ISO 8601 at GMT 0, so a
-recovered row's ``time`` is that instant's Unix seconds: ``2024-06-10T09:04:58Z`` gives 1718010298, and a
-recovered CDR lands on the same ``started_at`` as its webhook copy would. Should the webhook's ``time`` prove
-to be Israel wall-clock written as epoch (the source notes infer it from one example), the conversion is
-``webhook_epoch`` alone, and ``_raw`` keeps ``Date`` for a re-read. ``DateEpoch`` (undocumented convention)
-is used only for a record whose ``Date`` is missing or unreadable.
+Time: the log's ``Date`` is ISO 8601 at GMT 0, the true instant of the call's start; the webhook's ``time`` is
+the account's wall-clock time written as epoch seconds (cdr.voicenter.times). A recovered row carries both:
+``time_utc`` from ``Date``, and ``time`` written as the webhook would have written it under the account's settings
+(cdr.voicenter.account), so the lake's ``time`` column means one thing whatever the origin. ``DateEpoch``
+(undocumented convention, taken as Unix seconds) is used only for a record whose ``Date`` is missing or
+unreadable.
+
+The second witness: for every CDR both the webhook and the log have, the log's ``Date`` is kept beside the
+webhook's ``time`` in a small table of its own (``lake/voicenter_time_witness``, one unit per interval, replaced
+by a re-run), from which the warehouse measures per day the offset between the two
+(marts.agg_voicenter_time_offset) and warns when it contradicts the account's setting.
 """
 
 from __future__ import annotations
@@ -37,11 +40,20 @@ from typing import Any
 
 from cdr.lake import LakeWriter, duckdb_connect, ensure_schema_file, read_paths, readable, unit_for_interval
 from cdr.quarantine import quarantine
-from cdr.registry import region_for
 from cdr.values import as_int, as_text, raw_json
+from cdr.voicenter.account import AccountSettings, zone
 from cdr.voicenter.calllog import CallLogClient, fold, parse_date
-from cdr.voicenter.records import INT_FIELDS, ORIGIN_CALL_LOG, SCHEMA, SOURCE, STRING_FIELDS
+from cdr.voicenter.records import (
+    INT_FIELDS,
+    ORIGIN_CALL_LOG,
+    SCHEMA,
+    SOURCE,
+    STRING_FIELDS,
+    WITNESS_FOLDER,
+    WITNESS_SCHEMA,
+)
 from cdr.voicenter.staging import landing_folder
+from cdr.voicenter.times import BASIS_LOCAL, EARLIEST, LATEST, instant, webhook_time
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +109,16 @@ CDR_TYPES = {
 }
 
 
-def webhook_epoch(moment: datetime) -> int:
-    """A UTC instant in the lake's ``time`` convention (see the module docstring)."""
-    return int(moment.timestamp())
-
-
-def call_time(record: dict) -> tuple[datetime | None, int | None]:
-    """The call's start as a UTC instant and as the lake's ``time``."""
+def call_time(record: dict) -> datetime | None:
+    """The call's start as a UTC instant: ``Date``, else ``DateEpoch``."""
     folded = fold(record)
     moment = parse_date(folded.get("date"))
     if moment is not None:
-        return moment, webhook_epoch(moment)
+        return moment
     epoch = as_int(folded.get("dateepoch"))
-    if epoch is not None:
-        return datetime.fromtimestamp(epoch, UTC), epoch
-    return None, None
+    if epoch is not None and EARLIEST <= epoch <= LATEST:
+        return datetime.fromtimestamp(epoch, UTC)
+    return None
 
 
 def ivr_path(dtmf_data: Any) -> str | None:
@@ -133,28 +140,43 @@ def ivr_path(dtmf_data: Any) -> str | None:
 
 
 def to_row(record: dict, lineage: dict[str, Any]) -> tuple[dict[str, Any], date | None]:
-    """A log record as a Voicenter lake row, in the webhook's columns."""
+    """A log record as a Voicenter lake row, in the webhook's columns (``lineage`` holds the account's
+    ``_timezone`` and ``_time_basis``)."""
     folded = fold(record)
     values = {column: folded.get(name.lower()) for column, name in FIELD_MAP.items()}
     if values["type"] in (None, ""):
         values["type"] = CDR_TYPES.get(as_int(folded.get("cdrtype")))
     values["OriginalIvrUniqueID"] = fold(folded.get("customdata")).get("originalivruniqueid")
     values["IVR"] = ivr_path(folded.get("dtmfdata"))
-    moment, values["time"] = call_time(record)
+    moment = call_time(record)
+    if moment is not None:
+        defaults = AccountSettings()
+        values["time"] = webhook_time(
+            moment,
+            zone(lineage.get("_timezone") or defaults.timezone),
+            lineage.get("_time_basis") or defaults.time_basis,
+        )
     row = {name: as_text(values.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(values.get(name)) for name in INT_FIELDS})
     # Never received by cdr-receiver: no receipt time or format.
     row.update(
-        {"received_at": None, "received_format": None, **lineage, "_origin": ORIGIN_CALL_LOG, "_raw": raw_json(record)}
+        {
+            "received_at": None,
+            "received_format": None,
+            **lineage,
+            "time_utc": moment,
+            "_origin": ORIGIN_CALL_LOG,
+            "_raw": raw_json(record),
+        }
     )
     return row, moment.date() if moment else None
 
 
 @dataclass
 class Delivered:
-    """The webhook's CDRs near an interval: every id, and those whose ``time`` is inside it."""
+    """The webhook's CDRs near an interval: every id with its ``time`` as sent, and those that started inside it."""
 
-    ids: set[str] = field(default_factory=set)
+    ids: dict[str, int | None] = field(default_factory=dict)
     in_interval: set[str] = field(default_factory=set)
     unreadable_staged_lines: int = 0
 
@@ -165,16 +187,16 @@ def lake_files(start: datetime, end: datetime) -> list[str]:
     return read_paths(SOURCE, [first + timedelta(days=n) for n in range((last - first).days + 1)])
 
 
-def delivered_by_webhook(start: datetime, end: datetime) -> Delivered:
+def delivered_by_webhook(start: datetime, end: datetime, settings: AccountSettings | None = None) -> Delivered:
+    """``settings``: how the segments not loaded yet will be read (the loader's), else the registry's defaults."""
     found = Delivered()
-    low, high = webhook_epoch(start), webhook_epoch(end)
+    settings = settings or AccountSettings()
 
-    def note(cdr_id: Any, when: Any) -> None:
+    def note(cdr_id: Any, when: Any, started: datetime | None) -> None:
         if cdr_id in (None, ""):
             return
-        found.ids.add(str(cdr_id))
-        when = as_int(when)
-        if when is not None and low <= when < high:
+        found.ids[str(cdr_id)] = as_int(when)
+        if started is not None and start <= started < end:
             found.in_interval.add(str(cdr_id))
 
     def read_lake(files: list[str]) -> None:
@@ -183,12 +205,20 @@ def delivered_by_webhook(start: datetime, end: datetime) -> Delivered:
         # The schema file first, so every column exists even if no data file has _origin yet.
         with duckdb_connect() as con:
             rows = con.execute(
-                'select ivruniqueid, "time" from read_parquet(?, union_by_name = true) '
-                "where coalesce(_origin, 'webhook') = 'webhook'",
+                'select ivruniqueid, "time", time_utc, received_at, _timezone, _time_basis, dialtime, duration '
+                "from read_parquet(?, union_by_name = true) where coalesce(_origin, 'webhook') = 'webhook'",
                 [[readable(ensure_schema_file(SOURCE, SCHEMA)), *files]],
             ).fetchall()
-        for cdr_id, when in rows:
-            note(cdr_id, when)
+        for cdr_id, when, started, received, timezone, basis, ring, talk in rows:
+            if started is None:  # a file older than time_utc: read as staging reads it
+                started = instant(
+                    as_int(when),
+                    zone(timezone or settings.timezone),
+                    basis or BASIS_LOCAL,
+                    received=received,
+                    seconds_after_start=(ring or 0) + (talk or 0),
+                )
+            note(cdr_id, when, started)
 
     files = lake_files(start, end)
     read_lake(files)
@@ -203,13 +233,50 @@ def delivered_by_webhook(start: datetime, end: datetime) -> Delivered:
             # The segment being written may end in a partial line; only whole lines were acknowledged.
             for line in data[: data.rfind(b"\n") + 1].splitlines():
                 try:
-                    cdr = json.loads(line)["cdr"]
-                    note(cdr.get("ivruniqueid"), cdr.get("time"))
+                    staged = json.loads(line)
+                    cdr = staged["cdr"]
+                    when = as_int(cdr.get("time"))
+                    started = instant(
+                        when,
+                        zone(settings.timezone),
+                        settings.time_basis,
+                        received=datetime.fromisoformat(staged["received_at"]),
+                        seconds_after_start=(as_int(cdr.get("dialtime")) or 0) + (as_int(cdr.get("duration")) or 0),
+                    )
+                    note(cdr.get("ivruniqueid"), when, started)
                 except (ValueError, KeyError, TypeError, AttributeError):
                     found.unreadable_staged_lines += 1
     # A segment loaded while we read is in the lake now and no longer in landing: read what appeared.
     read_lake([path for path in lake_files(start, end) if path not in set(files)])
     return found
+
+
+def write_time_witnesses(
+    owned: dict[str, dict], delivered: Delivered, lineage: dict[str, Any], unit: str, start: datetime
+) -> int:
+    """For each CDR of the interval both the log and the webhook have: the log's true-UTC start beside the webhook's
+    ``time`` as sent, one lake unit per interval (replaced by a re-run)."""
+    witness_lineage = {key: value for key, value in lineage.items() if key in WITNESS_SCHEMA.names}
+    witness_lineage["_source"] = WITNESS_FOLDER
+    ensure_schema_file(WITNESS_FOLDER, WITNESS_SCHEMA)
+    count = 0
+    with LakeWriter(WITNESS_FOLDER, WITNESS_SCHEMA, unit) as writer:
+        for call_id in sorted(set(owned) & set(delivered.ids)):
+            moment = call_time(owned[call_id])
+            if moment is None:
+                continue
+            folded = fold(owned[call_id])
+            raw = {"CallID": call_id, "Date": folded.get("date"), "DateEpoch": folded.get("dateepoch")}
+            row = {
+                **witness_lineage,
+                "call_id": call_id,
+                "log_started_at": moment,
+                "webhook_time": delivered.ids[call_id],
+                "_raw": raw_json(raw),
+            }
+            writer.write(row, moment.date())
+            count += 1
+    return count
 
 
 @dataclass
@@ -224,6 +291,7 @@ class ReconcileSummary:
     log_requests: int = 0
     log_windows_halved: int = 0
     quarantined: int = 0
+    time_witnesses: int = 0  # CDRs both had: the log's Date kept beside the webhook's time
     unit: str = ""
     recovered_ids: list[str] = field(default_factory=list)  # the first LISTED_IDS
     only_in_webhook_ids: list[str] = field(default_factory=list)
@@ -248,10 +316,11 @@ def settled(end: datetime, now: datetime | None = None) -> bool:
 
 
 def reconcile_interval(
-    client: CallLogClient, start: datetime, end: datetime, *, default_region: str | None = None
+    client: CallLogClient, start: datetime, end: datetime, *, settings: AccountSettings | None = None
 ) -> dict:
-    """Recover what the webhook missed in [start, end); recovered rows carry ``default_region`` (else the
-    registry's), as the webhook's do."""
+    """Recover what the webhook missed in [start, end); recovered rows carry the account's ``settings`` (else the
+    registry's defaults), as the webhook's do."""
+    settings = settings or AccountSettings()
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     summary = ReconcileSummary(start.isoformat(), end.isoformat(), unit=unit_name(start, end))
     pulled = client.pull(start, end)
@@ -266,34 +335,37 @@ def reconcile_interval(
         )
     owned = {}
     for call_id, record in pulled.records.items():
-        moment, _ = call_time(record)
+        moment = call_time(record)
         if moment is None:
             log.warning("Voicenter call log: %s has no readable Date; reconciled with this interval", call_id)
         if moment is None or start <= moment < end:
             owned[call_id] = record
         else:
             summary.outside_interval += 1
-    delivered = delivered_by_webhook(start, end)
+    delivered = delivered_by_webhook(start, end, settings)
     if delivered.unreadable_staged_lines:
         log.warning(
             "Voicenter call log: %d staged lines could not be read for their id (voicenter_cdrs "
             "quarantines them when it loads them)",
             delivered.unreadable_staged_lines,
         )
-    missing = sorted(set(owned) - delivered.ids)
+    missing = sorted(set(owned) - set(delivered.ids))
     lineage = {
         "_source": SOURCE,
         "_interval_start": start,
         "_interval_end": end,
         "_extracted_at": datetime.now(UTC),
         "_batch": summary.unit,
-        "_default_region": default_region or region_for(SOURCE),
+        "_default_region": settings.default_region,
+        "_timezone": settings.timezone,
+        "_time_basis": settings.time_basis,
     }
     ensure_schema_file(SOURCE, SCHEMA)
     with LakeWriter(SOURCE, SCHEMA, summary.unit) as writer:
         for call_id in missing:
             row, day = to_row(owned[call_id], lineage)
             writer.write(row, day or start.date())
+    summary.time_witnesses = write_time_witnesses(owned, delivered, lineage, summary.unit, start)
     only_webhook = sorted(delivered.in_interval - set(pulled.records))
     summary.in_log = len(owned)
     summary.delivered_by_webhook = len(delivered.in_interval)

@@ -39,6 +39,10 @@ SCHEMA = lake_schema(
     [pa.field(name, pa.string()) for name in STRING_FIELDS]
     + [pa.field(name, pa.int64()) for name in INT_FIELDS]
     + [pa.field("received_at", TS), pa.field("received_format", pa.string())]
+    # `time` as a true UTC instant (cdr.voicenter.times), read with the zone and basis the row was loaded under;
+    # null where `time` names no call. Files written before these columns read as null: staging reads `time`
+    # with the registry's zone then.
+    + [pa.field("time_utc", TS), pa.field("_timezone", pa.string()), pa.field("_time_basis", pa.string())]
     # How the row reached the lake: "webhook" (posted to cdr-receiver) or "call_log" (recovered by
     # voicenter_reconcile). Files written before the column existed read as null, meaning webhook.
     + [pa.field("_origin", pa.string())]
@@ -46,3 +50,10 @@ SCHEMA = lake_schema(
     + [pa.field("_default_region", pa.string())]
 )
 ORIGIN_WEBHOOK, ORIGIN_CALL_LOG = "webhook", "call_log"
+
+# The Call Log's true-UTC start of each CDR the webhook also delivered (cdr.voicenter.reconcile): the second
+# witness of how the account writes ``time``.
+WITNESS_FOLDER = "voicenter_time_witness"
+WITNESS_SCHEMA = lake_schema(
+    [pa.field("call_id", pa.string()), pa.field("log_started_at", TS), pa.field("webhook_time", pa.int64())]
+)

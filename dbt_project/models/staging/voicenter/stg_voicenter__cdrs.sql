@@ -31,16 +31,32 @@ renamed as (
         nullif(trim(caller_country), '') as caller_country,
         "DepartmentID" as department_id,
         "DepartmentName" as department_name,
-        {{ bounded_epoch('"time"') }} as started_at,
+        -- `time` is the account's wall-clock time written as epoch seconds; the loader and the reconciliation
+        -- keep the true instant in time_utc (cdr.voicenter.times). Files older than that column are read the
+        -- same way here, in the zone they were loaded under, else the source's (a Call Log row then held a true
+        -- epoch).
+        coalesce(
+            time_utc,
+            case
+                when coalesce(_origin, 'webhook') = 'call_log' or _time_basis = 'utc' then {{ bounded_epoch('"time"') }}
+                else timezone(
+                    coalesce(_timezone, {{ source_default('voicenter', 'default_timezone') }}),
+                    {{ bounded_epoch('"time"') }} at time zone 'UTC'
+                )
+            end
+        ) as started_at,
+        "time" as source_time,
+        coalesce(_time_basis, 'local') as time_basis,
         {{ bounded_seconds('duration') }} as duration_seconds,
         {{ bounded_seconds('dialtime') }} as dial_seconds,
         {{ bounded_seconds('seconds_waiting_in_queue') }} as queue_wait_seconds,
         {{ invalid_values([
-            invalid_entry('time', '"time"', bounded_epoch('"time"')),
-            invalid_entry('duration', 'duration', bounded_seconds('duration')),
-            invalid_entry('dialtime', 'dialtime', bounded_seconds('dialtime')),
-            invalid_entry('seconds_waiting_in_queue', 'seconds_waiting_in_queue',
+            invalid_entry('time', sent_value('"time"', 'time'), bounded_epoch('"time"')),
+            invalid_entry('duration', sent_value('duration', 'duration'), bounded_seconds('duration')),
+            invalid_entry('dialtime', sent_value('dialtime', 'dialtime'), bounded_seconds('dialtime')),
+            invalid_entry('seconds_waiting_in_queue', sent_value('seconds_waiting_in_queue', 'seconds_waiting_in_queue'),
                           bounded_seconds('seconds_waiting_in_queue')),
+            invalid_entry('price', sent_value('price', 'price'), 'price'),
         ]) }} as invalid_values,
         price as price_agorot,
         -- IVR arrives as an array or as a JSON string holding one: kept as a JSON list either way, minified, so that
