@@ -18,13 +18,13 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from cdr.assets import REPORTS, WAREHOUSE
-from cdr.schedules import PULL_START_DATE, daily_timetable
+from cdr.schedules import daily_timetable, pull_start_date
 
 
 @dag(
     dag_id="cdr_reports",
     schedule=daily_timetable(),
-    start_date=PULL_START_DATE,
+    start_date=pull_start_date(),
     catchup=False,
     max_active_runs=2,
     default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},

@@ -13,13 +13,13 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from cdr.assets import lake_asset
-from cdr.schedules import PULL_START_DATE, pull_timetable
+from cdr.schedules import pull_start_date, pull_timetable
 
 
 @dag(
     dag_id="pbx_cdrs",
     schedule=pull_timetable(),
-    start_date=PULL_START_DATE,
+    start_date=pull_start_date(),
     catchup=False,
     max_active_runs=4,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},

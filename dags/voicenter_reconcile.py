@@ -16,13 +16,13 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from cdr.assets import lake_asset
-from cdr.schedules import PULL_START_DATE, reconcile_timetable
+from cdr.schedules import pull_start_date, reconcile_timetable
 
 
 @dag(
     dag_id="voicenter_reconcile",
     schedule=reconcile_timetable(),
-    start_date=PULL_START_DATE,
+    start_date=pull_start_date(),
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},

@@ -190,3 +190,19 @@ def test_on_many_workers_the_build_runs_on_the_warehouse_queue(monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
     assert "not a queue" in str(DagBag(dag_folder=str(ROOT / "dags")).import_errors)
+
+
+@pytest.mark.parametrize("dag_id", [*sorted(PULL_DAGS), "voicenter_reconcile"])
+def test_history_of_any_age_can_be_back_filled(monkeypatch, dag_id):
+    # By default back to 2000 (the earliest call the model takes): the vendors' own KAZOO examples are of 2015.
+    assert load_dags(monkeypatch)[dag_id].start_date <= pendulum.datetime(2015, 6, 26, tz="UTC")
+    monkeypatch.setenv("CDR_PULL_START_DATE", "2012-03-01")
+    assert load_dags(monkeypatch)[dag_id].start_date == pendulum.datetime(2012, 3, 1, tz="UTC")
+
+
+def test_a_start_date_that_is_not_a_date_is_refused(monkeypatch):
+    from cdr.config import pull_start_date
+
+    monkeypatch.setenv("CDR_PULL_START_DATE", "last year")
+    with pytest.raises(ValueError, match="CDR_PULL_START_DATE"):
+        pull_start_date()

@@ -56,3 +56,9 @@
     (case when {{ parsed }} >= timestamptz '2000-01-01 00:00:00+00' and {{ parsed }} < timestamptz '2100-01-01 00:00:00+00'
         then {{ parsed }} end)
 {%- endmacro %}
+
+{#- An instant of a call: 2000-01-01 up to 2100-01-01, else null. -#}
+{% macro bounded_instant(expr) -%}
+    (case when {{ expr }} >= timestamptz '2000-01-01 00:00:00+00' and {{ expr }} < timestamptz '2100-01-01 00:00:00+00'
+        then {{ expr }} end)
+{%- endmacro %}

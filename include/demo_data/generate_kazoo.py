@@ -101,6 +101,112 @@ def leg(
     return row
 
 
+def vendor_shaped_calls(rng) -> list[dict]:
+    """Calls in the shapes of KAZOO's own examples (crossbar cdrs.md, channel events): an agent's device dialling
+    out through a carrier, its A-leg showing the dialled number as both caller and callee id; and a device calling
+    another device, the B-leg's caller id a placeholder (`0000000000`) and a device dialled by name."""
+    uid = lambda: str(uuid.UUID(int=rng.getrandbits(128)))  # noqa: E731
+    rows = []
+    for day in range(DAYS):
+        for _ in range(3):
+            start = FIRST_DAY + timedelta(days=day, seconds=rng.randint(8 * 3600, 18 * 3600))
+            ext, owner, name = rng.choice(AGENTS)
+            outside = rng.choice(OUTSIDE[:-1])
+            a, b = uid(), uid()
+            interaction = f"{int(start.timestamp()) + GREGORIAN_UNIX_OFFSET}-{uid()[:8]}"
+            talk = rng.randint(30, 300)
+            device_leg = leg(
+                rng,
+                a,
+                interaction,
+                start,
+                talk + 5,
+                talk,
+                "NORMAL_CLEARING",
+                "inbound",
+                outside,
+                outside,
+                owner=owner,
+                other=b,
+            )
+            device_leg.update({"from": f"device_{owner}@demo.sip.example", "calling_from": ext})
+            carrier_leg = leg(
+                rng,
+                b,
+                interaction,
+                start,
+                talk + 5,
+                talk,
+                "NORMAL_CLEARING",
+                "outbound",
+                COMPANY_DID,
+                outside,
+                owner=owner,
+                caller_name="DEMO CONTACT CENTRE",
+                other=a,
+                bridge=a,
+            )
+            rows += [device_leg, carrier_leg]
+            ext2, owner2, name2 = rng.choice([x for x in AGENTS if x[0] != ext])
+            a, b = uid(), uid()
+            start += timedelta(minutes=30)
+            interaction = f"{int(start.timestamp()) + GREGORIAN_UNIX_OFFSET}-{uid()[:8]}"
+            a_leg = leg(
+                rng,
+                a,
+                interaction,
+                start,
+                40,
+                35,
+                "NORMAL_CLEARING",
+                "inbound",
+                ext,
+                ext2,
+                owner=owner,
+                caller_name=name,
+                callee_name=name2,
+                other=b,
+            )
+            b_leg = leg(
+                rng,
+                b,
+                interaction,
+                start,
+                39,
+                35,
+                "NORMAL_CLEARING",
+                "outbound",
+                "0000000000",
+                ext2,
+                owner=owner2,
+                callee_name=name2,
+                other=a,
+                bridge=a,
+            )
+            b_leg.update(
+                {
+                    "from": f"device_{owner}@demo.sip.example",
+                    "dialed_number": f"device_{owner2}",
+                    "request": f"device_{owner2}@demo.sip.example",
+                    "to": f"device_{owner2}@demo.sip.example",
+                }
+            )
+            rows += [a_leg, b_leg]
+    return rows
+
+
+def vendor_writing(rows: list[dict], rng) -> None:
+    """Some rows written as KAZOO's own documentation writes list rows: every number a string, `""` for a missing
+    owner, quotes inside `iso_8601` and `rfc_1036`."""
+    for row in rows:
+        if rng.random() < 0.2:
+            for key in ("duration_seconds", "billing_seconds", "timestamp", "unix_timestamp"):
+                row[key] = str(row[key])
+            row["owner_id"] = row["owner_id"] or ""
+            row["iso_8601"] = f'"{row["iso_8601"]}"'
+            row["rfc_1036"] = f'"{row["rfc_1036"]}"'
+
+
 def main() -> None:
     rng = random.Random(20261119)
     uid = lambda: str(uuid.UUID(int=rng.getrandbits(128)))  # noqa: E731
@@ -359,7 +465,9 @@ def main() -> None:
                         bridge=a,
                     )
                 )
-    rows.sort(key=lambda r: (r["timestamp"], r["id"]))
+    rows += vendor_shaped_calls(random.Random(2015_06_26))
+    vendor_writing(rows, random.Random(2600))
+    rows.sort(key=lambda r: (int(r["timestamp"]), r["id"]))
     OUT.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {len(rows)} KAZOO CDR rows to {OUT}")
 

@@ -60,6 +60,53 @@ def base(n: int, when: datetime, call_type: str, status: str) -> dict:
     }
 
 
+def with_ai_analysis(cdrs: list[dict], rng) -> None:
+    """Accounts that turn on the vendor's AI analysis get an `aiData` block on answered calls (the vendor's
+    cdr-notification skill, b2a4031): insights, emotions per sentence and the transcript, nested a few levels;
+    some integrations report it arriving as a JSON string."""
+    for cdr in cdrs:
+        if cdr["status"] != "ANSWER" or cdr["duration"] < 30 or rng.random() < 0.5:
+            continue
+        sentences = [
+            ("Speaker0", "Good afternoon, thank you for calling"),
+            ("Speaker1", "Hi, I'm calling about my order"),
+            ("Speaker0", "Of course, let me look it up"),
+        ]
+        block = {
+            "insights": {
+                "questions": [
+                    {
+                        "key": "category",
+                        "question": "Categorize the call",
+                        "data_type": "string",
+                        "answer": rng.choice(["sales", "support", "billing"]),
+                    }
+                ],
+                "participants": {
+                    "caller": {"name": None, "personality_traits": []},
+                    "callee": {"name": cdr["representative_name"] or None, "personality_traits": ["professional"]},
+                },
+                "summary": "The caller asked about an order; the agent looked it up.",
+            },
+            "emotions": {
+                "sentences": [
+                    {
+                        "sentence_id": i,
+                        "emotion": rng.choice(["calm", "frustrated"]),
+                        "emotion_direction": rng.choice([-1, 1]),
+                        "confidence_emotion": 0.9,
+                    }
+                    for i in range(len(sentences))
+                ]
+            },
+            "transcript": [
+                {"speaker": who, "text": text, "startTime": 4.0 * i, "endTime": 4.0 * i + 3.2, "sentence_id": i}
+                for i, (who, text) in enumerate(sentences)
+            ],
+        }
+        cdr["aiData"] = json.dumps(block) if rng.random() < 0.3 else block
+
+
 def main() -> None:
     rng = random.Random(20261120)
     cdrs = []
@@ -161,6 +208,7 @@ def main() -> None:
             cdr = base(n, when, "VoiceMail", "VOICEMAIL")
             cdr.update(caller=outside, did=DID, duration=rng.randint(10, 60))
             cdrs.append(cdr)
+    with_ai_analysis(cdrs, random.Random(2031))
     OUT.write_text("[\n" + ",\n".join(json.dumps(c, ensure_ascii=False) for c in cdrs) + "\n]\n")
     print(f"wrote {len(cdrs)} Voicenter CDRs to {OUT}")
 

@@ -39,9 +39,7 @@ class State(SimState):
         super().__init__()
         self.numbers = list(numbers)
         # Creation time is when the CDR document was written: at the end of the call leg.
-        self.rows = sorted(
-            rows, key=lambda r: (r["timestamp"] + int(r.get("duration_seconds") or 0), str(r.get("id"))), reverse=True
-        )
+        self.rows = sorted(rows, key=lambda r: (created_at(r), str(r.get("id"))), reverse=True)
         self.api_key = api_key
         self.account_id = account_id
         self.token_ttl = token_ttl
@@ -49,11 +47,17 @@ class State(SimState):
         self.stats.update({"auth": 0, "unauthorized": 0})
 
     def created(self, row) -> int:
-        return row["timestamp"] + int(row.get("duration_seconds") or 0)
+        return created_at(row)
+
+
+def created_at(row) -> int:
+    """Gregorian seconds the CDR was written (start + duration); list rows may carry both as strings, as the
+    crossbar documentation's own examples do."""
+    return int(row["timestamp"]) + int(row.get("duration_seconds") or 0)
 
 
 def encode_key(row) -> str:
-    raw = json.dumps([row["timestamp"] + int(row.get("duration_seconds") or 0), str(row.get("id"))]).encode()
+    raw = json.dumps([created_at(row), str(row.get("id"))]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 # plugins/cdr/config.py -> the project root is two levels above the package.
@@ -67,6 +68,21 @@ def warehouse_path() -> Path:
 
 def pull_schedule() -> str:
     return os.environ.get("CDR_PULL_SCHEDULE") or DEFAULT_PULL_SCHEDULE
+
+
+# How far back the pull DAGs may be back-filled (from the UI, the CLI or POST /api/v2/backfills): Airflow makes
+# no run for an interval before a DAG's start date. Nothing runs for the past on its own (catchup is off), so an
+# early default costs nothing; 2000 is also the earliest time the model takes for a call.
+DEFAULT_PULL_START_DATE = "2000-01-01"
+
+
+def pull_start_date() -> date:
+    """``CDR_PULL_START_DATE`` (ISO date): the first day the pull and reconciliation DAGs can be back-filled to."""
+    raw = (os.environ.get("CDR_PULL_START_DATE") or "").strip() or DEFAULT_PULL_START_DATE
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"CDR_PULL_START_DATE={raw!r} is not a date (YYYY-MM-DD)") from None
 
 
 DEFAULT_RECONCILE_SCHEDULE = "@hourly"

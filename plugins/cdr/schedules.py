@@ -40,5 +40,8 @@ def warehouse_schedule(lake_assets) -> AssetOrTimeSchedule:
     )
 
 
-# Back-fills may reach back to here; nothing runs for the past on its own (catchup is off).
-PULL_START_DATE = pendulum.datetime(2020, 1, 1, tz="UTC")
+def pull_start_date() -> pendulum.DateTime:
+    """The pull DAGs' start date: back-fills may reach back to it (CDR_PULL_START_DATE, cdr.config); nothing runs
+    for the past on its own (catchup is off)."""
+    first = config.pull_start_date()
+    return pendulum.datetime(first.year, first.month, first.day, tz="UTC")

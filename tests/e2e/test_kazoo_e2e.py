@@ -147,3 +147,21 @@ def test_a_cli_backfill_plans_one_run_per_day(env):
     # One run per daily interval, re-running the day the tests above already pulled; each run's logical date
     # is its interval's start.
     assert planned == [f"2026-11-{d} 00:00:00+00:00" for d in (18, 19, 20)]
+    # History of any age: the days of the vendor's own 2015 examples can be back-filled too.
+    old = airflow(
+        env,
+        "backfill",
+        "create",
+        "--dag-id",
+        "kazoo_cdrs",
+        "--from-date",
+        "2015-06-25",
+        "--to-date",
+        "2015-06-26",
+        "--dry-run",
+        log="kazoo-backfill-2015-dry-run",
+    )
+    assert sorted(set(re.findall(r"\| (2015-06-\d\d 00:00:00\+00:00) \|", old))) == [
+        "2015-06-25 00:00:00+00:00",
+        "2015-06-26 00:00:00+00:00",
+    ]

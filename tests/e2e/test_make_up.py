@@ -198,6 +198,13 @@ def test_a_new_user_back_fills_through_rest_and_cli_with_make_up(up):
             "reprocess_behavior": "completed",
         },
     )
+    # History of any age through the same endpoint: the days of the vendor's 2015 examples plan one run each.
+    planned = up.api(
+        "POST",
+        "/backfills/dry_run",
+        json={"dag_id": "kazoo_cdrs", "from_date": "2015-06-25T00:00:00Z", "to_date": "2015-06-26T00:00:00Z"},
+    )
+    assert sorted(r["logical_date"][:10] for r in planned["backfills"]) == ["2015-06-25", "2015-06-26"]
     # CLI, as in the README, in "another shell": the same environment make up was started with.
     airflow(
         up.env,

@@ -15,6 +15,7 @@ from post_voicenter import post_all
 from launch import start, start_receiver
 from tests.conftest import ROOT
 from tests.e2e.airflow_cli import airflow
+from tests.helpers import voicenter_instant
 
 pytestmark = pytest.mark.e2e
 CDRS = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())
@@ -61,12 +62,22 @@ def test_the_cdrs_the_webhook_missed_reach_the_warehouse_once(tmp_path, airflow_
         rows = con.execute(
             "select source_cdr_id, call_key, started_at from marts.fct_cdr where source = 'voicenter'"
         ).fetchall()
+        offsets = con.execute(
+            "select date_key::varchar, cdrs_compared, measured_offset, applied_offset, cdrs_contradicting "
+            "from marts.agg_voicenter_time_offset"
+        ).fetchall()
+        clock_warnings = con.execute("select count(*) from marts.dq_unmapped where affects = 'started_at'").fetchone()
     assert sorted(r[0] for r in rows) == sorted(c["ivruniqueid"] for c in CDRS)
     by_id = {c["ivruniqueid"]: c for c in CDRS}
     for cdr_id, call_key, started_at in rows:
-        # Recovered legs join their calls and start when their webhook copies would have.
+        # Recovered legs join their calls and start when their webhook copies would have: at the true instant of
+        # Israel's wall-clock `time`.
         assert call_key == by_id[cdr_id].get("OriginalIvrUniqueID", cdr_id)
-        assert int(started_at.timestamp()) == by_id[cdr_id]["time"]
+        assert started_at == voicenter_instant(by_id[cdr_id])
+    # The Call Log's true UTC against the webhook's `time`: Israel's winter offset, as the setting applies it.
+    delivered = len(CDRS) - len(NOT_POSTED)
+    assert offsets == [("2026-11-20", delivered, "+02:00", "+02:00", 0)]
+    assert clock_warnings == (0,)
 
 
 def test_reconciliation_back_fills_one_run_per_interval(airflow_db):

@@ -15,7 +15,7 @@ from cdr.voicenter.calllog import CallLogClient, CallLogError, TokenBucket, endp
 from cdr.voicenter.reconcile import to_row
 from launch import start
 from tests.conftest import ROOT
-from tests.helpers import control, stats, voicenter_instant
+from tests.helpers import control, stats, voicenter_instant, voicenter_time
 
 UTC = UTC
 CODE = "demo-voicenter-code"
@@ -83,7 +83,7 @@ def test_the_cap_itself_counts_as_full_even_when_total_hits_says_no_more(sim):
 
 def test_records_on_a_shared_window_edge_are_kept_once(sim, tmp_path):
     # Two CDRs in the very second both halves share: the inclusive edge returns them twice.
-    edge = int((DAY[0] + timedelta(hours=12)).timestamp())
+    edge = voicenter_time(DAY[0] + timedelta(hours=12))
     cdrs = [dict(CDRS[0], ivruniqueid=f"edge{i}", time=edge) for i in range(2)]
     cdrs += [dict(CDRS[0], ivruniqueid=f"early{i}", time=edge - 3600 * (i + 1)) for i in range(2)]
     data = tmp_path / "cdrs.json"

@@ -60,7 +60,12 @@ def test_durations_and_uniqueids():
 
 
 def lineage():
-    return {"_source": "pbx", "_timezone": "Europe/Bucharest", "_extracted_at": utc(2026, 11, 21)}
+    return {
+        "_source": "pbx",
+        "_timezone": "Europe/Bucharest",
+        "_extracted_at": utc(2026, 11, 21),
+        "_interval_start": utc(2026, 11, 20),
+    }
 
 
 def test_a_row_keeps_everything_and_gets_utc_times():
@@ -85,13 +90,19 @@ def test_a_row_keeps_everything_and_gets_utc_times():
     [
         ("not an object", "not an object"),
         ({"time": "2026-11-20 10:00:00"}, "no id"),
-        ({"id": "1", "time": "yesterday"}, "unreadable call time"),
-        ({"id": "1"}, "unreadable call time"),
     ],
 )
-def test_unreadable_rows_are_refused_with_a_reason(record, reason):
+def test_only_what_is_no_cdr_is_refused_with_a_reason(record, reason):
     with pytest.raises(BadRecord, match=reason):
         to_lake_row(record, lineage())
+
+
+@pytest.mark.parametrize("record", [{"id": "1", "time": "yesterday"}, {"id": "1"}, {"id": "1", "time": "0000-00-00"}])
+def test_a_cdr_whose_time_cannot_be_read_is_kept_in_its_interval(record):
+    # accept every CDR: the value stays in _raw, staging counts it and dates the leg by its interval
+    row, day = to_lake_row(record, lineage())
+    assert row["time_utc"] is None and day == lineage()["_interval_start"].date()
+    assert json.loads(row["_raw"]) == record
 
 
 PHP_VERIFY = r"""

@@ -172,3 +172,34 @@ def test_no_data_is_decided_per_source_and_for_all_sources_by_any():
     assert has_data({"source": "kazoo"}, with_data) and not has_data({"source": "pbx"}, with_data)
     assert has_data({"source": "all"}, with_data) and not has_data({"source": "all"}, frozenset())
     assert not has_data({"caller_number": "+1"}, frozenset())
+
+
+def test_a_clock_the_second_witness_contradicts_is_an_alert_on_the_first_screen():
+    from cdr.reporting.build import clock_alerts
+    from cdr.reporting.figures import Table
+
+    columns = ["source", "affects", "field", "raw_value", "mapped_to", "legs"]
+    unmapped = Table(
+        columns,
+        [
+            {
+                "source": "voicenter",
+                "affects": "status",
+                "field": "status",
+                "raw_value": "X",
+                "mapped_to": "other",
+                "legs": 2,
+            },
+            {
+                "source": "voicenter",
+                "affects": "started_at",
+                "field": "time",
+                "raw_value": "Call Log offset +02:00",
+                "mapped_to": "setting gives +00:00",
+                "legs": 48,
+            },
+        ],
+    )
+    alerts = clock_alerts(unmapped)
+    assert len(alerts) == 1
+    assert "Voicenter" in alerts[0] and "48" in alerts[0] and "+02:00" in alerts[0] and "time_basis" in alerts[0]

@@ -111,8 +111,11 @@ final as (
         'pbx' as source,
         pbx_cdr_id as source_cdr_id,
         coalesce(linkedid, uniqueid, pbx_cdr_id) as call_key,
-        started_at,
-        ended_at,
+        -- a time that cannot be read (counted as invalid): the start of the interval the row was pulled for
+        coalesce(started_at, lake_interval_start) as started_at,
+        coalesce(ended_at, coalesce(started_at, lake_interval_start) + to_seconds(coalesce(duration_seconds, 0)))
+            as ended_at,
+        started_at is null as started_at_estimated,
         direction,
         direction_basis,
         direction_code as source_direction,

@@ -18,6 +18,27 @@ statuses as (
 
 ),
 
+-- A file written before time_utc existed: its `time` read the same way here, in the source's default zone
+-- (a Call Log row then held a true epoch).
+timed as (
+
+    select
+        * replace (
+            coalesce(
+                started_at,
+                case
+                    when origin = 'call_log' or time_basis = 'utc' then time_as_utc
+                    else timezone(
+                        coalesce(account_timezone, {{ source_default('voicenter', 'default_timezone') }}),
+                        time_as_utc at time zone 'UTC'
+                    )
+                end
+            ) as started_at
+        )
+    from cdrs
+
+),
+
 keyed as (
 
     select
@@ -43,7 +64,7 @@ keyed as (
         -- Ours: the extension a call was dialled from, or the extension or DID it reached.
         caller_extension is not null as caller_is_ours,
         target_extension is not null or did is not null as callee_is_ours
-    from cdrs
+    from timed
 
 ),
 

@@ -36,7 +36,7 @@ compared as (
     select distinct on (witnesses.ivruniqueid)
         witnesses.ivruniqueid,
         witnesses.log_started_at,
-        webhook.time_basis,
+        coalesce(webhook.time_basis, 'local') as time_basis,
         witnesses.webhook_time - epoch(witnesses.log_started_at) as measured_offset_seconds,
         webhook.source_time - epoch(webhook.started_at) as applied_offset_seconds
     from witnesses

@@ -57,12 +57,22 @@ SCHEMA = lake_schema(
 )
 
 
+def _why_not_a_cdr(record: Any) -> str | None:
+    """Why a list row cannot be kept as a CDR, or None: only a row that is no object, or has no id to tell it by
+    (a string, or a number: both are kept as text). Any other value, however odd, is kept (accept every CDR)."""
+    if not isinstance(record, dict):
+        return f"row is a {type(record).__name__}, not an object"
+    ident = record.get("id")
+    if isinstance(ident, bool) or not isinstance(ident, (str, int)) or not str(ident).strip():
+        return "row has no id"
+    return None
+
+
 def to_lake_row(record: Any, lineage: dict[str, Any]) -> tuple[dict[str, Any], date]:
     """The lake row for one list row, and the date partition it belongs to (the call's start, UTC)."""
-    if not isinstance(record, dict):
-        raise BadRecord(f"row is a {type(record).__name__}, not an object")
-    if not isinstance(record.get("id"), str) or not record["id"]:
-        raise BadRecord("row has no string id")
+    why = _why_not_a_cdr(record)
+    if why:
+        raise BadRecord(why)
     row: dict[str, Any] = {name: as_text(record.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(record.get(name)) for name in INT_FIELDS})
     row.update(lineage)
@@ -77,24 +87,24 @@ _PLAIN_DAYS = (GREGORIAN_UNIX_OFFSET - 2_208_988_800, GREGORIAN_UNIX_OFFSET + 7_
 
 
 def _day(started: int | None, lineage: dict[str, Any]) -> date:
-    """The call's start date (UTC); a row without a start belongs to its interval's first day."""
+    """The call's start date (UTC); a row without a start, or with one no calendar has, belongs to its
+    interval's first day (staging counts the value)."""
+    start: datetime = lineage["_interval_start"]
     if not started:
-        start: datetime = lineage["_interval_start"]
         return start.date()
     try:
         return from_gregorian(started).date()
-    except (ValueError, OverflowError, OSError) as exc:
-        raise BadRecord(f"timestamp {started!r} is not a time: {exc}") from exc
+    except (ValueError, OverflowError, OSError):
+        return start.date()
 
 
 def to_lake_table(records: list[Any], lineage: dict[str, Any]) -> Converted:
     """A page of list rows as lake rows, column by column: the rows ``to_lake_row`` gives, in order."""
     good, positions, rejected = [], [], []
     for position, record in enumerate(records):
-        if not isinstance(record, dict):
-            rejected.append((record, f"row is a {type(record).__name__}, not an object"))
-        elif not isinstance(record.get("id"), str) or not record["id"]:
-            rejected.append((record, "row has no string id"))
+        why = _why_not_a_cdr(record)
+        if why:
+            rejected.append((record, why))
         else:
             good.append(record)
             positions.append(position)
@@ -111,23 +121,16 @@ def to_lake_table(records: list[Any], lineage: dict[str, Any]) -> Converted:
         if first >= GREGORIAN_UNIX_OFFSET and last < _PLAIN_DAYS[1]:
             day_numbers = pc.divide(pc.subtract(starts, GREGORIAN_UNIX_OFFSET), 86_400)
             return Converted(table, day_numbers.cast(pa.int32()).cast(pa.date32()), rejected)
-    days, keep = [], []
+    days = []
     low, high = _PLAIN_DAYS
     by_number: dict[int, date] = {}
-    for index, started in enumerate(columns["timestamp"].to_pylist()):
+    for started in columns["timestamp"].to_pylist():
         if started and low <= started < high:
             number = (started - GREGORIAN_UNIX_OFFSET) // 86_400
             day = by_number.get(number)
             if day is None:
                 day = by_number[number] = _EPOCH + timedelta(days=number)
         else:
-            try:
-                day = _day(started, lineage)
-            except BadRecord as exc:
-                rejected.append((good[index], str(exc)))
-                continue
+            day = _day(started, lineage)
         days.append(day)
-        keep.append(index)
-    if len(keep) < len(good):
-        table = table.take(keep)
     return Converted(table, days, rejected)

@@ -143,8 +143,9 @@ def hms_seconds(text: Any) -> int | None:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def call_times(record: Any, tz: ZoneInfo) -> tuple[datetime, datetime | None]:
-    """The call's start and end in UTC, or BadRecord for a record that is no CDR."""
+def call_times(record: Any, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+    """The call's start and end in UTC, None where a time cannot be read (the row is kept all the same: staging
+    counts the value and dates the leg by its interval); BadRecord only for a record that is no CDR."""
     if not isinstance(record, dict):
         raise BadRecord(f"row is a {type(record).__name__}, not an object")
     if record.get("id") in (None, ""):
@@ -152,16 +153,21 @@ def call_times(record: Any, tz: ZoneInfo) -> tuple[datetime, datetime | None]:
     hint = uniqueid_epoch(record.get("uniqueid"))
     try:
         started = local_to_utc(str(record["time"]), tz, hint)
-    except (KeyError, ValueError, OverflowError) as exc:
-        raise BadRecord(f"unreadable call time {record.get('time')!r}: {exc}") from exc
+    except (KeyError, ValueError, OverflowError):
+        started = None
     ended = None
     if record.get("time_end"):
         duration = hms_seconds(record.get("duration"))
         try:
             ended = local_to_utc(str(record["time_end"]), tz, None if hint is None else hint + (duration or 0))
-        except (ValueError, OverflowError) as exc:
-            raise BadRecord(f"unreadable end time {record.get('time_end')!r}: {exc}") from exc
+        except (ValueError, OverflowError):
+            ended = None
     return started, ended
+
+
+def _day(started: datetime | None, lineage: dict[str, Any]) -> date:
+    """The partition of a row: its call's start date (UTC), else its interval's first day."""
+    return started.date() if started is not None else lineage["_interval_start"].date()
 
 
 def to_lake_row(record: Any, lineage: dict[str, Any]) -> tuple[dict[str, Any], date]:
@@ -170,7 +176,7 @@ def to_lake_row(record: Any, lineage: dict[str, Any]) -> tuple[dict[str, Any], d
     row.update({name: as_int(record.get(name)) for name in INT_FIELDS})
     row.update(lineage)
     row.update({"time_utc": started, "time_end_utc": ended, "_raw": raw_json(record)})
-    return row, started.date()
+    return row, _day(started, lineage)
 
 
 TYPED = [SCHEMA.field(name) for name in (*STRING_FIELDS, *INT_FIELDS)]
@@ -195,4 +201,4 @@ def to_lake_table(records: list[Any], lineage: dict[str, Any]) -> Converted:
         raw, kinds = raw_column(good)
     columns = typed_columns(good, TYPED, kinds)
     columns.update({"_raw": raw, "time_utc": pa.array(starts, TS), "time_end_utc": pa.array(ends, TS)})
-    return Converted(assemble(SCHEMA, columns, lineage, len(good)), [s.date() for s in starts], rejected)
+    return Converted(assemble(SCHEMA, columns, lineage, len(good)), [_day(s, lineage) for s in starts], rejected)

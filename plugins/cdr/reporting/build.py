@@ -245,8 +245,10 @@ def build_report(
     tables["headline"] = headline_table(tables, callbacks_before, any_data)
     if mask_numbers_setting():
         mask_callback_numbers(tables["callbacks"])
-        tables["unmapped"].rows = [r for r in tables["unmapped"].rows if r["affects"] != "remote_country"]
-    alerts = health_alerts(tables["health"], day)
+        tables["unmapped"].rows = [
+            r for r in tables["unmapped"].rows if r["affects"] not in ("remote_country", "remote_number")
+        ]
+    alerts = health_alerts(tables["health"], day) + clock_alerts(tables["unmapped"])
     if not complete:
         alerts.insert(
             0,
@@ -375,6 +377,17 @@ def health_alerts(health: Table, day: date) -> list[str]:
         elif row["state"] == "gaps":
             alerts.append(f"{name} sent no CDRs in hour(s) {row['gap_hours']}, when it usually does.")
     return alerts
+
+
+def clock_alerts(unmapped: Table) -> list[str]:
+    """A source whose second witness contradicts its clock setting (marts.dq_unmapped, `affects` started_at): its
+    legs are dated wrong until the setting is fixed."""
+    return [
+        f"{source_label(row['source'])}: {row['legs']} legs' times contradict the clock setting ({row['raw_value']}, "
+        f"{row['mapped_to']}): check the Connection's timezone and time_basis."
+        for row in unmapped.rows
+        if row["affects"] == "started_at"
+    ]
 
 
 def headline_table(

@@ -12,9 +12,10 @@ renamed as (
         id as pbx_cdr_id,
         uniqueid,
         linkedid,
-        time_utc as started_at,
-        time_end_utc as ended_at,
-        cast("time" as timestamp) as started_at_local,
+        -- read in the PBX's zone by the pull (null where `time` cannot be read: counted below)
+        {{ bounded_instant('time_utc') }} as started_at,
+        {{ bounded_instant('time_end_utc') }} as ended_at,
+        try_cast("time" as timestamp) as started_at_local,
         _timezone as pbx_timezone,
         -- the Connection's region for numbers without a country code (null in files older than the column)
         upper(_default_region) as default_region,
@@ -50,6 +51,8 @@ renamed as (
         {{ hms_to_seconds('hold_time') }} as hold_seconds,
         {{ hms_to_seconds('ivr_duration') }} as ivr_seconds,
         {{ invalid_values([
+            invalid_entry('time', 'nullif(trim("time"), \'\')', bounded_instant('time_utc')),
+            invalid_entry('time_end', 'nullif(trim(time_end), \'\')', bounded_instant('time_end_utc')),
             invalid_entry('duration', 'duration', hms_to_seconds('duration')),
             invalid_entry('bill_duration', 'bill_duration', hms_to_seconds('bill_duration')),
             invalid_entry('ring_time', 'ring_time', hms_to_seconds('ring_time')),

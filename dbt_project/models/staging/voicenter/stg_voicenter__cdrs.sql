@@ -32,21 +32,13 @@ renamed as (
         "DepartmentID" as department_id,
         "DepartmentName" as department_name,
         -- `time` is the account's wall-clock time written as epoch seconds; the loader and the reconciliation
-        -- keep the true instant in time_utc (cdr.voicenter.times). Files older than that column are read the
-        -- same way here, in the zone they were loaded under, else the source's (a Call Log row then held a true
-        -- epoch).
-        coalesce(
-            time_utc,
-            case
-                when coalesce(_origin, 'webhook') = 'call_log' or _time_basis = 'utc' then {{ bounded_epoch('"time"') }}
-                else timezone(
-                    coalesce(_timezone, {{ source_default('voicenter', 'default_timezone') }}),
-                    {{ bounded_epoch('"time"') }} at time zone 'UTC'
-                )
-            end
-        ) as started_at,
+        -- keep the true instant in time_utc (cdr.voicenter.times). Null in files older than that column:
+        -- int_voicenter__legs reads their `time` then.
+        {{ bounded_instant('time_utc') }} as started_at,
+        {{ bounded_epoch('"time"') }} as time_as_utc,
+        _timezone as account_timezone,
         "time" as source_time,
-        coalesce(_time_basis, 'local') as time_basis,
+        _time_basis as time_basis,
         {{ bounded_seconds('duration') }} as duration_seconds,
         {{ bounded_seconds('dialtime') }} as dial_seconds,
         {{ bounded_seconds('seconds_waiting_in_queue') }} as queue_wait_seconds,
