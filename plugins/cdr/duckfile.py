@@ -233,8 +233,11 @@ def updated_database(
         _write_state(target, {"live": spare_name, "slots": records})
 
 
-def sql_string(text: str) -> str:
-    """``text`` as a SQL string literal: for statements DuckDB takes no parameters in (ATTACH before 2.0)."""
+def sql_string(text: str | os.PathLike) -> str:
+    """``text`` as a SQL string literal, for statements DuckDB takes no parameters in (ATTACH, LOAD, CREATE SECRET,
+    COMMENT ON, a macro's body). The one way a path, URL, name or setting is written into SQL here: whatever it
+    holds (a quote, a backslash, a newline), it stays data. The dbt project's twin is the macro sql_string
+    (dbt_project/macros/sources.sql)."""
     return "'" + str(text).replace("'", "''") + "'"
 
 
@@ -268,7 +271,7 @@ def sync_table(
     ).fetchone()[0]
     if key and since and exists and _columns(con, f"select * from {name}") == _columns(con, select):
         changed = (
-            f"select * from ({select}) where extracted_at > timestamptz '{since}' "
+            f"select * from ({select}) where extracted_at > timestamptz {sql_string(since)} "
             f"- interval '{float(lookback_hours) * 3600:.0f} seconds'"
         )
         con.execute(f"create temp table _changed as {changed}")

@@ -13,7 +13,9 @@ version until the manifest is put, then the new one; never a part of either.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -47,6 +49,26 @@ LINEAGE = [
 
 def lake_schema(typed: Iterable[pa.Field]) -> pa.Schema:
     return pa.schema([*typed, *LINEAGE])
+
+
+# A unit is part of a file name: letters, digits and ``_ - . = + @``, not starting with a dot (no hidden file, no
+# ``..``), so that no unit can name a file outside its source's folder or be read as a glob.
+SAFE_UNIT = re.compile(r"[A-Za-z0-9_=+@-][A-Za-z0-9_.=+@-]*")
+
+
+def check_unit(unit: str) -> str:
+    if not SAFE_UNIT.fullmatch(unit) or ".." in unit:
+        raise ValueError(f"{unit!r} is not a lake unit name (letters, digits, _ - . = + @; see cdr.lake.safe_name)")
+    return unit
+
+
+def safe_name(text: str, max_length: int = 48) -> str:
+    """A unit name for any text (an operator's name for something, e.g. an Enigma list key): its letters and
+    digits, other characters as ``-``, cut to ``max_length``, then ``-`` and 10 hex digits of its SHA-256. The
+    same text always gives the same name, two texts two names (the hash tells apart those whose letters agree),
+    and no text a path: ``../../x`` becomes ``x-<hash>``."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:max_length].strip("-") or "x"
+    return f"{slug}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
 
 
 def unit_for_interval(start: datetime, end: datetime) -> str:
@@ -111,7 +133,7 @@ class LakeWriter:
     ):
         self.source = source
         self.schema = schema
-        self.unit = unit
+        self.unit = check_unit(unit)
         self.lake = resolve_root(lake_root)
         self.remote = isinstance(self.lake, str)
         if self.remote:
@@ -385,6 +407,7 @@ def duckdb_connect():
 def replace_file(folder: str, key: str, table: pa.Table, lake_root: Path | str | None = None) -> Path | str:
     """Replace the single file ``<folder>/<key>.parquet`` whole (a list a pull replaces each time): on disk by
     rename, on object storage by a manifest, so a reader sees the old table or the new one."""
+    check_unit(key)
     root = resolve_root(lake_root)
     if isinstance(root, str):
         fs = objectstore.filesystem()

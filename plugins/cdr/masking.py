@@ -126,8 +126,8 @@ def publish_masked(
         attach_published(con)
         # a macro, not a stored value: the salt never lands in the copy
         con.execute(
-            f"create temp macro cdr_mask(x) as case when x is not null then "
-            f"'h:' || left(sha256('{salt.replace(chr(39), chr(39) * 2)}' || ':' || x), 16) end"
+            "create temp macro cdr_mask(x) as case when x is not null then "
+            f"'h:' || left(sha256({sql_string(salt)} || ':' || x), 16) end"
         )
         tables = con.execute(
             "select schema_name, table_name from duckdb_tables() where database_name = 'published' order by all"

@@ -218,17 +218,13 @@ def sync_marts(
             lookback_hours=lookback_hours,
         )
         counts[name] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-        con.execute(
-            f'comment on table "{schema}"."{table}" is \'{_quote(comment)}\''
-            if comment
-            else f'comment on table "{schema}"."{table}" is null'
-        )
+        con.execute(f'comment on table "{schema}"."{table}" is {sql_string(comment) if comment else "null"}')
     for schema, table, column, comment in con.execute(
         "select schema_name, table_name, column_name, comment from duckdb_columns() "
         "where database_name = 'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
         [list(PUBLISHED_SCHEMAS)],
     ).fetchall():
-        con.execute(f'comment on column "{schema}"."{table}"."{column}" is \'{_quote(comment)}\'')
+        con.execute(f'comment on column "{schema}"."{table}"."{column}" is {sql_string(comment)}')
 
 
 def publish_warehouse(build_db: Path | None = None, target: Path | None = None, lineage: str | None = None) -> dict:
@@ -263,10 +259,6 @@ def publish_warehouse(build_db: Path | None = None, target: Path | None = None, 
         con.execute("detach build")
     log.info("published %s: %s (%s)", target, counts, ", ".join(f"{name} {mode}" for name, mode in modes.items()))
     return counts
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
 
 
 # The database analysts see the published tables in: DuckDB names an attached file after its stem, so a session
