@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from cdr import config
+from cdr.access import ensure_dir
 from cdr.duckfile import sql_string
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def data_path() -> str:
     if not value:
         value = str(config.data_dir() / "ducklake")
     if "://" not in value:
-        Path(value).mkdir(parents=True, exist_ok=True)
+        ensure_dir(Path(value))
     return value.rstrip("/") + "/"
 
 

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cdr import config, objectstore
+from cdr.access import ensure_dir, touch
 from cdr.fsutil import fsync_dir, publish, temp_path_for
 
 log = logging.getLogger(__name__)
@@ -176,11 +177,16 @@ class LakeWriter:
             if self.remote:
                 temp = self._spool / f"{day.isoformat()}.parquet"
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                temp = temp_path_for(final)
+                ensure_dir(final.parent)
+                # made 0640 in the lake's group before pyarrow opens it (it keeps the mode of the file it opens)
+                temp = touch(temp_path_for(final))
             # Dictionary encoding only pays where values repeat; _raw never does.
             dictionary = [name for name in self.schema.names if name != "_raw"]
-            writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
+            try:
+                writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
             part = self._partitions[day] = _Partition(final, temp, writer)
         return part
 
@@ -342,10 +348,13 @@ def ensure_schema_file(source: str, schema: pa.Schema, lake_root: Path | str | N
     path = folder / "_schema.parquet"
     if path.exists() and pq.read_schema(path).equals(schema, check_metadata=False):
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    temp = temp_path_for(path)
-    pq.write_table(schema.empty_table(), temp)
-    publish(temp, path)
+    ensure_dir(folder)
+    temp = touch(temp_path_for(path))
+    try:
+        pq.write_table(schema.empty_table(), temp)
+        publish(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
     return path
 
 
@@ -420,10 +429,10 @@ def replace_file(folder: str, key: str, table: pa.Table, lake_root: Path | str |
             objectstore.commit_unit(fs, base, key, attempt, [(str(local), target)], table.num_rows)
         return objectstore.SCHEME + target
     final = root / folder / f"{key}.parquet"
-    final.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(final.parent)
     temp = temp_path_for(final)
     try:
-        pq.write_table(table, temp, compression="zstd")
+        pq.write_table(table, touch(temp), compression="zstd")
         publish(temp, final)
     finally:
         temp.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from cdr import config, ducklake, objectstore
+from cdr import access, config, ducklake, objectstore
 from cdr.duckfile import sql_string, sync_table, updated_database
 from cdr.fsutil import atomic_write_bytes
 from cdr.lake import ensure_schema_file
@@ -49,8 +49,12 @@ def dbt_executable() -> str:
 def build_lock(timeout: float = 3600.0):
     """One build at a time. flock dies with its process, so a killed build never leaves a stale lock."""
     path = config.build_dir() / ".build.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
+    access.ensure_dir(path.parent)
+    try:
+        fd = access.create_file(path)
+    except FileExistsError:
+        fd = os.open(path, os.O_WRONLY)
+    with open(fd, "w") as fh:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -291,7 +295,10 @@ def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -
 
     target_dir = target_dir or config.build_dir() / "target"
     docs_dir = docs_dir or config.docs_dir()
-    docs_dir.mkdir(parents=True, exist_ok=True)
+    # the model's description, no call in it: for the analysts of the masked copy too (cdr.access)
+    group = access.masked_group()
+    access.ensure_dir(docs_dir, group)
+    access.reach(docs_dir)
     manifest = json.loads((target_dir / "manifest.json").read_text())
     catalog = json.loads((target_dir / "catalog.json").read_text())
     published_relations(manifest, catalog)
@@ -303,9 +310,9 @@ def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -
     index = index.replace('"MANIFEST.JSON INLINE DATA"', manifest_json).replace(
         '"CATALOG.JSON INLINE DATA"', catalog_json
     )
-    atomic_write_bytes(docs_dir / "manifest.json", manifest_json.encode())
-    atomic_write_bytes(docs_dir / "catalog.json", catalog_json.encode())
-    atomic_write_bytes(docs_dir / "index.html", index.encode())
+    atomic_write_bytes(docs_dir / "manifest.json", manifest_json.encode(), group=group)
+    atomic_write_bytes(docs_dir / "catalog.json", catalog_json.encode(), group=group)
+    atomic_write_bytes(docs_dir / "index.html", index.encode(), group=group)
     log.info("published the model's documentation: %s", docs_dir / "index.html")
     return docs_dir / "index.html"
 
@@ -439,7 +446,9 @@ def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> d
         steps[name] = round(now - started, 3)
         return now
 
-    with build_lock():
+    # What dbt and DuckDB create (build.duckdb, dbt's artefacts, a DuckLake's files) is at most 0640/0750, in the
+    # group of the folders made for it (cdr.access).
+    with access.private_umask(), build_lock():
         began = clock = time.perf_counter()
         for source, schema in LAKE_TABLES.items():
             ensure_schema_file(source, schema)
