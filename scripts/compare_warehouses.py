@@ -16,6 +16,8 @@ import sys
 
 import duckdb
 
+from cdr.duckfile import sql_string
+
 
 def relations(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, list[tuple[str, str]]]:
     """``schema.table`` to its columns (name, type), in order, of the attached database ``alias``."""
@@ -31,8 +33,8 @@ def relations(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, list[tupl
 
 def compare(before: str, after: str, ignore: list[str] = ()) -> tuple[bool, list[str]]:
     con = duckdb.connect()
-    con.execute(f"attach '{before}' as before (read_only)")
-    con.execute(f"attach '{after}' as after (read_only)")
+    con.execute(f"attach {sql_string(before)} as before (read_only)")
+    con.execute(f"attach {sql_string(after)} as after (read_only)")
     old, new = relations(con, "before"), relations(con, "after")
     same, lines = True, []
     for name in sorted(set(old) | set(new)):

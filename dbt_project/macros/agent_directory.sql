@@ -4,7 +4,7 @@
 {% macro agent_directory_csv() -%}
     {%- set path = env_var('CDR_DATA_DIR', '../data') ~ '/reference/agent_directory.csv' -%}
     {%- if execute -%}
-        {%- set found = run_query("select count(*) from glob('" ~ path | replace("'", "''") ~ "')")
+        {%- set found = run_query("select count(*) from glob(" ~ sql_string(path) ~ ")")
             .columns[0].values()[0] -%}
         {%- if found > 0 -%}
             {{- return(path) -}}

@@ -45,7 +45,7 @@
     {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
     {%- if 'extracted_at' not in columns -%}{{ return(none) }}{%- endif -%}
     {%- set read_since -%}
-        extracted_at > timestamptz '{{ since }}' - interval '{{ var("lake_lookback_hours") }} hours'
+        extracted_at > timestamptz {{ sql_string(since) }} - interval '{{ var("lake_lookback_hours") }} hours'
     {%- endset -%}
     {%- if kind in row_wise -%}
         {{ return(read_since) }}

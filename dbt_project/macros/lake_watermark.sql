@@ -8,7 +8,7 @@
     {%- if is_incremental() and execute -%}
         {%- set newest = run_query('select max(extracted_at) from ' ~ this).columns[0].values()[0] -%}
         {%- if newest is not none -%}
-            {{- return("timestamptz '" ~ newest ~ "' - interval '" ~ var('lake_lookback_hours') ~ " hours'") -}}
+            {{- return("timestamptz " ~ sql_string(newest) ~ " - interval '" ~ var('lake_lookback_hours') ~ " hours'") -}}
         {%- endif -%}
     {%- endif -%}
     {{- return(none) -}}

@@ -29,10 +29,10 @@
     {%- endfor -%}
     {%- if overrides -%}
         case {{ source_column }}
-        {%- for source, zone in overrides %} when '{{ source }}' then '{{ zone }}'{% endfor %}
-        else '{{ site }}' end
+        {%- for source, zone in overrides %} when {{ sql_string(source) }} then {{ sql_string(zone) }}{% endfor %}
+        else {{ sql_string(site) }} end
     {%- else -%}
-        '{{ site }}'
+        {{ sql_string(site) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -18,3 +18,22 @@
 {% macro source_default(source_name, column) -%}
     (select {{ column }} from {{ ref('cdr_sources') }} where source = '{{ source_name }}')
 {%- endmacro %}
+
+{#- `text` as a SQL string literal: the one way a path, URL or setting is written into the project's SQL (its quotes
+    doubled, so that whatever it holds stays data). Python's twin is cdr.duckfile.sql_string. Source YAML cannot
+    call it: dbt renders a source's properties before macros exist, so the lake location of every source is
+    written once, quoted the same way, in dbt_project.yml (sources: +meta: external_location). -#}
+{% macro sql_string(text) -%}
+    {{- return("'" ~ (text | string | replace("'", "''")) ~ "'") -}}
+{%- endmacro %}
+
+{#- The raw lake the staging sources read (as dbt_project.yml's external_location): CDR_LAKE_URL, else lake/ under
+    CDR_DATA_DIR; on object storage through the live-files filesystem (cdr.objectstore). -#}
+{% macro lake_root() -%}
+    {{- return(env_var('CDR_LAKE_URL', env_var('CDR_DATA_DIR', '../data') ~ '/lake') | replace('s3://', 'cdrlake://')) -}}
+{%- endmacro %}
+
+{#- A glob of a lake folder's files, as a SQL literal (e.g. for read_blob in a source's loaded_at_query). -#}
+{% macro lake_files(folder, pattern='**/*.parquet') -%}
+    {{- return(sql_string(lake_root() ~ '/' ~ folder ~ '/' ~ pattern)) -}}
+{%- endmacro %}

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "include" / "demo"))
 import duckdb  # noqa: E402
 from post_voicenter import post_all  # noqa: E402
 
-from cdr import config  # noqa: E402
+from cdr import access, config  # noqa: E402
 from launch import start, start_receiver, start_redis  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -232,8 +232,10 @@ def reconcile_voicenter(env: dict[str, str], log_dir: Path, calllog_url: str, mi
 
 
 def main() -> None:
-    log_dir = config.data_dir() / "logs" / "demo"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    # Everything the demo and its children (Airflow, dbt, the receiver) write under the data directory is at most
+    # 0640 in 0750 folders, as in production (cdr.access).
+    access.restrict_umask()
+    log_dir = access.ensure_dir(config.data_dir() / "logs" / "demo")
     print(f"Demo: data under {config.data_dir()}, Airflow state under {os.environ['AIRFLOW_HOME']}")
     with (
         start("kazoo_sim.py") as kazoo,

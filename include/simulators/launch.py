@@ -140,9 +140,18 @@ def start_receiver(
         **(env or {}),
     }
     binary = os.path.join(os.path.dirname(sys.executable), "cdr-receiver")
+    from pathlib import Path
+
+    from cdr import access
+
     log_path = os.path.join(str(data_dir), "logs", "receiver.log")
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, "ab") as log:
+    # under the data directory: 0640 in 0750 folders of its group, as everything there (cdr.access)
+    access.ensure_dir(Path(log_path).parent)
+    try:
+        fd = access.create_file(Path(log_path))
+    except FileExistsError:
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
+    with open(fd, "ab") as log:
         process = subprocess.Popen([binary], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -24,6 +24,11 @@ writes the *other* slot, the spare, and then renames a fresh hard link to it ove
 
 Every file is written in DuckDB's v1.0 storage format, so every DuckDB from 1.0 on reads it, whichever release an
 analyst's tool bundles.
+
+Who may read it (cdr.access): a new file takes the mode and group of the one it replaces, so an operator's chmod or
+chgrp of the target outlives every publish (a file that holds numbers never gives others any access); the first one
+is 0640 in the caller's group. DuckDB makes its files with the umask's mode: they are written in the hidden slots
+folder (0750) or beside the target, and given their mode before they are linked or renamed into place.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pathlib import Path
 
 import duckdb
 
+from cdr import access
 from cdr.fsutil import fsync_dir, publish, temp_path_for
 
 log = logging.getLogger(__name__)
@@ -51,17 +57,22 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 @contextmanager
-def new_database(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the database that will replace ``target`` once the block ends without an error."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def new_database(
+    target: Path, *, group: int | None = None, holds_numbers: bool = True
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the database that will replace ``target`` once the block ends without an error; it gets
+    the mode and group of ``target`` (cdr.access.like), else 0640 and ``group``."""
+    access.ensure_dir(target.parent)
     temp = temp_path_for(target)
     try:
-        con = _connect(temp)
+        with access.private_umask():
+            con = _connect(temp)
         try:
             yield con
             con.execute("checkpoint")
         finally:
             con.close()
+        access.give(temp, *access.like(target, holds_numbers=holds_numbers, group=group))
         publish(temp, target)
     finally:
         temp.unlink(missing_ok=True)
@@ -157,14 +168,20 @@ def updated_database(
     target: Path,
     meta: dict,
     accept: Callable[[dict], bool] = lambda held: False,
+    *,
+    group: int | None = None,
+    holds_numbers: bool = True,
 ) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict | None]]:
     """``(con, held)``: a writing connection to the database that will replace ``target`` once the block ends
     without an error, and the ``meta`` it was published with if it already holds an earlier publish of the target
     that ``accept`` accepts (apply the change since then), else None (an empty database: fill it whole). ``meta``
-    is recorded with the new file for the next publish."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    is recorded with the new file for the next publish. The new file gets the mode and group of ``target``
+    (cdr.access.like: less others' access if it ``holds_numbers``), else 0640 and ``group``."""
+    access.ensure_dir(target.parent)
     slots = slots_dir(target)
-    slots.mkdir(exist_ok=True)
+    access.ensure_dir(slots)
+    # the spare is written here with the umask's mode: nobody but the group may reach it, whatever made the folder
+    access.set_access(slots, access.DIR_MODE)
     state = _read_state(target)
     records = dict(state.get("slots", {}))
     live = state.get("live") if state.get("live") in SLOTS else None
@@ -195,7 +212,8 @@ def updated_database(
         con, held = _connect(spare), records[live]["meta"]
     if con is None:
         _replace_with(None, spare)
-        con = _connect(spare)
+        with access.private_umask():
+            con = _connect(spare)
     try:
         yield con, held
         con.execute("checkpoint")
@@ -205,6 +223,9 @@ def updated_database(
         Path(f"{spare}.wal").unlink(missing_ok=True)
         raise
     con.close()
+    # what the target has now (an operator's chmod, chgrp) is what the new file gets
+    mode, gid = access.like(target, holds_numbers=holds_numbers, group=group)
+    access.give(spare, mode, gid)
     fd = os.open(spare, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -228,13 +249,17 @@ def updated_database(
         # every publish after it costs only what changed. A reader of the old file keeps its inode.
         other = "a" if spare_name == "b" else "b"
         _replace_with(spare, slots / other)
+        access.give(slots / other, mode, gid)
         fsync_dir(slots)
         records[other] = {**_stamp(slots / other), "meta": meta}
         _write_state(target, {"live": spare_name, "slots": records})
 
 
-def sql_string(text: str) -> str:
-    """``text`` as a SQL string literal: for statements DuckDB takes no parameters in (ATTACH before 2.0)."""
+def sql_string(text: str | os.PathLike) -> str:
+    """``text`` as a SQL string literal, for statements DuckDB takes no parameters in (ATTACH, LOAD, CREATE SECRET,
+    COMMENT ON, a macro's body). The one way a path, URL, name or setting is written into SQL here: whatever it
+    holds (a quote, a backslash, a newline), it stays data. The dbt project's twin is the macro sql_string
+    (dbt_project/macros/sources.sql)."""
     return "'" + str(text).replace("'", "''") + "'"
 
 
@@ -268,7 +293,7 @@ def sync_table(
     ).fetchone()[0]
     if key and since and exists and _columns(con, f"select * from {name}") == _columns(con, select):
         changed = (
-            f"select * from ({select}) where extracted_at > timestamptz '{since}' "
+            f"select * from ({select}) where extracted_at > timestamptz {sql_string(since)} "
             f"- interval '{float(lookback_hours) * 3600:.0f} seconds'"
         )
         con.execute(f"create temp table _changed as {changed}")

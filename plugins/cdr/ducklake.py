@@ -38,6 +38,8 @@ from pathlib import Path
 import duckdb
 
 from cdr import config
+from cdr.access import ensure_dir
+from cdr.duckfile import sql_string
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def data_path() -> str:
     if not value:
         value = str(config.data_dir() / "ducklake")
     if "://" not in value:
-        Path(value).mkdir(parents=True, exist_ok=True)
+        ensure_dir(Path(value))
     return value.rstrip("/") + "/"
 
 
@@ -92,7 +94,7 @@ def load_extensions(con: duckdb.DuckDBPyConnection, *, s3: bool = False) -> None
             continue
         path = _packaged_extension(name)
         try:
-            con.execute(f"load '{path}'" if path else f"load {name}")
+            con.execute(f"load {sql_string(path)}" if path else f"load {name}")
         except duckdb.Error as error:
             raise DuckLakeError(
                 f"DuckDB {duckdb.__version__} cannot load its {name} extension ({error}). Install it "
@@ -113,10 +115,10 @@ def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
         ("session_token", "AWS_SESSION_TOKEN"),
     ):
         if os.environ.get(variable):
-            parts.append(f"{option} '{os.environ[variable].replace(chr(39), chr(39) * 2)}'")
+            parts.append(f"{option} {sql_string(os.environ[variable])}")
     if endpoint:
         scheme, _, host = endpoint.partition("://")
-        parts.append(f"endpoint '{host.rstrip('/')}'")
+        parts.append(f"endpoint {sql_string(host.rstrip('/'))}")
         parts.append(f"use_ssl {'true' if scheme == 'https' else 'false'}")
         parts.append("url_style 'path'")
     # TEMPORARY, not TEMP: DuckDB's parser takes only the long word for a secret
@@ -139,10 +141,10 @@ def attach(
     load_extensions(con, s3=s3)
     if s3:
         _s3_secret(con)
-    options = ["read_only"] if read_only else [f"data_path '{path}'"]
+    options = ["read_only"] if read_only else [f"data_path {sql_string(path)}"]
     if snapshot is not None:
         options.append(f"snapshot_version {int(snapshot)}")
-    con.execute(f"attach 'ducklake:{where}' as {alias} ({', '.join(options)})")
+    con.execute(f"attach {sql_string('ducklake:' + where)} as {alias} ({', '.join(options)})")
 
 
 def connect(*, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -171,7 +173,6 @@ def publish(
 
     With a ``lineage`` equal to the one the last build's snapshot records, the incremental tables (``keys``) are
     updated by the rows changed since that build's marks, the others replaced whole; otherwise every table is."""
-    from cdr.duckfile import sql_string
     from cdr.warehouse import sync_marts, table_marks
 
     keys = (keys or {}) if lineage else {}

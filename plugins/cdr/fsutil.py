@@ -1,4 +1,8 @@
-"""Durable file operations: what a reader sees is either the old file or the complete new one."""
+"""Durable file operations: what a reader sees is either the old file or the complete new one.
+
+Files are created with their mode and group before anything is written in them (cdr.access): a reader who may not
+read the final file never could read its temporary either.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+
+from cdr.access import FILE_MODE, create_file, ensure_dir
 
 
 def fsync_dir(path: Path) -> None:
@@ -33,11 +39,12 @@ def publish(temp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
-def atomic_write_bytes(final: Path, data: bytes) -> Path:
-    final.parent.mkdir(parents=True, exist_ok=True)
+def atomic_write_bytes(final: Path, data: bytes, mode: int = FILE_MODE, group: int | None = None) -> Path:
+    """``data`` as ``final``, whole or not at all, with ``mode`` and ``group`` (None: CDR_FILE_GROUP)."""
+    ensure_dir(final.parent)
     temp = temp_path_for(final)
     try:
-        with open(temp, "wb") as fh:
+        with open(create_file(temp, mode, group), "wb") as fh:
             fh.write(data)
         publish(temp, final)
     finally:

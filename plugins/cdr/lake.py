@@ -13,7 +13,9 @@ version until the manifest is put, then the new one; never a part of either.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -27,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cdr import config, objectstore
+from cdr.access import ensure_dir, touch
 from cdr.fsutil import fsync_dir, publish, temp_path_for
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,26 @@ LINEAGE = [
 
 def lake_schema(typed: Iterable[pa.Field]) -> pa.Schema:
     return pa.schema([*typed, *LINEAGE])
+
+
+# A unit is part of a file name: letters, digits and ``_ - . = + @``, not starting with a dot (no hidden file, no
+# ``..``), so that no unit can name a file outside its source's folder or be read as a glob.
+SAFE_UNIT = re.compile(r"[A-Za-z0-9_=+@-][A-Za-z0-9_.=+@-]*")
+
+
+def check_unit(unit: str) -> str:
+    if not SAFE_UNIT.fullmatch(unit) or ".." in unit:
+        raise ValueError(f"{unit!r} is not a lake unit name (letters, digits, _ - . = + @; see cdr.lake.safe_name)")
+    return unit
+
+
+def safe_name(text: str, max_length: int = 48) -> str:
+    """A unit name for any text (an operator's name for something, e.g. an Enigma list key): its letters and
+    digits, other characters as ``-``, cut to ``max_length``, then ``-`` and 10 hex digits of its SHA-256. The
+    same text always gives the same name, two texts two names (the hash tells apart those whose letters agree),
+    and no text a path: ``../../x`` becomes ``x-<hash>``."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:max_length].strip("-") or "x"
+    return f"{slug}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
 
 
 def unit_for_interval(start: datetime, end: datetime) -> str:
@@ -111,7 +134,7 @@ class LakeWriter:
     ):
         self.source = source
         self.schema = schema
-        self.unit = unit
+        self.unit = check_unit(unit)
         self.lake = resolve_root(lake_root)
         self.remote = isinstance(self.lake, str)
         if self.remote:
@@ -154,11 +177,16 @@ class LakeWriter:
             if self.remote:
                 temp = self._spool / f"{day.isoformat()}.parquet"
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                temp = temp_path_for(final)
+                ensure_dir(final.parent)
+                # made 0640 in the lake's group before pyarrow opens it (it keeps the mode of the file it opens)
+                temp = touch(temp_path_for(final))
             # Dictionary encoding only pays where values repeat; _raw never does.
             dictionary = [name for name in self.schema.names if name != "_raw"]
-            writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
+            try:
+                writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
             part = self._partitions[day] = _Partition(final, temp, writer)
         return part
 
@@ -320,10 +348,13 @@ def ensure_schema_file(source: str, schema: pa.Schema, lake_root: Path | str | N
     path = folder / "_schema.parquet"
     if path.exists() and pq.read_schema(path).equals(schema, check_metadata=False):
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    temp = temp_path_for(path)
-    pq.write_table(schema.empty_table(), temp)
-    publish(temp, path)
+    ensure_dir(folder)
+    temp = touch(temp_path_for(path))
+    try:
+        pq.write_table(schema.empty_table(), temp)
+        publish(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
     return path
 
 
@@ -385,6 +416,7 @@ def duckdb_connect():
 def replace_file(folder: str, key: str, table: pa.Table, lake_root: Path | str | None = None) -> Path | str:
     """Replace the single file ``<folder>/<key>.parquet`` whole (a list a pull replaces each time): on disk by
     rename, on object storage by a manifest, so a reader sees the old table or the new one."""
+    check_unit(key)
     root = resolve_root(lake_root)
     if isinstance(root, str):
         fs = objectstore.filesystem()
@@ -397,10 +429,10 @@ def replace_file(folder: str, key: str, table: pa.Table, lake_root: Path | str |
             objectstore.commit_unit(fs, base, key, attempt, [(str(local), target)], table.num_rows)
         return objectstore.SCHEME + target
     final = root / folder / f"{key}.parquet"
-    final.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(final.parent)
     temp = temp_path_for(final)
     try:
-        pq.write_table(table, temp, compression="zstd")
+        pq.write_table(table, touch(temp), compression="zstd")
         publish(temp, final)
     finally:
         temp.unlink(missing_ok=True)

@@ -5,7 +5,8 @@ renamed over the old one), for analysts who may count calls and repeat callers b
 becomes ``h:`` and the first 16 hex digits of SHA-256(salt, number): stable from build to build, so counts,
 joins and repeat callers still work, and not reversible without the salt. The salt is ``CDR_NUMBER_SALT`` (a
 secret in the environment); without it, one is made once and kept in ``build/number.salt`` (mode 0600), so
-hashes stay stable, and the log says so.
+hashes stay stable, and the log says so. The copy holds no number: it is in ``CDR_MASKED_GROUP`` (cdr.access), and
+an operator may open it wider than the warehouse itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from cdr import config
+from cdr import access, config
+from cdr.access import SECRET_MODE
 from cdr.duckfile import sql_string, sync_table, updated_database
 from cdr.fsutil import atomic_write_bytes
 
@@ -49,8 +51,7 @@ def number_salt() -> str:
         return salt
     path = config.build_dir() / "number.salt"
     if not path.exists():
-        atomic_write_bytes(path, secrets.token_hex(32).encode())
-        path.chmod(0o600)
+        atomic_write_bytes(path, secrets.token_hex(32).encode(), mode=SECRET_MODE)
         log.warning(
             "CDR_NUMBER_SALT is not set: made a salt for the analysts' copy in %s; set CDR_NUMBER_SALT "
             "(a secret) to choose it",
@@ -129,12 +130,14 @@ def publish_masked(
             and held.get("salt") == salt_digest
         )
 
-    with updated_database(target, meta, accept) as (con, held):
+    # No number in it: its group may be a wider one (CDR_MASKED_GROUP), and an operator may open it to others.
+    access.reach(target.parent)
+    with updated_database(target, meta, accept, group=access.masked_group(), holds_numbers=False) as (con, held):
         attach_published(con)
         # a macro, not a stored value: the salt never lands in the copy
         con.execute(
-            f"create temp macro cdr_mask(x) as case when x is not null then "
-            f"'h:' || left(sha256('{salt.replace(chr(39), chr(39) * 2)}' || ':' || x), 16) end"
+            "create temp macro cdr_mask(x) as case when x is not null then "
+            f"'h:' || left(sha256({sql_string(salt)} || ':' || x), 16) end"
         )
         tables = con.execute(
             "select schema_name, table_name from duckdb_tables() where database_name = 'published' order by all"

@@ -1,7 +1,8 @@
 """Input that could not be parsed is kept byte for byte, with a note of why, for a person to look at.
 
-Files are 0640 (the body may hold phone numbers). The note and the log line carry the reason and the size, never
-the body: callers pass a reason that names what is wrong, not the offending text.
+Files are 0640 in folders 0750, in the data directory's group (the body may hold phone numbers; cdr.access). The
+note and the log line carry the reason and the size, never the body: callers pass a reason that names what is
+wrong, not the offending text.
 
 With the lake on object storage (``CDR_LAKE_URL=s3://bucket/prefix``) quarantine goes there too, under
 ``s3://bucket/prefix/_quarantine/<source>/<UTC date>/``, so that what any worker or receiver host set aside is
@@ -13,29 +14,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cdr import config, objectstore
+from cdr.access import FILE_MODE, create_file, ensure_dir
 from cdr.fsutil import publish, temp_path_for
 
 log = logging.getLogger(__name__)
-
-FILE_MODE = 0o640
 
 
 def _write(final: Path | str, data: bytes) -> Path | str:
     if isinstance(final, str):
         objectstore.put_bytes(objectstore.filesystem(), final[len(objectstore.SCHEME) :], data)
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(final.parent)
     temp = temp_path_for(final)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        with open(fd, "wb") as fh:
+        with open(create_file(temp, FILE_MODE), "wb") as fh:
             fh.write(data)
         publish(temp, final)
     finally:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from cdr import config, ducklake, objectstore
+from cdr import access, config, ducklake, objectstore
 from cdr.duckfile import sql_string, sync_table, updated_database
 from cdr.fsutil import atomic_write_bytes
 from cdr.lake import ensure_schema_file
@@ -49,8 +49,12 @@ def dbt_executable() -> str:
 def build_lock(timeout: float = 3600.0):
     """One build at a time. flock dies with its process, so a killed build never leaves a stale lock."""
     path = config.build_dir() / ".build.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
+    access.ensure_dir(path.parent)
+    try:
+        fd = access.create_file(path)
+    except FileExistsError:
+        fd = os.open(path, os.O_WRONLY)
+    with open(fd, "w") as fh:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -218,17 +222,13 @@ def sync_marts(
             lookback_hours=lookback_hours,
         )
         counts[name] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-        con.execute(
-            f'comment on table "{schema}"."{table}" is \'{_quote(comment)}\''
-            if comment
-            else f'comment on table "{schema}"."{table}" is null'
-        )
+        con.execute(f'comment on table "{schema}"."{table}" is {sql_string(comment) if comment else "null"}')
     for schema, table, column, comment in con.execute(
         "select schema_name, table_name, column_name, comment from duckdb_columns() "
         "where database_name = 'build' and comment is not null and schema_name in (select unnest(?::varchar[]))",
         [list(PUBLISHED_SCHEMAS)],
     ).fetchall():
-        con.execute(f'comment on column "{schema}"."{table}"."{column}" is \'{_quote(comment)}\'')
+        con.execute(f'comment on column "{schema}"."{table}"."{column}" is {sql_string(comment)}')
 
 
 def publish_warehouse(build_db: Path | None = None, target: Path | None = None, lineage: str | None = None) -> dict:
@@ -265,10 +265,6 @@ def publish_warehouse(build_db: Path | None = None, target: Path | None = None, 
     return counts
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
-
-
 # The database analysts see the published tables in: DuckDB names an attached file after its stem, so a session
 # on warehouse.duckdb has them as warehouse.marts.fct_cdr (or marts.fct_cdr), never as dbt's build.marts.fct_cdr.
 PUBLISHED_DATABASE = "warehouse"
@@ -299,7 +295,10 @@ def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -
 
     target_dir = target_dir or config.build_dir() / "target"
     docs_dir = docs_dir or config.docs_dir()
-    docs_dir.mkdir(parents=True, exist_ok=True)
+    # the model's description, no call in it: for the analysts of the masked copy too (cdr.access)
+    group = access.masked_group()
+    access.ensure_dir(docs_dir, group)
+    access.reach(docs_dir)
     manifest = json.loads((target_dir / "manifest.json").read_text())
     catalog = json.loads((target_dir / "catalog.json").read_text())
     published_relations(manifest, catalog)
@@ -311,9 +310,9 @@ def publish_docs(target_dir: Path | None = None, docs_dir: Path | None = None) -
     index = index.replace('"MANIFEST.JSON INLINE DATA"', manifest_json).replace(
         '"CATALOG.JSON INLINE DATA"', catalog_json
     )
-    atomic_write_bytes(docs_dir / "manifest.json", manifest_json.encode())
-    atomic_write_bytes(docs_dir / "catalog.json", catalog_json.encode())
-    atomic_write_bytes(docs_dir / "index.html", index.encode())
+    atomic_write_bytes(docs_dir / "manifest.json", manifest_json.encode(), group=group)
+    atomic_write_bytes(docs_dir / "catalog.json", catalog_json.encode(), group=group)
+    atomic_write_bytes(docs_dir / "index.html", index.encode(), group=group)
     log.info("published the model's documentation: %s", docs_dir / "index.html")
     return docs_dir / "index.html"
 
@@ -447,7 +446,9 @@ def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> d
         steps[name] = round(now - started, 3)
         return now
 
-    with build_lock():
+    # What dbt and DuckDB create (build.duckdb, dbt's artefacts, a DuckLake's files) is at most 0640/0750, in the
+    # group of the folders made for it (cdr.access).
+    with access.private_umask(), build_lock():
         began = clock = time.perf_counter()
         for source, schema in LAKE_TABLES.items():
             ensure_schema_file(source, schema)

@@ -218,3 +218,26 @@ def test_a_ducklake_with_its_data_on_an_s3_server_publishes_and_reads(catalog, i
         with ducklake.connect() as con:
             assert legs(con) == sorted((k, n) for k, n, _ in rows)
         assert [k for k in s3.keys("cdr", "warehouse/") if k.endswith(".parquet")]
+
+
+def test_a_catalog_and_data_path_with_quotes_and_spaces_are_data(catalog, incremental_project, monkeypatch):
+    """Operator input reaches DuckDB's ATTACH as data: a libpq catalog string quoting a value that holds a quote
+    and a space (as libpq writes one: 'it\\'s'), and a data path with a quote, spaces and braces."""
+    tmp = incremental_project
+    where = f"postgres:dbname={catalog} host=127.0.0.1 port=5432 user=postgres application_name='cdr it\\'s'"
+    monkeypatch.setenv("CDR_WAREHOUSE_CATALOG", where)
+    data_path = tmp / "o'neil's lake {name}; --"
+    monkeypatch.setenv("CDR_WAREHOUSE_DATA_PATH", str(data_path))
+    build = tmp / "build.duckdb"
+    rows = [(f"k{i}", f"+2782{i:07d}", "2026-11-20 10:00:00+00") for i in range(200)]  # beyond data inlining
+    make_lake_build(build, rows, agents=1)
+    published = ducklake.publish(build, lineage="L1")
+    assert published["counts"]["marts.fct_cdr"] == 200
+    with ducklake.connect() as con:
+        assert legs(con) == sorted((k, n) for k, n, _ in rows)
+        # the catalog recorded the data path as given
+        (recorded,) = con.execute(
+            "select value from __ducklake_metadata_warehouse.ducklake_metadata where key = 'data_path'"
+        ).fetchone()
+    assert recorded.rstrip("/") == str(data_path)
+    assert list(data_path.rglob("*.parquet"))

@@ -186,3 +186,63 @@ def test_a_row_group_that_fails_to_write_fails_the_unit_and_keeps_the_earlier_fi
     folder = tmp_path / "t/date=2026-11-20"
     assert sorted(p.name for p in folder.iterdir()) == ["t__u1.parquet"]  # no temporary left
     assert ids(folder / "t__u1.parquet") == ["0", "1", "2"]
+
+
+# Operator input as names: an Enigma key (Connection extra `keys`) becomes part of a lake file's name.
+HOSTILE_KEYS = [
+    "enigma:notifications:campaigns",
+    "../../x",
+    "a/b",
+    "a:b",
+    "a-b",
+    "a b",
+    ".",
+    "..",
+    "",
+    "/etc/passwd",
+    "x" * 300,
+    "x" * 300 + "y",
+    "ключ:звонки",
+    "*[?]{name}'",
+]
+
+
+def test_any_text_gives_a_safe_distinct_and_stable_unit_name():
+    import re
+
+    from cdr.lake import safe_name
+
+    names = [safe_name(key) for key in HOSTILE_KEYS]
+    for key, name in zip(HOSTILE_KEYS, names):
+        # a plain file-name word: no separator, no glob, no hidden file, no parent folder
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", name), (key, name)
+        assert len(name) <= 64
+        assert safe_name(key) == name  # the same key, the same unit, run after run
+    assert len(set(names)) == len(HOSTILE_KEYS)
+    assert safe_name("enigma:notifications:campaigns").startswith("enigma-notifications-campaigns-")
+
+
+def test_a_unit_that_is_not_a_file_name_is_refused(tmp_path):
+    for unit in ("../x", "a/b", ".hidden", "..", "", "a*", "a b"):
+        with pytest.raises(ValueError):
+            LakeWriter("t", SCHEMA, unit, lake_root=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_enigma_batches_of_any_key_stay_in_the_lake_each_in_its_own_file(data_dir):
+    from cdr.enigma.drain import write_batch
+
+    lake = (data_dir / "lake").resolve()
+    message = b'{"type": "cdr", "payload": {"call_ref": "r1"}}'
+    for key in HOSTILE_KEYS:
+        assert write_batch(key, [message], "Africa/Johannesburg") == (1, 0)
+    files = [p for p in data_dir.rglob("*.parquet") if p.name != "_schema.parquet"]
+    assert len(files) == len(HOSTILE_KEYS)
+    for path in files:
+        assert path.resolve().parent.parent == lake / "enigma", path
+    assert sorted(k for p in files for k in pq.read_table(p, columns=["_key"]).column(0).to_pylist()) == sorted(
+        HOSTILE_KEYS
+    )
+    # the same batch of the same key read again (a drain killed before its trim) replaces its own file
+    write_batch("../../x", [message], "Africa/Johannesburg")
+    assert len([p for p in data_dir.rglob("*.parquet") if p.name != "_schema.parquet"]) == len(HOSTILE_KEYS)

@@ -37,7 +37,7 @@ directory_entries as (
         nullif(trim(agent_name), '') as agent_name,
         nullif(trim(team), '') as team,
         0 as precedence
-    from read_csv('{{ operator_csv | replace("'", "''") }}', header = true, all_varchar = true)
+    from read_csv({{ sql_string(operator_csv) }}, header = true, all_varchar = true)
     {%- endif %}
 
 ),

@@ -24,7 +24,7 @@ legs as (
 
     select * from {{ ref('fct_cdr') }}
     {%- if legs_since is not none %}
-    where started_at >= timestamptz '{{ legs_since }}'
+    where started_at >= timestamptz {{ sql_string(legs_since) }}
     {%- endif %}
 
 ),

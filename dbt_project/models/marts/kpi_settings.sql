@@ -4,10 +4,10 @@ with
 final as (
 
     select
-        '{{ site_timezone() }}' as site_timezone,
+        {{ sql_string(site_timezone()) }} as site_timezone,
         cast({{ var('short_abandon_seconds') }} as integer) as short_abandon_seconds,
         cast({{ var('service_level_seconds') }} as integer) as service_level_seconds,
-        '{{ var('service_level_denominator') }}' as service_level_denominator,
+        {{ sql_string(var('service_level_denominator')) }} as service_level_denominator,
         cast({{ var('repeat_call_window_hours') }} as integer) as repeat_call_window_hours,
         cast({{ var('fcr_window_days') }} as integer) as fcr_window_days
 

@@ -26,7 +26,7 @@ from redis.exceptions import LockError
 
 from cdr.enigma import DEFAULT_KEYS
 from cdr.enigma.records import SCHEMA, batch_table
-from cdr.lake import LakeWriter, sweep_temporaries
+from cdr.lake import LakeWriter, safe_name, sweep_temporaries
 from cdr.quarantine import quarantine
 from cdr.registry import source
 
@@ -113,6 +113,12 @@ def batch_id(items: list[bytes]) -> str:
     return digest.hexdigest()[:24]
 
 
+def unit_for_batch(key: str, ident: str) -> str:
+    """The lake unit of a batch: the key as a safe file name (an operator's key is data, never a path: ``../x``
+    and ``a/b`` stay in the lake, each its own name; cdr.lake.safe_name), then the batch's content id."""
+    return f"{safe_name(key)}__{ident}"
+
+
 def write_batch(key: str, items: list[bytes], tz_name: str, default_region: str | None = None) -> tuple[int, int]:
     """Lake file for one batch (oldest first) and quarantine for what is not JSON; returns (rows, quarantined).
 
@@ -130,7 +136,7 @@ def write_batch(key: str, items: list[bytes], tz_name: str, default_region: str 
     table, bad = batch_table(items, key, tz_name, lineage)
     for index in bad:
         quarantine(SOURCE, items[index], "not a JSON object", {"key": key, "batch": ident})
-    with LakeWriter(SOURCE, SCHEMA, f"{key.replace(':', '-')}__{ident}") as writer:
+    with LakeWriter(SOURCE, SCHEMA, unit_for_batch(key, ident)) as writer:
         writer.write_table(table, now.date())
     return table.num_rows, len(bad)
 

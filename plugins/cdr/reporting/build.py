@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from cdr import config, sitetime
+from cdr import access, config, sitetime
 from cdr.fsutil import publish_dir
 from cdr.reporting import charts, readiness, render
 from cdr.reporting.figures import (
@@ -243,7 +243,8 @@ def build_report(
     peaks = mark_peak_hours(tables["incoming_by_hour"])
     tables["health"] = health_table(tables["health"], tables["gaps"], day_end)
     tables["headline"] = headline_table(tables, callbacks_before, any_data)
-    if mask_numbers_setting():
+    masked = mask_numbers_setting()
+    if masked:
         mask_callback_numbers(tables["callbacks"])
         tables["unmapped"].rows = [
             r for r in tables["unmapped"].rows if r["affects"] not in ("remote_country", "remote_number")
@@ -279,8 +280,16 @@ def build_report(
     directory = reports_root / day.isoformat()
     csvs = {f"{name}.csv": table for name, table in tables.items()}
     rows = {name: len(table) for name, table in csvs.items()}
+    # A masked report holds no whole number: it is for the masked copy's readers too (CDR_MASKED_GROUP).
+    group = access.masked_group() if masked else access.file_group()
+    access.ensure_dir(reports_root, group)
+    if masked:
+        access.reach(reports_root)
     write_directory(
-        directory, {name: to_csv(table) for name, table in csvs.items()} | {HTML_NAME: html.encode()}, rows=rows
+        directory,
+        {name: to_csv(table) for name, table in csvs.items()} | {HTML_NAME: html.encode()},
+        rows=rows,
+        group=group,
     )
     log.info(
         "report for %s written to %s in %.1fs (warehouse published %s%s)",
@@ -443,15 +452,18 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
-def write_directory(directory: Path, files: dict[str, bytes], rows: dict[str, int]) -> None:
-    """Write every file into a hidden sibling directory, then swap it in for ``directory`` (fsutil.publish_dir)."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
+def write_directory(directory: Path, files: dict[str, bytes], rows: dict[str, int], group: int | None = None) -> None:
+    """Write every file into a hidden sibling directory, then swap it in for ``directory`` (fsutil.publish_dir).
+    Files 0640, the directory 0750, in ``group`` (None: CDR_FILE_GROUP; cdr.access)."""
+    access.ensure_dir(directory.parent)
     _remove_stale_temps(directory)
     temp = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}.tmp")
-    temp.mkdir()
+    temp.mkdir(mode=0o700)
     try:
+        access.set_access(temp, access.DIR_MODE, group)
         for name, data in files.items():
-            (temp / name).write_bytes(data)
+            with open(access.create_file(temp / name, access.FILE_MODE, group), "wb") as fh:
+                fh.write(data)
             log.info(
                 "wrote %s: %s, %d bytes",
                 directory / name,

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from cdr.access import ensure_dir
 from cdr.fsutil import fsync_dir
 from cdr.lake import LakeWriter, ensure_schema_file
 from cdr.quarantine import quarantine
@@ -96,7 +97,7 @@ def load_staged(default_region: str | None = None, settings: AccountSettings | N
                     continue
                 writer.write(row, day)
                 count += 1
-        done.mkdir(exist_ok=True)
+        ensure_dir(done)
         os.replace(segment, done / segment.name)
         fsync_dir(done)
         fsync_dir(folder)

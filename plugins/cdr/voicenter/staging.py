@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from cdr import config
+from cdr.access import ensure_dir
 from cdr.fsutil import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class SegmentWriter:
         self.healthy = True
 
     async def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.folder)
         seal_leftovers(self.folder)
         self._loop = asyncio.get_running_loop()
         self._stopping = False
@@ -195,7 +196,7 @@ class SegmentWriter:
             raise OSError(errno.EIO, "an earlier write to the open segment failed; it is set aside first")
         try:
             if self._fd is None:
-                self.folder.mkdir(parents=True, exist_ok=True)
+                ensure_dir(self.folder)
                 name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}{OPEN_SUFFIX}"
                 path = self.folder / name
                 self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
@@ -250,7 +251,7 @@ class SegmentWriter:
     def writable(self) -> bool:
         probe = self.folder / f".probe-{uuid.uuid4().hex[:8]}"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            ensure_dir(self.folder)
             with open(probe, "wb") as fh:
                 fh.write(b"ok")
             probe.unlink()
