@@ -14,7 +14,8 @@ renamed as (
         nullif(trim(interaction_id), '') as interaction_id,
         nullif(trim(other_leg_call_id), '') as other_leg_call_id,
         nullif(trim(bridge_id), '') as bridge_id,
-        "direction" as switch_direction,
+        -- list rows say `direction`, the stored CDR document `call_direction`: both the switch's
+        coalesce(nullif(trim("direction"), ''), json_extract_string(_raw, '$.call_direction')) as switch_direction,
         nullif(trim(caller_id_number), '') as caller_id_number,
         nullif(trim(caller_id_name), '') as caller_id_name,
         nullif(trim(callee_id_number), '') as callee_id_number,
