@@ -6,7 +6,8 @@ a daylight-saving change; a time schedule, not the warehouse's Asset: in Airflow
 an asset-triggered run has no data interval). The first task waits (rescheduling itself, up to 6 hours) for a
 warehouse published at least an hour after the day ended; if none comes, the report is written anyway and says
 at its top that late calls may be missing. The report (report.html and the CSV behind every table and chart)
-reads warehouse.duckdb read-only and replaces that day's directory whole, so re-runs and back-fills regenerate
+reads warehouse.duckdb read-only (with CDR_REPORT_MASK_NUMBERS, the masked copy warehouse_masked.duckdb)
+and replaces that day's directory whole, so re-runs and back-fills regenerate
 a day cleanly. Mail: with the Connection smtp_default, to the Variable cdr_report_recipients; else only written.
 `airflow dags test cdr_reports 2026-11-21` reports 2026-11-20.
 """
@@ -34,9 +35,10 @@ from cdr.schedules import daily_timetable, pull_start_date
 def cdr_reports():
     @task.sensor(mode="reschedule", poke_interval=300, timeout=6 * 3600, soft_fail=True)
     def wait_for_warehouse(data_interval_end=None) -> bool:
+        from cdr.reporting.build import report_warehouse
         from cdr.reporting.readiness import holds_day
 
-        return holds_day(data_interval_end)
+        return holds_day(data_interval_end, report_warehouse())
 
     @task(inlets=[WAREHOUSE], outlets=[REPORTS], trigger_rule="none_failed")
     def write_report(data_interval_start=None, data_interval_end=None) -> dict:

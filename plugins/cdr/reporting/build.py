@@ -1,6 +1,9 @@
 """One day's report: every figure from the published warehouse (opened read-only), the CSV behind each table and
 chart, and report.html, written together under reports/<YYYY-MM-DD>/ and swapped in whole.
 
+With CDR_REPORT_MASK_NUMBERS the report is made from the analysts' masked copy (cdr.masking) instead, so that it
+shows what that copy shows and nothing more: numbers and ids as their hashes, digits in source texts masked.
+
 A re-run or a back-fill of a day regenerates its directory from scratch: nothing of an earlier run survives,
 and a reader sees the old report or the new one, never a mix.
 """
@@ -214,6 +217,8 @@ def build_report(
     from cdr import ducklake
 
     reports_root = reports_root or config.reports_dir()
+    masked = mask_numbers_setting()
+    warehouse = warehouse if warehouse is not None else report_warehouse()
     if not ducklake.published_exists(warehouse):
         where = warehouse or ducklake.catalog() or config.warehouse_path()
         raise ReportError(f"no warehouse at {where}: run cdr_warehouse first")
@@ -243,12 +248,6 @@ def build_report(
     peaks = mark_peak_hours(tables["incoming_by_hour"])
     tables["health"] = health_table(tables["health"], tables["gaps"], day_end)
     tables["headline"] = headline_table(tables, callbacks_before, any_data)
-    masked = mask_numbers_setting()
-    if masked:
-        mask_callback_numbers(tables["callbacks"])
-        tables["unmapped"].rows = [
-            r for r in tables["unmapped"].rows if r["affects"] not in ("remote_country", "remote_number")
-        ]
     alerts = health_alerts(tables["health"], day) + clock_alerts(tables["unmapped"])
     if not complete:
         alerts.insert(
@@ -274,6 +273,7 @@ def build_report(
         kpis=kpi_definitions(),
         published=published,
         complete=complete,
+        masked=masked,
         generated=(now or datetime.now(UTC)),
         files=sorted(f"{name}.csv" for name in tables),
     )
@@ -305,25 +305,19 @@ def build_report(
 
 
 def mask_numbers_setting() -> bool:
-    """``CDR_REPORT_MASK_NUMBERS`` (1, true, yes): the report and its CSVs show no caller's whole number."""
+    """``CDR_REPORT_MASK_NUMBERS`` (1, true, yes): the report is made from the masked copy, for people who should
+    not see callers' numbers."""
     import os
 
     return (os.environ.get("CDR_REPORT_MASK_NUMBERS") or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def mask_number(number: str | None) -> str | None:
-    """``+442079460321`` as ``+442*******21``: enough to tell numbers apart on a list, not to dial one."""
-    if not number:
-        return number
-    keep_head = 4 if number.startswith("+") else 3
-    if len(number) <= keep_head + 2:
-        return "*" * len(number)
-    return number[:keep_head] + "*" * (len(number) - keep_head - 2) + number[-2:]
+def report_warehouse() -> Path | None:
+    """The warehouse the report reads: the masked copy when CDR_REPORT_MASK_NUMBERS is set, else the published
+    target (None: warehouse.duckdb, or the DuckLake when it is the target)."""
+    from cdr.masking import masked_path
 
-
-def mask_callback_numbers(table: Table) -> None:
-    for row in table.rows:
-        row["caller_number"] = mask_number(row["caller_number"])
+    return masked_path() if mask_numbers_setting() else None
 
 
 def report_sources(con) -> list[str]:

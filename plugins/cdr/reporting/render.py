@@ -3,6 +3,7 @@ reads (1,234 · 58.9 % · 2 h 05 m) and each figure's change against the day bef
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -48,6 +49,7 @@ def environment() -> Environment:
         direction=lambda d: DIRECTIONS.get(d, d),
     )
     env.tests["active_agent"] = active_agent
+    env.tests["dialable"] = dialable
     env.globals.update(
         cmp=cmp, TOTAL=TOTAL, rows_of=rows_of, num=num, pct=pct, secs=secs, site_zone=lambda: site_timezone().key
     )
@@ -62,6 +64,11 @@ def report_html(**context: Any) -> str:
 
 def email_html(**context: Any) -> str:
     return environment().get_template("email.html.j2").render(**context)
+
+
+def dialable(number: Any) -> bool:
+    """A number a phone can dial (a tel: link): digits with an optional +, not a masked copy's hash."""
+    return isinstance(number, str) and re.fullmatch(r"\+?[0-9]{3,}", number) is not None
 
 
 def num(value: Any) -> str:
