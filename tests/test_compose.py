@@ -1,7 +1,11 @@
-"""The production deployment (docker-compose.yaml, Dockerfile) read as text: no Docker needed."""
+"""The production deployment (docker-compose.yaml, Dockerfile) read as text: no Docker needed.
+
+tests/e2e/test_compose_confined.py runs the services as this file writes them, confined as their containers are.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from pathlib import Path
@@ -12,16 +16,24 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
+CELERY = ROOT / "docker-compose.celery.yaml"
+PRODUCTION_DOCS = ROOT / "docs" / "production.md"
+INIT_SCRIPT = "/opt/cdr/include/docker/airflow-init.sh"  # include/docker/airflow-init.sh in the image
 
 AIRFLOW_COMMANDS = {
-    "airflow-init": ["db", "migrate"],
     "airflow-apiserver": ["api-server"],
     "airflow-scheduler": ["scheduler"],
     "airflow-dag-processor": ["dag-processor"],
     "airflow-triggerer": ["triggerer"],
 }
-AIRFLOW_SERVICES = sorted(AIRFLOW_COMMANDS)
+AIRFLOW_SERVICES = sorted([*AIRFLOW_COMMANDS, "airflow-init"])
 RECEIVER = "cdr-receiver"
+RECEIVER_VOLUMES = {"voicenter-landing": "landing/voicenter", "voicenter-quarantine": "quarantine/voicenter"}
+FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+# The images pulled from a registry, each pinned by the digest .env gives (docs/production.md).
+DIGESTS = {"postgres": "POSTGRES_DIGEST", "redis": "REDIS_DIGEST"}
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+WORKERS = ["airflow-worker", "airflow-worker-warehouse"]  # docker-compose.celery.yaml's
 ALL_SERVICES = ["postgres", "redis", *AIRFLOW_SERVICES, RECEIVER]
 CONNECTIONS = ["AIRFLOW_CONN_KAZOO_DEFAULT", "AIRFLOW_CONN_PBX_DEFAULT", "AIRFLOW_CONN_ENIGMA_DEFAULT"]
 TASK_ONLY = [*CONNECTIONS, "AIRFLOW_CONN_SMTP_DEFAULT", "AIRFLOW_VAR_CDR_REPORT_RECIPIENTS"]
@@ -30,11 +42,28 @@ REQUIRED = [
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
     "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_ADMIN_PASSWORD",
     "POSTGRES_PASSWORD",
     "REDIS_PASSWORD",
     "CDR_VOICENTER_TOKEN",
+    "POSTGRES_DIGEST",
+    "REDIS_DIGEST",
+    "PYTHON_DIGEST",
 ]
-DOTENV = {name: f"{name.lower()}-value" for name in REQUIRED}
+
+
+def dotenv(names: list[str]) -> dict[str, str]:
+    """A value for each name, distinct from every other; a digest's in a digest's form."""
+    return {
+        name: f"sha256:{hashlib.sha256(name.encode()).hexdigest()}"
+        if name.endswith("_DIGEST")
+        else f"{name.lower()}-value"
+        for name in names
+    }
+
+
+DOTENV = dotenv(REQUIRED)
+SECRETS = {name: value for name, value in DOTENV.items() if not name.endswith("_DIGEST")}
 SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "FERNET", "JWT", "API_KEY")
 # A whole value that is one compose interpolation: ${VAR}, ${VAR:-default}, ${VAR:?message}, ...
 ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-?+]).*)?\}$")
@@ -76,6 +105,21 @@ def volume_sources(service: dict) -> list[str]:
     return sources
 
 
+def mounts(service: dict) -> dict[str, str]:
+    """Mount point -> volume (short syntax, as this file writes them)."""
+    return {str(v).split(":")[1]: str(v).split(":")[0] for v in service.get("volumes") or []}
+
+
+def redis_config(service: dict) -> dict[str, str]:
+    """The configuration a Redis service hands redis-server on its standard input (a here-document)."""
+    command = command_of(service)
+    assert command[:2] == ["sh", "-c"], command
+    script = command[2].splitlines()
+    assert re.match(r"^exec redis-server - <<EOF$", script[0]), script[0]
+    body = script[1 : script.index("EOF")]
+    return dict(line.split(None, 1) for line in body if line.strip())
+
+
 def depends_on(service: dict) -> set[str]:
     deps = service.get("depends_on") or []
     return set(deps)  # a list of names or a mapping name -> condition
@@ -92,9 +136,42 @@ def test_service_exists(services, name):
     assert isinstance(services[name], dict)
 
 
-@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+@pytest.mark.parametrize("name", sorted(AIRFLOW_COMMANDS))
 def test_airflow_service_runs_its_subcommand(services, name):
     assert command_of(services[name]) == ["airflow", *AIRFLOW_COMMANDS[name]]
+
+
+def test_init_moves_the_earlier_staging_migrates_and_creates_the_admin_from_stdin(services):
+    init = services["airflow-init"]
+    assert command_of(init) == ["sh", INIT_SCRIPT]
+    script = (ROOT / INIT_SCRIPT.removeprefix("/opt/cdr/")).read_text()
+    steps = [line for line in script.splitlines() if line and not line.startswith(("#", " "))]
+    assert steps[0] == "set -eu"
+    assert steps[1].startswith("python -m cdr.voicenter.relocate")
+    assert steps[2] == "airflow db migrate"
+    # The password on stdin (the prompt and its confirmation), from the environment; never an argument.
+    assert steps[3].startswith(
+        'printf \'%s\\n%s\\n\' "$AIRFLOW_ADMIN_PASSWORD" "$AIRFLOW_ADMIN_PASSWORD" | airflow users create'
+    )
+    create = re.sub(r"\\\n\s*", " ", script[script.index("airflow users create") :])
+    assert "--password" not in create and "--use-random-password" not in create
+    assert "--role Admin" in create and '--username "$AIRFLOW_ADMIN_USER"' in create
+    # Where the earlier layout staged: the data volume mounted a second time, without the receiver's volume.
+    env = env_of(init)
+    old, new = steps[1].split()[3:5]
+    assert (old, new) == ('"$CDR_DATA_VOLUME_DIR/landing/voicenter"', '"$CDR_DATA_DIR/landing/voicenter"')
+    assert mounts(init)[env["CDR_DATA_VOLUME_DIR"]] == "cdr-data"
+    assert mounts(init)[env["CDR_DATA_DIR"] + "/landing/voicenter"] == "voicenter-landing"
+
+
+def test_the_admin_password_goes_to_the_init_service_only(services):
+    for name, service in services.items():
+        env = env_of(service)
+        if name == "airflow-init":
+            assert SECRET_REFERENCE.match(env["AIRFLOW_ADMIN_PASSWORD"])
+            assert env["AIRFLOW_ADMIN_USER"] == "${AIRFLOW_ADMIN_USER:-admin}"
+        else:
+            assert "AIRFLOW_ADMIN_PASSWORD" not in env, name
 
 
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
@@ -134,11 +211,12 @@ def test_init_runs_once(services):
 
 
 def test_backing_services(services):
-    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["postgres"]["image"].startswith("postgres:16@")
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
-    assert services["redis"]["image"].startswith("redis:")
-    redis_command = command_of(services["redis"])
-    assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
+    assert services["redis"]["image"].startswith("redis:7@")
+    config = redis_config(services["redis"])
+    assert config["appendonly"] == "yes"  # a restart keeps what the dialer pushed
+    assert config["maxmemory-policy"] == "noeviction"  # past maxmemory a push is refused, never a CDR dropped
     assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
 
 
@@ -170,7 +248,25 @@ def test_the_receiver_gets_only_its_own_settings(services):
     assert {"CDR_DATA_DIR", "CDR_RECEIVER_HOST", "CDR_RECEIVER_PORT", "CDR_VOICENTER_TOKEN"} <= set(env)
     resolved = resolve(services, DOTENV)[RECEIVER]["environment"]
     assert not any(value in str(resolved) for key, value in DOTENV.items() if key != "CDR_VOICENTER_TOKEN")
-    assert volume_sources(receiver) == ["cdr-data"]  # not Airflow's logs
+
+
+def test_the_receiver_mounts_only_its_own_two_volumes(services):
+    """Not the shared data volume (the lake, the warehouse, build/ and the salt of the masked copy), not Airflow's
+    logs: only where it stages and where it keeps the bodies it refused, under its own CDR_DATA_DIR."""
+    receiver = services[RECEIVER]
+    data = env_of(receiver)["CDR_DATA_DIR"]
+    assert mounts(receiver) == {f"{data}/{folder}": volume for volume, folder in RECEIVER_VOLUMES.items()}
+    for name, service in services.items():
+        if name != RECEIVER:
+            assert "voicenter-quarantine" not in volume_sources(service), name
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_airflow_finds_the_receiver_staging_where_its_data_dir_has_it(services, name):
+    service = services[name]
+    data = env_of(service)["CDR_DATA_DIR"]
+    assert mounts(service)[data] == "cdr-data"
+    assert mounts(service)[f"{data}/landing/voicenter"] == "voicenter-landing"
 
 
 def _interpolate(text: str, env: dict[str, str]) -> str:
@@ -233,10 +329,10 @@ def test_database_and_redis_passwords_come_from_dotenv(services):
         dsn = resolved[name]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         assert dsn == f"postgresql+psycopg2://airflow:{DOTENV['POSTGRES_PASSWORD']}@postgres/airflow"
         assert resolved[name]["environment"]["AIRFLOW__CORE__FERNET_KEY"] == DOTENV["AIRFLOW_FERNET_KEY"]
-    redis_command = resolved["redis"]["command"]
-    assert redis_command[redis_command.index("--requirepass") + 1] == DOTENV["REDIS_PASSWORD"]
-    # The healthcheck authenticates too (a redis with a password answers NOAUTH to a bare ping).
+    # The server takes its password from REDISCLI_AUTH (on its standard input, see redis_config), and the
+    # healthcheck's redis-cli authenticates with it too (a redis with a password answers NOAUTH to a bare ping).
     assert resolved["redis"]["environment"]["REDISCLI_AUTH"] == DOTENV["REDIS_PASSWORD"]
+    assert redis_config(resolved["redis"])["requirepass"] == '"$REDISCLI_AUTH"'
 
 
 def test_the_enigma_connection_carries_the_redis_password(services):
@@ -259,25 +355,50 @@ def test_nothing_listens_beyond_loopback_by_default(services):
     assert moved["airflow-apiserver"]["ports"] == ["10.0.0.5:8080:8080"]
 
 
-def test_the_ui_users_are_configured_and_documented(services):
-    env = env_of(services["airflow-apiserver"])
-    assert ENV_REFERENCE.match(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"])
-    readme = (ROOT / "README.md").read_text()
-    for words in (
-        "AIRFLOW_UI_USERS",
-        "simple_auth_manager_passwords.json.generated",
-        "reverse_proxy 127.0.0.1:8080",
-        "REDIS_PASSWORD",
-        "POSTGRES_PASSWORD",
-        "AIRFLOW_FERNET_KEY",
-    ):
-        assert words in readme, f"README's Production section must document {words}"
-
-
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_the_ui_users_are_fab_s_in_the_database(services, name):
+    """The simple auth manager, which Airflow documents as for development, kept its generated passwords in
+    the container's files: every component runs the FAB auth manager, whose users are in PostgreSQL."""
+    env = env_of(services[name])
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB
+    assert not [key for key in env if "SIMPLE_AUTH_MANAGER" in key]
+
+
+def test_production_is_documented():
+    readme = (ROOT / "README.md").read_text()
+    production = readme[readme.index("## Production") :]
+    assert "docs/production.md" in production
+    docs = PRODUCTION_DOCS.read_text()
+    for words in (
+        *REQUIRED,
+        "FabAuthManager",
+        "reverse_proxy 127.0.0.1:8080",
+        "docker buildx imagetools inspect",
+        "voicenter-landing",
+        "voicenter-quarantine",
+        "read_only",
+        "no-new-privileges",
+        "mem_limit",
+        "pids_limit",
+        "docker compose down",
+    ):
+        assert words in docs, f"docs/production.md must document {words}"
+
+
+def test_the_fab_provider_is_in_the_locked_install():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "apache-airflow-providers-fab==3.10.2" in project["project"]["dependencies"]
+    assert re.search(r'name = "apache-airflow-providers-fab"\nversion = "3\.10\.2"', (ROOT / "uv.lock").read_text())
+
+
+@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, RECEIVER])
 def test_same_image(services, name):
     assert services[name]["image"] == "cdr-warehouse:latest"
-    assert services[name]["build"] == "."
+    build = services[name]["build"]
+    assert build["context"] == "." and list(build["args"]) == ["PYTHON_DIGEST"]
+    assert build["args"]["PYTHON_DIGEST"].startswith("${PYTHON_DIGEST:?")  # the base image, pinned (.env)
 
 
 def test_api_server_published_with_healthcheck(services):
@@ -313,7 +434,10 @@ def test_no_literal_secrets(services):
 def test_dockerfile_builds_the_locked_venv():
     text = DOCKERFILE.read_text()
     logical = re.sub(r"\\\n", " ", text)  # join continuation lines
-    assert re.search(r"^FROM python:3\.11-slim-bookworm\b", text, re.M)
+    # The base image by digest: PYTHON_DIGEST from .env (docker-compose.yaml), else the one reviewed here.
+    assert re.search(r"^FROM python:3\.11-slim-bookworm@\$\{PYTHON_DIGEST\}$", text, re.M)
+    default = re.search(r"^ARG PYTHON_DIGEST=(\S+)$", text, re.M).group(1)
+    assert DIGEST.match(default) and f"PYTHON_DIGEST={default}" in PRODUCTION_DOCS.read_text()
     assert "uv==0.13.9" in text
     assert re.search(r"^RUN .*\buv sync --frozen --no-dev\s*$", logical, re.M)
     assert "UV_PYTHON_DOWNLOADS=never" in logical
@@ -323,6 +447,97 @@ def test_dockerfile_builds_the_locked_venv():
     assert "/opt/cdr/.venv/bin" in logical
     for copied in ("pyproject.toml", "uv.lock", "README.md", "plugins/", "dags/", "dbt_project/", "include/"):
         assert re.search(rf"^COPY .*\b{re.escape(copied)}", text, re.M), f"Dockerfile does not copy {copied}"
+    # Nothing outside the lock: the providers, the PostgreSQL driver included, come from uv.lock.
+    assert "uv pip install" not in logical
+
+
+def test_the_image_runs_on_a_read_only_root():
+    """What a container with a read-only root must find ready in the image (tests/e2e/test_compose_confined.py
+    runs the services so)."""
+    text = DOCKERFILE.read_text()
+    logical = re.sub(r"\\\n", " ", text)
+    env = {}
+    for line in logical.splitlines():
+        if line.startswith("ENV "):
+            env.update(part.split("=", 1) for part in shlex.split(line[4:]))
+    # An airflow.cfg, so that Airflow does not write one into AIRFLOW_HOME.
+    assert env["AIRFLOW_CONFIG"] == "/opt/cdr/include/docker/airflow.cfg"
+    assert (ROOT / "include" / "docker" / "airflow.cfg").is_file()
+    assert env["MPLCONFIGDIR"].startswith("/tmp/")
+    assert "compileall" in logical  # the project's own code, compiled at build time
+    # Every volume's mount point exists in the image, owned by the airflow user and closed to others: a new named
+    # volume takes the owner and mode of the folder it is first mounted on.
+    owned = {
+        path: int(mode, 8)
+        for mode, paths in re.findall(r"install -d -o airflow -g airflow -m (\d+) ([^&]+)", logical)
+        for path in paths.split()
+    }
+    with open(COMPOSE) as fh:
+        compose = yaml.safe_load(fh)
+    for name, service in compose["services"].items():
+        if service.get("image") == "cdr-warehouse:latest":
+            for point in mounts(service):
+                assert point in owned, f"{name} mounts a volume on {point}, which the image does not own"
+                assert owned[point] & 0o007 == 0, f"{point} is open to others"
+
+
+# Every service of both files, merged as compose merges them (see _merge_service below).
+def every_service() -> dict[str, dict]:
+    base = yaml.safe_load(COMPOSE.read_text())["services"]
+    overlay = yaml.safe_load(CELERY.read_text())["services"]
+    return {**base, **{name: _merge_service(base.get(name, {}), service) for name, service in overlay.items()}}
+
+
+HARDENED = [*sorted(yaml.safe_load(COMPOSE.read_text())["services"]), "celery-broker", *WORKERS]
+
+
+@pytest.mark.parametrize("name", HARDENED)
+def test_every_service_is_hardened(name):
+    service = every_service()[name]
+    assert service.get("read_only") is True, f"{name}: read_only"
+    assert "no-new-privileges:true" in service.get("security_opt", []), f"{name}: no-new-privileges"
+    assert service.get("cap_drop") == ["ALL"], f"{name}: cap_drop"
+    assert re.fullmatch(r"\d+[kmg]", str(service.get("mem_limit"))), f"{name}: mem_limit"
+    assert isinstance(service.get("pids_limit"), int) and service["pids_limit"] > 0, f"{name}: pids_limit"
+    assert any(str(t).split(":")[0] == "/tmp" for t in service.get("tmpfs", [])), f"{name}: a tmpfs on /tmp"
+    # Without capabilities, a root entrypoint could not switch users: each image runs as its own user.
+    if service["image"] == "cdr-warehouse:latest":
+        assert re.search(r"^USER airflow\s*$", DOCKERFILE.read_text(), re.M)
+    else:
+        assert service.get("user") == service["image"].split(":")[0], f"{name}: user"
+
+
+def test_no_secret_on_any_command_line():
+    """A container's command line is in `ps` for every user of the host (and in `docker inspect`): no secret
+    there, nor in a healthcheck's, once compose has put .env into the file."""
+    values = {**SECRETS, **{k: v for k, v in CELERY_DOTENV.items() if not k.endswith("_DIGEST")}}
+    for name, service in resolve(every_service(), CELERY_DOTENV).items():
+        lines = [service.get("command"), service.get("entrypoint"), (service.get("healthcheck") or {}).get("test")]
+        for secret, value in values.items():
+            assert value not in str(lines), f"{name}: {secret} on a command line"
+
+
+@pytest.mark.parametrize("name", ["postgres", "redis", "celery-broker"])
+def test_pulled_images_are_pinned_by_digest(name):
+    service = every_service()[name]
+    repository = service["image"].split(":")[0]
+    variable = DIGESTS[repository]
+    assert re.fullmatch(rf"{repository}:\d+@\$\{{{variable}:\?[^}}]+\}}", service["image"]), service["image"]
+    resolved = resolve(service, CELERY_DOTENV)["image"]
+    assert DIGEST.match(resolved.split("@")[1])
+    with pytest.raises(KeyError, match=variable):
+        resolve(service, {k: v for k, v in CELERY_DOTENV.items() if k != variable})
+
+
+def test_the_docs_pin_every_image_by_a_digest():
+    """docs/production.md's example .env: a digest for each image, in a digest's form, and the command that
+    gets a current one."""
+    docs = PRODUCTION_DOCS.read_text()
+    for variable in ("POSTGRES_DIGEST", "REDIS_DIGEST", "PYTHON_DIGEST"):
+        found = re.findall(rf"^{variable}=(\S+)", docs, re.M)
+        assert any(DIGEST.match(value) for value in found), (variable, found)
+    for image in ("postgres:16", "redis:7", "python:3.11-slim-bookworm"):
+        assert f"docker buildx imagetools inspect {image}" in docs
 
 
 def test_the_voicenter_receiver_runs_behind_the_proxy_with_its_token_from_the_environment(services):
@@ -335,16 +550,14 @@ def test_the_voicenter_receiver_runs_behind_the_proxy_with_its_token_from_the_en
     assert env["CDR_DATA_DIR"] == "/opt/cdr/data"
     assert [str(p) for p in receiver["ports"]] == ["127.0.0.1:8088:8088"]
     assert "/healthz" in " ".join(receiver["healthcheck"]["test"])
-    assert any(str(v).startswith("cdr-data:") for v in receiver["volumes"])
+    assert any(str(v).startswith("voicenter-landing:") for v in receiver["volumes"])
 
 
 # The CeleryExecutor deployment: docker-compose.celery.yaml laid over docker-compose.yaml, merged here by compose's
 # rules for the keys it uses (no Docker needed): mappings merge key by key (environment, depends_on, healthcheck),
 # `volumes` merge by mount point, a `command` or any scalar is replaced.
-CELERY = ROOT / "docker-compose.celery.yaml"
-WORKERS = ["airflow-worker", "airflow-worker-warehouse"]
 CELERY_REQUIRED = [*REQUIRED, "CELERY_BROKER_PASSWORD"]
-CELERY_DOTENV = {name: f"{name.lower()}-value" for name in CELERY_REQUIRED}
+CELERY_DOTENV = dotenv(CELERY_REQUIRED)
 
 
 def _merge_service(base: dict, over: dict) -> dict:
@@ -417,6 +630,7 @@ def test_celery_workers_scale_and_run_celery_worker(celery_services):
     for name in WORKERS:
         service = celery_services[name]
         assert "cdr-data:/opt/cdr/data" in service["volumes"]
+        assert "voicenter-landing:/opt/cdr/data/landing/voicenter" in service["volumes"]
         assert service["depends_on"]["celery-broker"]["condition"] == "service_healthy"
         assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
         assert service["image"] == "cdr-warehouse:latest"
