@@ -154,14 +154,43 @@ def test_leftovers_without_a_line_are_removed_and_a_held_segment_is_left(tmp_pat
     half.write_bytes(b'{"cdr": {"ivru' + bytes(10))
     creating = tmp_path / f".20261206T000003-new{NEW_SUFFIX}"
     creating.write_bytes(b"")
+    os.utime(creating, (time.time() - 60, time.time() - 60))  # half-created a minute ago: left behind
+    fresh = tmp_path / f".20261206T000004-new{NEW_SUFFIX}"
+    fresh.write_bytes(b"")  # being created this instant, its lock a moment away: not touched
     fd = os.open(held, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         assert seal_leftovers(tmp_path) == []
     finally:
         os.close(fd)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [held.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, held.name])
     assert [p.name for p in seal_leftovers(tmp_path)] == [held.name[: -len(".open")]]
+
+
+def test_a_running_writer_seals_what_a_writer_killed_beside_it_left_open(tmp_path):
+    """Two receivers on one folder, one killed: the other seals its segment within a sweep, not at its own next
+    start, so the loader (which takes sealed segments only) is not kept waiting."""
+
+    async def run():
+        writer = SegmentWriter(tmp_path, max_age=60, sweep_every=0.2)
+        await writer.start()
+        await writer.append(lines(1)[0])
+        (own,) = tmp_path.glob(f"*{OPEN_SUFFIX}")
+        dead = tmp_path / f"20261206T000000-dead{OPEN_SUFFIX}"
+        dead.write_bytes(b"".join(lines(3, 1)) + bytes(100))  # its writer killed: no lock held
+        deadline = time.monotonic() + 20
+        while dead.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not dead.exists() and own.exists()  # sealed; ours still open, still written
+        await writer.append(lines(4, 3)[0])
+        await writer.stop()
+        return own, dead
+
+    own, dead = asyncio.run(run())
+    assert tmp_path.joinpath(dead.name[: -len(".open")]).read_bytes() == b"".join(lines(3, 1))
+    assert sorted(tmp_path.joinpath(own.name[: -len(".open")]).read_bytes().splitlines(keepends=True)) == sorted(
+        lines(1) + lines(4, 3)
+    )
 
 
 def test_the_loader_leaves_a_sealed_segment_a_writer_still_holds(data_dir):

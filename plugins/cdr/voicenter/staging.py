@@ -12,9 +12,12 @@ sealed, so no other process ever finds a segment being written without its lock.
 the ``.open`` segments whose lock it can take: their writer is gone (killed, its lock released by the kernel),
 and its unacknowledged partial last line is cut off. The open segment of a receiver still running is left to it:
 a rolling restart (the new receiver up before the old one stops) or a second ``cdr-receiver`` started by hand
-shares the folder, each with its own segments. The loader takes a sealed segment only under the same lock
-(cdr.voicenter.load), so never one a receiver is still sealing. flock works on local filesystems (and Docker
-volumes on them), not across machines on NFS.
+shares the folder, each with its own segments. Every 30 s a receiver seals again what no live receiver holds,
+so that the segment of one killed beside it does not wait for the next start. The loader takes a sealed segment
+only under the same lock (cdr.voicenter.load), so never one a receiver is still sealing. flock works on local
+filesystems (and Docker volumes on them), not across machines on NFS. A receiver older than these locks holds
+none: when upgrading, stop it before the first receiver of this kind starts, or its open segment is sealed under
+it (once: from then on every receiver locks).
 
 Storage errors are states, not loops. A failed write or sync leaves the segment's acknowledged lines as they were
 (each was synced before its sender was answered) and anything after them suspect, so the segment takes no further
@@ -50,6 +53,8 @@ NEW_SUFFIX = ".jsonl.new"  # a segment being created (dot-named, not yet locked)
 ZERO_AHEAD = 1 << 20  # bytes of an open segment zero-filled ahead of its last line
 READY_ROOM = 64 * 1024  # room /healthz asks for: far more than a usual CDR's line
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds between retries of a failed storage step
+SWEEP_EVERY = 30.0  # seconds between two looks for segments a receiver that is gone left open
+NEW_GRACE = 10.0  # seconds a half-created segment is given before it counts as left behind
 _TAIL_BLOCK = 1 << 16
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
 
@@ -105,9 +110,10 @@ def last_line_end(fd: int) -> tuple[int, int]:
     return 0, written or 0
 
 
-def seal_leftovers(folder: Path) -> list[Path]:
+def seal_leftovers(folder: Path, *, at_start: bool = True) -> list[Path]:
     """Seal the ``.open`` segments no live receiver holds (cut to their last whole line); remove those without
-    one, and segments left half-created. Returns the sealed segments."""
+    one, and segments left half-created. Returns the sealed segments. ``at_start``: say how many open segments
+    belong to a receiver still running (a periodic sweep keeps quiet about them)."""
     sealed, removed, held = [], 0, 0
     for path in sorted(folder.glob(f"*{OPEN_SUFFIX}")) + sorted(folder.glob(f".*{NEW_SUFFIX}")):
         try:
@@ -120,7 +126,13 @@ def seal_leftovers(folder: Path) -> list[Path]:
                 continue
             if not still_named(fd, path):
                 continue
-            cut, written = last_line_end(fd) if path.name.endswith(OPEN_SUFFIX) else (0, 0)
+            if path.name.endswith(NEW_SUFFIX):
+                # Unlocked for the instant between its creation and its lock: only an old one is a leftover.
+                if time.time() - os.fstat(fd).st_mtime < NEW_GRACE:
+                    continue
+                cut = written = 0
+            else:
+                cut, written = last_line_end(fd)
             if cut != written:
                 log.warning("Voicenter staging: cut %d bytes of an unacknowledged write off %s", written - cut, path)
             if cut == 0:
@@ -138,8 +150,8 @@ def seal_leftovers(folder: Path) -> list[Path]:
     if sealed or removed:
         fsync_dir(folder)
     if sealed:
-        log.info("Voicenter staging: sealed %d segment(s) left by an earlier receiver", len(sealed))
-    if held:
+        log.info("Voicenter staging: sealed %d segment(s) left by a receiver that is gone", len(sealed))
+    if held and at_start:
         log.info("Voicenter staging: %d open segment(s) belong to another receiver still running: left to it", held)
     return sealed
 
@@ -167,10 +179,12 @@ class SegmentWriter:
         max_bytes: int = 256 << 20,
         max_age: float = 5.0,
         log_interval: float = 60.0,
+        sweep_every: float = SWEEP_EVERY,
     ):
         self.folder = folder
         self.max_records, self.max_bytes, self.max_age = max_records, max_bytes, max_age
-        self.log_interval = log_interval
+        self.log_interval, self.sweep_every = log_interval, sweep_every
+        self._next_sweep = 0.0
         self._fd: int | None = None
         self._path: Path | None = None
         self._opened = 0.0
@@ -194,6 +208,7 @@ class SegmentWriter:
     async def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         seal_leftovers(self.folder)
+        self._next_sweep = time.monotonic() + self.sweep_every
         self._loop = asyncio.get_running_loop()
         self._stopping = False
         self._thread = threading.Thread(target=self._work, name="voicenter-staging", daemon=True)
@@ -249,6 +264,8 @@ class SegmentWriter:
                     self._wake.wait(timeout=self._sleep())
                 batch, self._handed = self._handed, []
                 stopping = self._stopping
+            if time.monotonic() >= self._next_sweep:
+                self._sweep()
             if not batch:
                 if stopping:
                     self._finish()
@@ -268,15 +285,23 @@ class SegmentWriter:
                 self._log()
             self._loop.call_soon_threadsafe(self._answer, batch, error)
 
-    def _sleep(self) -> float | None:
-        """Seconds until the next thing to do without a batch: a retry, or sealing the open segment."""
+    def _sleep(self) -> float:
+        """Seconds until the next thing to do without a batch: a retry, sealing the open segment, a sweep."""
+        when = self._next_sweep
         if self._failing:
-            when = self._retry_at
+            when = min(when, self._retry_at)
         elif self._fd is not None:
-            when = self._opened + self.max_age
-        else:
-            return None  # until a batch or the stop
+            when = min(when, self._opened + self.max_age)
         return max(0.0, when - time.monotonic()) + 0.01
+
+    def _sweep(self) -> None:
+        """Seal what a receiver that is gone left open (killed beside this one, which keeps running): the
+        loader takes sealed segments only, so they would otherwise wait for the next start."""
+        self._next_sweep = time.monotonic() + self.sweep_every
+        try:
+            seal_leftovers(self.folder, at_start=False)
+        except OSError as exc:
+            log.warning("Voicenter staging: could not look for segments left open in %s (%s)", self.folder, exc)
 
     def _tick(self) -> None:
         now = time.monotonic()
