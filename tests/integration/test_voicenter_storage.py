@@ -223,8 +223,14 @@ def test_a_full_disk_is_told_truly_refused_with_err_2_and_leaves_no_litter(data_
             for _ in range(10):
                 assert healthz(receiver.url).status_code == 503
             time.sleep(6)  # past the segment's age: it is sealed, and a new one cannot be zero-filled
+            still_refused = 0
             for n in range(20):
-                assert post(receiver.url, TOKEN, cdr(f"still-full-{n}"), "form").status_code == 503
+                response = post(receiver.url, TOKEN, cdr(f"still-full-{n}", pad=1500), "form")
+                if response.status_code == 200:  # a page the sealed segment's cut gave back may take one
+                    acked.append(f"VC-still-full-{n}")
+                else:
+                    still_refused += response.status_code == 503
+            assert still_refused >= 15
             files = segment_files(data_dir)
             assert not [p.name for p in files if not p.name.endswith((".jsonl", ".jsonl.open"))]  # no probe
             assert not [p.name for p in files if p.name.endswith(".jsonl") and p.stat().st_size == 0]
