@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cdr.voicenter.formats import answer
-from cdr.voicenter.receiver import DEFAULTS, server_options
+from cdr.voicenter.receiver import DEFAULTS, Limits, server_options
 
 defusedxml.xmlrpc.monkey_patch()
 
@@ -49,7 +49,13 @@ def main() -> None:
         Starlette(routes=[Route("/voicenter/cdr", cdr, methods=["POST"])]),
         host=args.host,
         port=args.port,
-        **server_options(DEFAULTS["CDR_RECEIVER_REQUEST_TIMEOUT"], int(DEFAULTS["CDR_RECEIVER_MAX_CONNECTIONS"])),
+        **server_options(
+            Limits(
+                request_timeout=DEFAULTS["CDR_RECEIVER_REQUEST_TIMEOUT"],
+                max_connections=int(DEFAULTS["CDR_RECEIVER_MAX_CONNECTIONS"]),
+                per_client=int(DEFAULTS["CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT"]),
+            )
+        ),
     )
 
 

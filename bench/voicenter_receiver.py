@@ -8,14 +8,16 @@
    judged by id: wrk runs one connection per thread, so each thread's n-th response answers its n-th request and
    the acknowledged ids are known exactly; each must be in the staged segments.
    Targets: receiver >= 0.8x the ceiling's acknowledged rate, p99 < 20 ms, 0 lost.
-2. Flood. Honest senders (16 connections, JSON) alone, then while a second wrk floods wrong-token requests
-   (100 connections) and 100 slow clients hold half-sent requests (bench/voicenter_slow_clients.py), in
-   alternating rounds too.
-   Target: the honest acknowledged rate under the flood >= 0.5x the rate alone; 0 lost.
+2. Flood. Honest senders (16 connections, JSON) alone, then while attackers, each kind from a loopback address
+   of its own (bench/voicenter_flood.py, bench/voicenter_slow_clients.py), hold 300 kept-alive connections
+   sending wrong-token requests, 32 connections sending endless headers (issue 29's probes) and 100 slow
+   clients sending half a request, in alternating rounds too.
+   Targets: the honest acknowledged rate under the flood >= 0.5x the rate alone; 0 lost; the receiver's peak
+   memory under the flood < MEMORY_BOUND (128 MB; it idles at about 40).
 
 Figures are ratios taken in one run on one machine: absolute rates on a shared 2-core machine mean little. The
 server's CPU time per acknowledged CDR is printed beside them: it depends far less on what else the machine runs.
-Run: .venv/bin/python bench/voicenter_receiver.py [--seconds 5] [--rounds 5] [--connections 32]
+Run: .venv/bin/python bench/voicenter_receiver.py [--seconds 5] [--rounds 5] [--connections 32] [--no-flood]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -40,6 +43,8 @@ sys.path.insert(0, str(ROOT / "include" / "simulators"))
 from launch import Simulator, free_port, start_receiver  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdefghijklmnopqrstuvwxyz"
+WRONG_TOKEN_CONNECTIONS, HUGE_HEADER_CONNECTIONS = 300, 32  # issue 29's probes
+MEMORY_BOUND = 128 * 10**6  # the receiver's peak resident memory under the flood, in bytes
 FORMATS = ("json", "xmlrpc", "form")
 LUA = ROOT / "bench" / "voicenter_post.lua"
 
@@ -118,13 +123,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss(pid: int) -> int:
+    """A process's peak resident memory in bytes (Linux: VmHWM)."""
+    return int(re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) * 1024
+
+
 def measure_receiver(tmp: Path, run: callable) -> tuple[dict, int, int]:
-    """Run ``run(url, nack_prefix)`` against a fresh receiver; return its result, acknowledged and lost counts."""
+    """Run ``run(url, nack_prefix, pid)`` against a fresh receiver; return its result, acknowledged and lost
+    counts."""
     data = tmp / f"data-{time.monotonic_ns()}"
     prefix = str(tmp / f"nack-{time.monotonic_ns()}")
     with start_receiver(str(data), TOKEN) as receiver:
         before = cpu_seconds(receiver.process.pid)
-        result = run(receiver.url, prefix)
+        result = run(receiver.url, prefix, receiver.process.pid)
         result["cpu"] = cpu_seconds(receiver.process.pid) - before
     acked = acknowledged_ids(result, prefix)
     lost = len(acked - staged_ids(data))
@@ -166,7 +177,9 @@ def main() -> None:
                     tops.append(result_of(wrk(ceiling.url, secs, conns, fmt, None)))
                     tops[-1]["cpu"] = cpu_seconds(ceiling.process.pid) - before
                 gots.append(
-                    measure_receiver(tmp, lambda url, prefix, fmt=fmt: result_of(wrk(url, secs, conns, fmt, prefix)))
+                    measure_receiver(
+                        tmp, lambda url, prefix, _pid, fmt=fmt: result_of(wrk(url, secs, conns, fmt, prefix))
+                    )
                 )
             rows.append((fmt, tops, gots))
         flood = None
@@ -174,7 +187,7 @@ def main() -> None:
             honest = 16
             alone, under = [], []
 
-            def attacked(url: str, prefix: str) -> dict:
+            def attacked(url: str, prefix: str, pid: int) -> dict:
                 slow = subprocess.Popen(
                     [
                         sys.executable,
@@ -185,26 +198,49 @@ def main() -> None:
                         "100",
                         "--seconds",
                         str(secs + 3),
+                        "--source",
+                        "127.0.0.4",
                     ],
                     stdout=subprocess.PIPE,
                     text=True,
                 )
-                bad = wrk(url, secs + 2, 100, "json", None, token="wrong-" + TOKEN[6:], threads=4)
-                time.sleep(1)
+                bad = subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "voicenter_flood.py"),
+                        "--url",
+                        url,
+                        "--wrong-token",
+                        str(WRONG_TOKEN_CONNECTIONS),
+                        "--huge-headers",
+                        str(HUGE_HEADER_CONNECTIONS),
+                        "--seconds",
+                        str(secs + 3),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                time.sleep(1.5)
                 result = result_of(wrk(url, secs, honest, "json", prefix))
-                result["flood"] = result_of(bad)
+                result["flood"] = json.loads(re.search(r"FLOOD (\{.*\})", bad.communicate()[0]).group(1))
                 result["slow"] = json.loads(re.search(r"SLOW (\{.*\})", slow.communicate()[0]).group(1))
+                result["peak_rss"] = peak_rss(pid)
                 return result
 
             for round_ in range(1, args.rounds + 1):
                 print(
-                    f"flood round {round_}/{args.rounds}: {honest} honest connections alone, then under a "
-                    "wrong-token flood (100 connections) and 100 slow clients ...",
+                    f"flood round {round_}/{args.rounds}: {honest} honest connections alone, then under "
+                    f"{WRONG_TOKEN_CONNECTIONS} wrong-token and {HUGE_HEADER_CONNECTIONS} huge-header connections "
+                    "and 100 slow clients ...",
                     flush=True,
                 )
-                alone.append(
-                    measure_receiver(tmp, lambda url, prefix: result_of(wrk(url, secs, honest, "json", prefix)))
-                )
+
+                def quiet(url: str, prefix: str, pid: int) -> dict:
+                    result = result_of(wrk(url, secs, honest, "json", prefix))
+                    result["peak_rss"] = peak_rss(pid)
+                    return result
+
+                alone.append(measure_receiver(tmp, quiet))
                 under.append(measure_receiver(tmp, attacked))
             flood = (alone, under)
 
@@ -285,16 +321,34 @@ def main() -> None:
             "0",
             "ok" if lost_alone == lost_under == 0 else "MISSED",
         )
-        bad = [r["flood"] for r, _, _ in under]
+        peak = max(r["peak_rss"] for r, _, _ in under)
+        line(
+            "receiver's peak memory (MB)",
+            f"{max(r['peak_rss'] for r, _, _ in alone) / 1e6:.0f}",
+            f"{peak / 1e6:.0f}",
+            "",
+            f"< {MEMORY_BOUND / 1e6:.0f}",
+            "ok" if peak < MEMORY_BOUND else "MISSED",
+        )
+        wrong = Counter()
+        huge = Counter()
+        for r, _, _ in under:
+            wrong.update(r["flood"]["wrong_token"])
+            huge.update(r["flood"]["huge_headers"])
         slow = [r["slow"] for r, _, _ in under]
+        flood_seconds = sum(r["flood"]["seconds"] for r, _, _ in under)
         print(
-            f"  (flood: {sum(b['requests'] for b in bad):,} wrong-token requests answered 401, "
-            f"{sum(b['requests'] for b in bad) / sum(b['seconds'] for b in bad):,.0f}/s; slow clients: "
+            f"  (wrong-token flood, {WRONG_TOKEN_CONNECTIONS} kept-alive connections from 127.0.0.2: "
+            f"{wrong['401']:,} answered 401 ({wrong['401'] / flood_seconds:,.0f}/s) on "
+            f"{wrong['connections']:,} connections, {wrong['503']:,} answered 503 (past a connection cap); "
+            f"huge headers, {HUGE_HEADER_CONNECTIONS} connections from 127.0.0.3: {huge['431']:,} answered 431 "
+            f"on {huge['connections']:,} connections, {huge['503']:,} refused 503, "
+            f"{huge['header bytes sent'] / 1e6:,.0f} MB of header sent; slow clients from 127.0.0.4: "
             f"{sum(s['opened'] for s in slow)} connections opened, {sum(s['closed_by_server'] for s in slow)} "
-            f"closed by the receiver's deadline ({sum(s['answered'] for s in slow)} of them with a 408), "
+            f"closed by the receiver ({sum(s['answered'] for s in slow)} of them answered), "
             f"{sum(s['refused'] for s in slow)} connects refused)"
         )
-        ok = ok and ratio >= 0.5 and lost_alone == lost_under == 0
+        ok = ok and ratio >= 0.5 and lost_alone == lost_under == 0 and peak < MEMORY_BOUND
     print("\nall targets met" if ok else "\nsome targets MISSED")
 
 

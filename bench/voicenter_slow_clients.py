@@ -14,10 +14,10 @@ import time
 from urllib.parse import urlsplit
 
 
-async def slow_client(host: str, port: int, until: float, stats: dict) -> None:
+async def slow_client(host: str, port: int, until: float, stats: dict, source: str | None) -> None:
     while time.monotonic() < until:
         try:
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0) if source else None)
         except OSError:
             stats["refused"] += 1
             await asyncio.sleep(0.1)
@@ -43,13 +43,16 @@ async def slow_client(host: str, port: int, until: float, stats: dict) -> None:
             stats["closed_by_server"] += 1
         finally:
             writer.close()
+        # Refused or closed by the receiver: back at once, but for a pause that keeps this process from spinning
+        # on the cores it shares with the receiver in the bench (bench/voicenter_flood.py, REFUSED_PAUSE).
+        await asyncio.sleep(0.1)
 
 
-async def run(url: str, clients: int, seconds: float) -> dict:
+async def run(url: str, clients: int, seconds: float, source: str | None = None) -> dict:
     parts = urlsplit(url)
     stats = {"opened": 0, "closed_by_server": 0, "answered": 0, "refused": 0}
     until = time.monotonic() + seconds
-    await asyncio.gather(*(slow_client(parts.hostname, parts.port, until, stats) for _ in range(clients)))
+    await asyncio.gather(*(slow_client(parts.hostname, parts.port, until, stats, source) for _ in range(clients)))
     return stats
 
 
@@ -58,8 +61,9 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--source", help="the clients' source address (a loopback address of their own)")
     args = parser.parse_args()
-    print("SLOW " + json.dumps(asyncio.run(run(args.url, args.clients, args.seconds))), flush=True)
+    print("SLOW " + json.dumps(asyncio.run(run(args.url, args.clients, args.seconds, args.source))), flush=True)
 
 
 if __name__ == "__main__":

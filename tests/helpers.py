@@ -62,3 +62,69 @@ def lake_rows(data_dir, source: str, columns: list[str] | None = None) -> list[d
 
     files = [p for p in (data_dir / "lake" / source).rglob("*.parquet") if p.name != "_schema.parquet"]
     return ds.dataset(files, format="parquet").to_table(columns=columns).to_pylist() if files else []
+
+
+VOICENTER_SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "source-docs" / "samples"
+
+
+def voicenter_sample(name: str) -> dict:
+    """One of Voicenter's own published example bodies (../shared/source-docs/samples/voicenter/), as sent."""
+    import json
+
+    return json.loads((VOICENTER_SAMPLES / "voicenter" / name).read_text())
+
+
+def two_hour_ai_cdr(ivruniqueid: str = "VC-two-hours") -> dict:
+    """A CDR of a two-hour call with its ``aiData`` block, shaped as Voicenter's example
+    (cdr_notification_aiData_v_b2a4031.json): 160 words a minute, 8 words a sentence (2,400 sentences), Hebrew
+    words of 2 to 8 letters, each sentence with its transcript entry and its emotions entry, and a summary of
+    400 words. cdr.voicenter.bounds sizes the body limit from it."""
+    import random
+
+    letters = "אבגדהוזחטיכלמנסעפצקרשת"
+    pick = random.Random(20260707)
+
+    def words(n: int) -> str:
+        return " ".join("".join(pick.choice(letters) for _ in range(pick.randint(2, 8))) for _ in range(n))
+
+    minutes, per_minute, per_sentence = 120, 160, 8
+    sentences = minutes * per_minute // per_sentence
+    length = 60 / (per_minute / per_sentence)
+    transcript, emotions = [], []
+    for n in range(sentences):
+        start = n * length
+        transcript.append(
+            {
+                "speaker": f"Speaker{n % 2}",
+                "text": words(per_sentence),
+                "startTime": round(start, 2),
+                "endTime": round(start + length, 2),
+                "sentence_id": n,
+            }
+        )
+        emotions.append(
+            {
+                "sentence_id": n,
+                "emotion": "frustrated",
+                "emotion_direction": -1,
+                "confidence_emotion": 0.92,
+                "intensity_emotion": 0.85,
+                "personality_trait": "impatient",
+                "confidence_trait": 0.9,
+            }
+        )
+    call = voicenter_sample("cdr_notification_incoming_queue_v_216ed4e.json")
+    return {
+        **call,
+        "ivruniqueid": ivruniqueid,
+        "duration": minutes * 60,
+        "aiData": {
+            "insights": {
+                "questions": [{"key": "category", "question": "Categorize the call...", "answer": "technical issue"}],
+                "participants": {"caller": {"name": None, "personality_traits": []}},
+                "summary": words(400),
+            },
+            "emotions": {"sentences": emotions},
+            "transcript": transcript,
+        },
+    }

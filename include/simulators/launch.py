@@ -120,11 +120,18 @@ def start_redis(timeout: float = 20.0) -> RedisServer:
 
 
 def start_receiver(
-    data_dir: str, token: str, *, port: int = 0, env: dict[str, str] | None = None, timeout: float = 30.0
+    data_dir: str,
+    token: str,
+    *,
+    port: int = 0,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    command: list[str] | None = None,
 ) -> Simulator:
     """`cdr-receiver` on loopback (``port`` 0: a free one), staging under ``data_dir``; returns once /healthz answers.
 
-    ``env``: more CDR_RECEIVER_* settings for this process (limits, caps)."""
+    ``env``: more CDR_RECEIVER_* settings for this process (limits, caps). ``command``: what to run instead of
+    the console script (a test that injects faults runs the same ``main`` behind its own patches)."""
     import os
     import sys
 
@@ -152,7 +159,7 @@ def start_receiver(
     except FileExistsError:
         fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
     with open(fd, "ab") as log:
-        process = subprocess.Popen([binary], env=env, stdout=log, stderr=log)
+        process = subprocess.Popen(command or [binary], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:

@@ -2,8 +2,8 @@
 in marts.dq_unmapped, and the good records beside it are built as usual (issue 12, point 1, the model's side).
 
 Each source's lake gets, through the source's own lake writer, one good record and one with impossible values,
-as they would land if a source sent them. Voicenter's loader checks the receiver's bounds again: its impossible
-CDR goes to quarantine instead, and the rest of its segment loads.
+as they would land if a source sent them. Voicenter's receiver acknowledges such a CDR and its loader writes it
+like any other (issue 28: a CDR refused or quarantined is a call lost for good), so it too is counted, not lost.
 """
 
 from __future__ import annotations
@@ -153,14 +153,14 @@ def test_every_record_reaches_the_warehouse_and_the_impossible_values_are_null(w
             "select source_cdr_id, talk_seconds, ring_seconds, started_at from marts.fct_cdr"
         ).fetchall()
     }
-    assert set(rows) == {"k-good", "k-bad", "p-good", "p-bad", "e-good", "e-bad", "v-good"}
+    assert set(rows) == {"k-good", "k-bad", "p-good", "p-bad", "e-good", "e-bad", "v-good", "v-bad"}
     assert rows["k-good"][0] == 20 and rows["p-good"][0] == 50 and rows["e-good"][0] == 40 and rows["v-good"][0] == 60
-    for bad in ("k-bad", "p-bad", "e-bad"):
+    for bad in ("k-bad", "p-bad", "e-bad", "v-bad"):
         assert rows[bad][0] is None, bad
-    # a start no call can have falls back to the start of the interval it was pulled for
+    # a start no call can have falls back to the start of the interval it was pulled for (Voicenter: its receipt)
     assert rows["k-bad"][2] == START
-    quarantined = list((config.quarantine_dir() / "voicenter").rglob("*.bin"))
-    assert len(quarantined) == 1 and b'"v-bad"' in quarantined[0].read_bytes()
+    assert rows["v-bad"][2] == datetime(2026, 11, 20, 12, 0, 1, tzinfo=UTC)
+    assert list((config.quarantine_dir() / "voicenter").rglob("*.bin")) == []
 
 
 def test_the_impossible_values_are_counted_as_sent(warehouse):
@@ -179,4 +179,6 @@ def test_the_impossible_values_are_counted_as_sent(warehouse):
         ("pbx", "ring_time", "9999999:59:59"),
         ("enigma", "call_time", "99999999999999999999"),
         ("enigma", "dialed_at", "99999999999999"),
+        ("voicenter", "duration", str(HUGE)),
+        ("voicenter", "time", "8200000000"),
     }

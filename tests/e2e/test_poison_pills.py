@@ -122,7 +122,7 @@ def test_a_hostile_record_per_source_blocks_nothing_and_loses_nothing(tmp_path, 
         "kazoo": {"202611-poison-1", "202611-poison-3", "202611-poison-4"},
         "pbx": {"50001", "50003", "50004"},
         "enigma": {"E-1", "E-3", "E-4"},
-        "voicenter": {"V-1", "V-3"},
+        "voicenter": {"V-1", "V-2", "V-3"},  # V-2's impossible duration is counted, not lost (issue 28)
     }
 
     with (
@@ -139,11 +139,12 @@ def test_a_hostile_record_per_source_blocks_nothing_and_loses_nothing(tmp_path, 
             enigma_message(4, call_time="99999999999999999999"),
         ):
             client.lpush(KEY, message)
+        not_a_cdr = {key: value for key, value in voicenter_cdr(4).items() if key != "ivruniqueid"}
         answers = [
             post(receiver.url, TOKEN, cdr, "json").status_code
-            for cdr in (voicenter_cdr(1), voicenter_cdr(2, duration=99999999999999), voicenter_cdr(3))
+            for cdr in (voicenter_cdr(1), voicenter_cdr(2, duration=99999999999999), not_a_cdr, voicenter_cdr(3))
         ]
-        assert answers == [200, 400, 200]
+        assert answers == [200, 200, 400, 200]
 
         kazoo_client = KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account")
         pbx_client = PbxClient(pbx.url, "demo-pbx-token", "demo-pbx-api-key")
@@ -175,10 +176,15 @@ def test_a_hostile_record_per_source_blocks_nothing_and_loses_nothing(tmp_path, 
     good["enigma"].add("E-5")
     good["voicenter"].add("V-5")
     assert legs == good
-    assert invalid == {("kazoo", "duration_seconds"), ("pbx", "bill_duration"), ("enigma", "call_time")}
+    assert invalid == {
+        ("kazoo", "duration_seconds"),
+        ("pbx", "bill_duration"),
+        ("enigma", "call_time"),
+        ("voicenter", "duration"),
+    }
     quarantined = {path.parent.parent.name: path.read_bytes() for path in config.quarantine_dir().rglob("*.bin")}
     assert set(quarantined) == {"kazoo", "pbx", "enigma", "voicenter"}
     assert quarantined["enigma"] == b'{"type": "cdr", "payload": '
-    assert b'"V-2"' in quarantined["voicenter"] and b"99999999999999" in quarantined["voicenter"]
+    assert json.loads(quarantined["voicenter"]) == not_a_cdr  # no ivruniqueid: the one thing not a CDR
     assert json.loads(quarantined["kazoo"])["call_id"] == "c2"
     assert json.loads(quarantined["pbx"])["linkedid"] == "L2"

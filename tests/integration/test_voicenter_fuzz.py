@@ -1,12 +1,14 @@
 """A fuzz corpus of hostile JSON, XML-RPC and form bodies (Hypothesis) against a real cdr-receiver process.
 
 Every body must end as Err 0 (staged), Err 1 (HTTP 400, kept in quarantine byte for byte) or 413, never a 500 or a
-dropped connection, with /healthz green throughout; and whatever was acknowledged must load into the lake with
-nothing quarantined, since the receiver only acknowledges what is inside cdr.voicenter.bounds.
+dropped connection, with /healthz green throughout; whatever was acknowledged must be staged byte for byte and
+load into the lake with nothing quarantined, since the receiver acknowledges only what is a CDR by
+cdr.voicenter.bounds and the loader quarantines only what is not.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import xmlrpc.client
@@ -235,6 +237,12 @@ def test_the_corpus_reached_every_answer_and_what_was_acknowledged_loads(receive
     # The corpus must hold both CDRs and non-CDRs of every format, or it proves little.
     assert {(fmt, status) for fmt in CONTENT_TYPES for status in (200, 400)} <= receiver.outcomes
     receiver.stop()  # seals the open segment
+    staged = []
+    for segment in (receiver.data / "landing" / "voicenter").glob("*.jsonl"):
+        for line in segment.read_bytes().splitlines():
+            record = json.loads(line)
+            staged.append(record["body"].encode() if "body" in record else base64.b64decode(record["body_base64"]))
+    assert sorted(staged) == sorted(receiver.acknowledged)  # every byte of every acknowledged body
     monkeypatch.setenv("CDR_DATA_DIR", str(receiver.data))
     summary = load_staged()
     assert summary["quarantined"] == 0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import codecs
 import json
 import os
 import shutil
 import signal
 import subprocess
 import threading
+import time
 import xmlrpc.client
 from contextlib import contextmanager
 
@@ -15,9 +18,10 @@ import pytest
 import requests
 from post_voicenter import acknowledged, encode, post
 
+from cdr.voicenter.bounds import MAX_BODY
 from cdr.voicenter.load import load_staged
 from launch import start_receiver
-from tests.helpers import lake_rows
+from tests.helpers import lake_rows, two_hour_ai_cdr, voicenter_sample
 
 TOKEN = "t0ken-for-tests-0123456789abcdefghij"
 
@@ -123,7 +127,7 @@ def test_bad_bodies_get_err_1_are_kept_in_quarantine_and_the_receiver_stays_up(r
 
 
 def test_an_oversized_body_gets_413(receiver, data_dir):
-    body = json.dumps(cdr(1, padding="x" * 300_000)).encode()
+    body = json.dumps(cdr(1, padding="x" * MAX_BODY)).encode()
     response = requests.post(
         f"{receiver.url}/voicenter/cdr",
         params={"token": TOKEN},
@@ -132,6 +136,141 @@ def test_an_oversized_body_gets_413(receiver, data_dir):
     )
     assert response.status_code == 413 and staged(data_dir) == []
     assert post(receiver.url, TOKEN, cdr(2), "json").status_code == 200
+
+
+def raw(data_dir) -> list[dict]:
+    """Every staged line whole: fields, format and the body as it arrived."""
+    lines = []
+    for path in sorted((data_dir / "landing" / "voicenter").glob("*.jsonl*")):
+        data = path.read_bytes()
+        lines += [json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
+    return lines
+
+
+def body_of(line: dict) -> bytes:
+    return line["body"].encode() if "body" in line else base64.b64decode(line["body_base64"])
+
+
+def test_voicenters_real_cdrs_with_nested_blocks_are_acknowledged_and_reach_the_lake(receiver, data_dir):
+    """Issue 28: a CDR with aiData (a two-hour call's transcript) or the Call Log's CustomData and DTMFData got
+    Err 1, which Voicenter takes as "received, do not re-send": the call was lost."""
+    ai_data = voicenter_sample("cdr_notification_aiData_v_b2a4031.json")["aiData"]
+    log_row = voicenter_sample("call_log_response_216ed4e.json")["CDR_LIST"][0]
+    sent = {
+        "ai": {
+            **voicenter_sample("cdr_notification_outgoing_v_b2a4031.json"),
+            "ivruniqueid": "VC-ai",
+            "aiData": ai_data,
+        },
+        "log": {**cdr("log"), "CustomData": {"AiExists": "true", "x": [1, {"y": 2}]}, "DTMFData": log_row["DTMFData"]},
+        "two-hours": two_hour_ai_cdr("VC-two-hours"),
+    }
+    sent["two-hours-xmlrpc"] = {**sent["two-hours"], "ivruniqueid": "VC-two-hours-xmlrpc"}
+    sent["two-hours-form"] = {**sent["two-hours"], "ivruniqueid": "VC-two-hours-form"}
+    bodies = {}
+    for name, record in sent.items():
+        fmt = "xmlrpc" if name.endswith("xmlrpc") else ("form" if name.endswith("form") else "json")
+        bodies[record["ivruniqueid"]] = encode(record, fmt)[0]
+        response = post(receiver.url, TOKEN, record, fmt)
+        assert response.status_code == 200 and acknowledged(fmt, response), (name, response.text[:200])
+    for line in raw(data_dir):
+        assert body_of(line) == bodies[line["cdr"]["ivruniqueid"]]  # stored as sent
+    receiver.stop()
+    assert load_staged() == {"segments": 1, "cdrs": len(sent), "quarantined": 0}
+    rows = {row["ivruniqueid"]: row for row in lake_rows(data_dir, "voicenter")}
+    assert json.loads(rows["VC-ai"]["_raw"])["aiData"] == ai_data
+    assert json.loads(rows["VC-log"]["_raw"])["DTMFData"] == log_row["DTMFData"]
+    assert json.loads(rows["VC-two-hours"]["_raw"])["aiData"] == sent["two-hours"]["aiData"]
+    assert rows["VC-two-hours-xmlrpc"]["duration"] == 7200
+    assert json.loads(json.loads(rows["VC-two-hours-form"]["_raw"])["aiData"]) == sent["two-hours"]["aiData"]
+
+
+def test_impossible_values_are_acknowledged_stored_and_loaded(receiver, data_dir):
+    """A known field with an impossible value is not a reason to lose the call: it is stored as sent, its typed
+    column is null (or, for a fraction of a second, rounded half away from zero) and _raw keeps it."""
+    odd = {
+        "zero": cdr("zero", time=0, duration=-4, seconds_waiting_in_queue=-1),
+        "huge": cdr("huge", price=int("9" * 30), dialtime=10**12, time=10**15),
+        "text": cdr("text", duration="thirty", price="7 agorot", queueid={"id": 7}),
+        "half": cdr("half", duration=12.5, dialtime=2.5, price=-0.5),
+    }
+    for n, record in enumerate(odd.values()):
+        fmt = ("json", "xmlrpc", "form")[n % 3] if n != 1 else "json"  # XML-RPC's <int> holds 32 bits
+        response = post(receiver.url, TOKEN, record, fmt)
+        assert response.status_code == 200 and acknowledged(fmt, response)
+    receiver.stop()
+    assert load_staged()["quarantined"] == 0
+    rows = {row["ivruniqueid"]: row for row in lake_rows(data_dir, "voicenter")}
+    assert (rows["VC-zero"]["time"], rows["VC-zero"]["duration"]) == (0, -4)
+    assert (rows["VC-huge"]["price"], rows["VC-huge"]["dialtime"]) == (None, 10**12)
+    assert json.loads(rows["VC-huge"]["_raw"])["price"] == "9" * 30  # its digits; the body beside them
+    assert (rows["VC-text"]["duration"], rows["VC-text"]["price"]) == (None, None)
+    assert json.loads(rows["VC-text"]["_raw"])["duration"] == "thirty"
+    assert (rows["VC-half"]["duration"], rows["VC-half"]["dialtime"], rows["VC-half"]["price"]) == (13, 3, -1)
+
+
+@pytest.mark.parametrize(
+    "body, content_type, field, value",
+    [
+        (
+            codecs.BOM_UTF8 + b'{"ivruniqueid": "VC-bom", "caller": "0501234567"}',
+            "application/json",
+            "caller",
+            "0501234567",
+        ),
+        (
+            b'<?xml version="1.0" encoding="ISO-8859-1"?><methodCall><methodName>cdr</methodName><params><param>'
+            b"<value><struct><member><name>ivruniqueid</name><value><string>VC-latin</string></value></member>"
+            b"<member><name>representative_name</name><value><string>Ren\xe9e</string></value></member>"
+            b"</struct></value></param></params></methodCall>",
+            "text/xml",
+            "representative_name",
+            "Renée",
+        ),
+        (b"ivruniqueid=VC-bytes&representative_name=\xd7\xa9\xff", "application/x-www-form-urlencoded", "", None),
+    ],
+)
+def test_every_byte_of_an_acknowledged_body_is_kept(receiver, data_dir, body, content_type, field, value):
+    """Issue 29: JSON with a byte-order mark and ISO-8859-1 XML-RPC got Err 1, and form bytes that are not UTF-8
+    were stored replaced (U+FFFD), the original kept nowhere."""
+    response = requests.post(
+        f"{receiver.url}/voicenter/cdr", params={"token": TOKEN}, data=body, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 200
+    (line,) = raw(data_dir)
+    assert body_of(line) == body
+    if field:
+        assert line["cdr"][field] == value
+    receiver.stop()
+    load_staged()
+    (row,) = lake_rows(data_dir, "voicenter")
+    kept = json.loads(row["_raw"])
+    sent = (
+        kept["_received_body"].encode() if "_received_body" in kept else base64.b64decode(kept["_received_body_base64"])
+    )
+    assert sent == body  # the lake keeps it too, beside the fields
+
+
+def test_no_answer_redirects_or_tells_where_the_data_lives(receiver, data_dir):
+    """Issue 29: `POST /voicenter/cdr/?token=...` got a 307 whose Location repeated the token (as plain http://);
+    /healthz told anyone the absolute data path."""
+    body, content_type = encode(cdr("slash"), "json")
+    response = requests.post(
+        f"{receiver.url}/voicenter/cdr/",
+        params={"token": TOKEN},
+        data=body,
+        headers={"Content-Type": content_type},
+        allow_redirects=False,
+    )
+    assert response.status_code == 200 and response.json() == {"Err": 0, "Errdesc": "OK"}
+    assert [line["cdr"]["ivruniqueid"] for line in raw(data_dir)] == ["VC-slash"]
+    for method, path in (("GET", "/voicenter/cdr/"), ("GET", "/healthz/"), ("POST", "/voicenter/"), ("GET", "/x/")):
+        answer = requests.request(method, f"{receiver.url}{path}", params={"token": TOKEN}, allow_redirects=False)
+        assert answer.status_code in (404, 405) and "location" not in answer.headers
+        assert TOKEN not in answer.text
+    health = requests.get(f"{receiver.url}/healthz")
+    assert health.status_code == 200 and health.json() == {"ok": True}
+    assert str(data_dir) not in health.text and "landing" not in health.text
 
 
 @contextmanager
@@ -161,8 +300,12 @@ def test_a_read_only_landing_gives_err_2_and_503_so_voicenter_resends(data_dir):
                 response = post(receiver.url, TOKEN, cdr(f"ro-{fmt}"), fmt)
                 assert response.status_code == 503 and "2" in response.text and not acknowledged(fmt, response)
             assert requests.get(f"{receiver.url}/healthz").status_code == 503
-        # The disk is writable again: the same CDR, re-sent, is stored.
-        assert post(receiver.url, TOKEN, cdr("ro-json"), "json").status_code == 200
+        # The disk is writable again: the same CDR, re-sent as Voicenter does (the receiver retries its own
+        # failed step with backoff meanwhile), is stored.
+        deadline = time.monotonic() + 30
+        while post(receiver.url, TOKEN, cdr("ro-json"), "json").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
         assert requests.get(f"{receiver.url}/healthz").status_code == 200
     assert [r["cdr"]["ivruniqueid"] for r in staged(data_dir)] == ["VC-ro-json"]
 

@@ -1,19 +1,22 @@
 """`cdr-receiver`: the web service Voicenter POSTs each CDR to (docs/contract.md, Voicenter receiver).
 
-Every request ends in one of five answers, never a 500 for anything a sender can put in a body:
-Err 0 (HTTP 200) only once the CDR is durably staged (cdr.voicenter.staging, fsynced); Err 1 (HTTP 400) for a
-body that is not a CDR (cdr.voicenter.bounds), kept in quarantine byte for byte; Err 2 (HTTP 503) when it
-cannot store (the disk, or the day's quarantine cap), so that Voicenter sends again; 401 without the token,
-checked before the body is read; 413 over the size cap.
+Every request ends in one of these answers, never a 500 for anything a sender can put in a body:
+Err 0 (HTTP 200) only once the CDR is durably staged (cdr.voicenter.staging, fsynced), byte for byte beside its
+decoded fields (cdr.voicenter.formats); Err 1 (HTTP 400) only for a body that is not a CDR (cdr.voicenter.bounds:
+an Err 1 is a CDR lost for good), kept in quarantine byte for byte; Err 2 (HTTP 503) when it cannot store (the
+disk, or the day's quarantine cap), so that Voicenter sends again; 401 without the token, checked before the body
+is read; 413 over the size cap; 408, 431 and 503 for connections past the limits below.
 
-Limits against hostile or broken senders: a request must be complete within ``CDR_RECEIVER_REQUEST_TIMEOUT``
-seconds from its connection (or its first byte on a kept-alive one), else 408 and the connection is closed;
-at most ``CDR_RECEIVER_MAX_CONNECTIONS`` connections, past which uvicorn answers 503; the token must be at
-least 32 characters or the receiver does not start; refused tokens and timed-out requests are logged as one
-line per interval with a count, and a 401 is sent only after a second.
+Limits against hostile or broken senders, bounded before authentication (``protocol_class``): a deadline on each
+request (``CDR_RECEIVER_REQUEST_TIMEOUT``), a request head of at most 32 KiB and 100 headers, at most
+``CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT`` connections per address that have not shown the token, and
+``CDR_RECEIVER_MAX_CONNECTIONS`` for requests without the token; a wrong token is answered after a second and its
+connection closed; the token must be at least 32 characters or the receiver does not start. Refusals of each kind
+are logged as one line per interval with a count.
 
 The token (query `token` or `Authorization: Bearer`) and the body never reach a log or a note: uvicorn's access
-log is off, ours names only the path, the reason and the size.
+log is off, ours names only the path, the reason and the size. No answer redirects (a redirect would repeat the
+token in its Location) or tells where the data lives.
 """
 
 from __future__ import annotations
@@ -25,32 +28,36 @@ import os
 import sys
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cdr.quarantine import DailyCap, quarantine
-from cdr.voicenter.formats import ParseError, answer, detect, parse
+from cdr.voicenter.bounds import MAX_BODY
+from cdr.voicenter.formats import ParseError, answer, detect, parse, staged_line
 from cdr.voicenter.staging import SegmentWriter, landing_folder
 
 log = logging.getLogger("cdr.voicenter.receiver")
 
-DEFAULT_MAX_BODY = 256 * 1024
 MIN_TOKEN_CHARS = 32
 REFUSED_DELAY = 1.0  # seconds before a 401
 DEFAULTS = {
     "CDR_RECEIVER_REQUEST_TIMEOUT": 5.0,  # seconds for a whole request, headers and body
-    "CDR_RECEIVER_MAX_CONNECTIONS": 256,
+    "CDR_RECEIVER_MAX_CONNECTIONS": 256,  # open connections for requests without the token
+    "CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT": 64,  # per address, until a request shows the token; 0: no cap
     "CDR_RECEIVER_QUARANTINE_MAX_PER_DAY": 10_000,  # bodies
     "CDR_RECEIVER_QUARANTINE_MB_PER_DAY": 256,
     "CDR_RECEIVER_LOG_INTERVAL": 60.0,  # seconds between two lines counting refused tokens or timeouts
 }
+
+
+ZERO_MEANS_OFF = ("CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT",)
 
 
 def setting(name: str) -> float:
@@ -61,7 +68,7 @@ def setting(name: str) -> float:
         value = float(raw)
     except ValueError:
         sys.exit(f"cdr-receiver: {name} must be a number")
-    if value <= 0:
+    if value < 0 or (value == 0 and name not in ZERO_MEANS_OFF):
         sys.exit(f"cdr-receiver: {name} must be positive")
     return value
 
@@ -117,19 +124,90 @@ class CountFlooding(logging.Filter):
             counted.flush()
 
 
-def protocol_class(request_timeout: float, timeouts: CountedLog | None = None) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a deadline on each request: from the connection (or the first byte of a
-    later request on it) to its last body byte. uvicorn itself times out only idle kept-alive connections, so a
-    client that sends half a request would otherwise hold its connection forever."""
+MAX_HEAD_BYTES = 32 * 1024  # the request line and headers; Voicenter's, through a proxy, take under 2 KiB
+MAX_HEADERS = 100
+MIN_BODY_RATE = 64 * 1024  # bytes a second: the time an authorized body of MAX_BODY may take on top of the deadline
+BUSY_ANSWER = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+AUTHORIZED = "cdr.authorized"  # set in a request's scope by the protocol once it has seen the token
+HEAD_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
-    timeout_answer = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
-    class DeadlineProtocol(HttpToolsProtocol):
+def given_token(query: bytes, headers) -> bytes:
+    """The token a request carries: the query's ``token``, else ``Authorization: Bearer``; b"" if none."""
+    if query[:6] == b"token=" and b"&" not in query and b"%" not in query and b"+" not in query:
+        return query[6:]  # the usual `?token=...`, read without a parse
+    if b"token=" in query:
+        for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if key == "token":
+                return value.encode("latin-1", "replace")
+    for name, value in headers:
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return value[7:].strip()
+    return b""
+
+
+def authorized(token: bytes, query: bytes, headers) -> bool:
+    given = given_token(query, headers)
+    return bool(given) and hmac.compare_digest(given, token)
+
+
+@dataclass
+class Limits:
+    """What a connection may cost before and after it shows the token (server_options)."""
+
+    request_timeout: float
+    max_connections: int
+    per_client: int = 0  # connections one address may hold open before showing the token; 0: no cap
+    token: bytes | None = None  # requests carrying it are served past max_connections
+    max_head: int = MAX_HEAD_BYTES
+    max_headers: int = MAX_HEADERS
+
+
+def protocol_class(limits: Limits, logs: dict[str, CountedLog] | None = None) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, bounded before authentication (uvicorn's own limits cover only h11):
+
+    * a deadline on each request, from the connection (or the first byte of a later request on it) to its last
+      body byte, else 408 and close: uvicorn itself times out only idle kept-alive connections, so a client that
+      sends half a request would hold its connection forever. A request with the token and a body over
+      ``MIN_BODY_RATE`` bytes gets a second more per ``MIN_BODY_RATE`` bytes it announces, so that a slow
+      link does not cut off a two-hour call's CDR;
+    * a request head (line and headers) of at most ``max_head`` bytes and ``max_headers`` headers, else 431 and
+      close. httptools buffers a header whole, and by concatenation: a 67 MiB header cost 178 MB and the CPU to
+      copy it, before the token could be looked at;
+    * at most ``per_client`` connections from one address that have not shown the token yet; past it a new
+      one is answered 503 and closed at once. A connection counts until a request on it carries the token, so
+      a busy honest sender is never capped, and a flood of wrong tokens or slow clients from one address
+      cannot take every connection;
+    * ``max_connections`` (uvicorn's ``limit_concurrency``, 503 past it) for requests without the token only:
+      honest senders are served while strangers fill the connection table.
+    """
+    logs = logs or {}
+    clients: dict[str, int] = {}  # open connections per address that have not shown the token
+
+    def hit(name: str) -> None:
+        if name in logs:
+            logs[name].hit()
+
+    class GuardedProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
+        _deadline_at = 0.0
+        _counted: str | None = None  # the address this connection counts against, until it shows the token
+        _in_head = True  # reading a request's line and headers
+        _head_bytes = 0
+        _messages = 0
+        _head_refused = False
 
         def _arm(self) -> None:
             if self._deadline is None:
-                self._deadline = self.loop.call_later(request_timeout, self._expired)
+                self._deadline_at = self.loop.time() + limits.request_timeout
+                self._deadline = self.loop.call_at(self._deadline_at, self._expired)
+
+        def _extend(self, seconds: float) -> None:
+            if self._deadline is not None and seconds > 0:
+                self._deadline.cancel()
+                self._deadline_at += seconds
+                self._deadline = self.loop.call_at(self._deadline_at, self._expired)
 
         def _disarm(self) -> None:
             if self._deadline is not None:
@@ -140,37 +218,103 @@ def protocol_class(request_timeout: float, timeouts: CountedLog | None = None) -
             self._deadline = None
             if self.transport.is_closing():
                 return
-            if timeouts is not None:
-                timeouts.hit()
+            hit("timeouts")
             if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
-                self.transport.write(timeout_answer)
+                self.transport.write(TIMEOUT_ANSWER)
             self.transport.close()
+
+        def _uncount(self) -> None:
+            if self._counted is not None:
+                left = clients[self._counted] - 1
+                if left:
+                    clients[self._counted] = left
+                else:
+                    del clients[self._counted]
+                self._counted = None
+
+        def _refuse_head(self) -> None:
+            hit("heads")
+            if not self.transport.is_closing():
+                self.transport.write(HEAD_TOO_LARGE)
+                self.transport.close()
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            if limits.per_client:
+                address = self.client[0] if self.client else ""
+                if clients.get(address, 0) >= limits.per_client:
+                    hit("per_client")
+                    transport.write(BUSY_ANSWER)
+                    transport.close()
+                    return
+                clients[address] = clients.get(address, 0) + 1
+                self._counted = address
             self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if not self._in_head:
+                return super().data_received(data)
+            room = limits.max_head - self._head_bytes
+            if len(data) <= room:
+                self._head_bytes += len(data)
+                return super().data_received(data)
+            # The head would outgrow its limit in this chunk: feed what it may still take, and the rest only if
+            # the head ended within that.
+            self._head_bytes = limits.max_head
+            messages = self._messages
+            super().data_received(data[:room])
+            if self.transport.is_closing():
+                return None
+            if self._in_head and self._messages == messages:
+                return self._refuse_head()
+            return super().data_received(data[room:])
+
+        def send_400_response(self, msg: str) -> None:
+            if self._head_refused:  # on_headers_complete stopped the parser: too many headers, not a bad request
+                return self._refuse_head()
+            return super().send_400_response(msg)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._arm()
 
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            if len(self.headers) > limits.max_headers:
+                self._head_refused = True
+                raise OverflowError("too many headers")  # stops the parser: uvicorn's 400, made a 431 above
+            if limits.token is not None:
+                if authorized(limits.token, self.url.partition(b"?")[2], self.headers):
+                    self._uncount()
+                    self.limit_concurrency = None
+                    self.scope[AUTHORIZED] = True  # the endpoint need not look again
+                    declared = next((value for name, value in self.headers if name == b"content-length"), b"")
+                    if declared.isdigit() and MIN_BODY_RATE < int(declared) < MAX_BODY * 2:
+                        self._extend(int(declared) / MIN_BODY_RATE)
+                else:
+                    self.limit_concurrency = limits.max_connections
+            super().on_headers_complete()
+
         def on_message_complete(self) -> None:
             self._disarm()
+            self._in_head, self._head_bytes = True, 0
+            self._messages += 1
             super().on_message_complete()
 
         def connection_lost(self, exc) -> None:
             self._disarm()
+            self._uncount()
             super().connection_lost(exc)
 
-    return DeadlineProtocol
+    return GuardedProtocol
 
 
-def server_options(request_timeout: float, max_connections: int, timeouts: CountedLog | None = None) -> dict:
+def server_options(limits: Limits, logs: dict[str, CountedLog] | None = None) -> dict:
     """uvicorn.run's settings for the receiver; bench/ runs its ceiling under the very same ones."""
     # log_config None: uvicorn's loggers go through ours (basicConfig), where CountFlooding can reach them.
     return {
-        "http": protocol_class(request_timeout, timeouts),
-        "limit_concurrency": max_connections,
+        "http": protocol_class(limits, logs),
+        "limit_concurrency": limits.max_connections,
         "timeout_keep_alive": 5,
         "access_log": False,
         "log_config": None,
@@ -206,22 +350,6 @@ class CdrEndpoint:
         self.token = token.encode()
         self.writer, self.cap, self.refused, self.max_body = writer, cap, refused, max_body
 
-    def authorized(self, scope, headers: dict[bytes, bytes]) -> bool:
-        given = b""
-        query = scope.get("query_string") or b""
-        if query[:6] == b"token=" and b"&" not in query and b"%" not in query and b"+" not in query:
-            given = query[6:]  # the usual `?token=...`, read without a parse
-        elif b"token=" in query:
-            for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-                if key == "token":
-                    given = value.encode("latin-1", "replace")
-                    break
-        if not given:
-            header = headers.get(b"authorization", b"")
-            if header[:7].lower() == b"bearer ":
-                given = header[7:].strip()
-        return bool(given) and hmac.compare_digest(given, self.token)
-
     async def read_body(self, receive) -> bytes:
         chunks, size = [], 0
         while True:
@@ -240,26 +368,26 @@ class CdrEndpoint:
         headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         fmt = detect(content_type, b"") if content_type else "json"
-        if not self.authorized(scope, headers):
+        if not (scope.get(AUTHORIZED) or authorized(self.token, scope.get("query_string") or b"", scope["headers"])):
             self.refused.hit()
             # A wrong token is answered late: a guesser or a flood then gets one try per connection per
-            # REFUSED_DELAY instead of thousands a second, and honest senders keep the CPU.
+            # REFUSED_DELAY instead of thousands a second, and honest senders keep the CPU. The connection is
+            # then closed, so that it frees its place (a kept-alive one would hold it for the next guess).
             await asyncio.sleep(REFUSED_DELAY)
-            return await self.reply(send, fmt, 401, 2, "unauthorized")
+            return await self.reply(send, fmt, 401, 2, "unauthorized", close=True)
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body:
-            return await self.reply(send, fmt, 413, 1, f"body over {self.max_body} bytes")
+            return await self.reply(send, fmt, 413, 1, f"body over {self.max_body} bytes", close=True)
         try:
             body = await self.read_body(receive)
         except TooLarge:
-            return await self.reply(send, fmt, 413, 1, f"body over {self.max_body} bytes")
+            return await self.reply(send, fmt, 413, 1, f"body over {self.max_body} bytes", close=True)
         except ClientGone:
             return None
         fmt = detect(content_type, body)
         now = time.time()
         try:
-            record = parse(fmt, body, now)
-            line = orjson.dumps({"received_at": received_at(now), "format": fmt, "cdr": record}) + b"\n"
+            line = staged_line(received_at(now), parse(fmt, body, content_type), body)
         except ParseError as exc:
             return await self.refuse(send, fmt, body, str(exc))
         except Exception as exc:
@@ -270,6 +398,7 @@ class CdrEndpoint:
                 len(body),
             )
             return await self.refuse(send, fmt, body, f"{fmt} body unreadable: {type(exc).__name__}")
+        del body  # only the line is kept while it waits for its sync
         try:
             await self.writer.append(line)
         except OSError:
@@ -294,22 +423,22 @@ class CdrEndpoint:
         return await self.reply(send, fmt, 400, 1, "parse error")
 
     @staticmethod
-    async def reply(send, fmt: str, status: int, err: int, desc: str) -> None:
+    async def reply(send, fmt: str, status: int, err: int, desc: str, close: bool = False) -> None:
         body, content_type = answer(fmt, err, desc)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())],
-            }
-        )
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+CDR_PATHS = ("/voicenter/cdr", "/voicenter/cdr/")
 
 
 def create_app(
     token: str,
     *,
-    max_body: int = DEFAULT_MAX_BODY,
+    max_body: int = MAX_BODY,
     quarantine_max_per_day: int = 10_000,
     quarantine_bytes_per_day: int = 256 * 1024 * 1024,
     log_interval: float = 60.0,
@@ -318,14 +447,15 @@ def create_app(
 ):
     """The receiver's ASGI app. ``counters``: more CountedLogs to flush at shutdown (uvicorn re-raises the
     stopping signal after the lifespan ends, so nothing after uvicorn.run would run)."""
-    writer = SegmentWriter(landing_folder())
+    writer = SegmentWriter(landing_folder(), log_interval=log_interval)
     cap = DailyCap("voicenter", quarantine_max_per_day, quarantine_bytes_per_day)
     refused = refused or CountedLog("Voicenter: refused %d POST(s) /voicenter/cdr without a valid token", log_interval)
     endpoint = CdrEndpoint(token, writer, cap, refused, max_body)
 
     async def healthz(request: Request) -> Response:
-        ok = await asyncio.to_thread(writer.writable)
-        return JSONResponse({"ok": ok, "landing": str(landing_folder())}, status_code=200 if ok else 503)
+        # Ready or not, and nothing else: the answer is public, so no path, no figure about the disk.
+        ok = await asyncio.to_thread(writer.ready)
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -335,15 +465,18 @@ def create_app(
         for counter in (refused, *counters):
             counter.flush()
 
-    app = Starlette(
-        routes=[Route("/voicenter/cdr", endpoint, methods=["POST"]), Route("/healthz", healthz)], lifespan=lifespan
-    )
+    # No redirects: Starlette would answer `/voicenter/cdr/?token=...` with a 307 whose Location repeats the
+    # token (over plain http:// behind a TLS proxy). That path is the CDR endpoint too; anything else is a 404.
+    app = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+    app.router.redirect_slashes = False
 
     async def receiver(scope, receive, send) -> None:
         # The CDR POST goes straight to its endpoint, past Starlette's router and middleware (it answers every
         # error itself); everything else (health, lifespan, 404, 405) through Starlette.
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/voicenter/cdr":
-            return await endpoint(scope, receive, send)
+        if scope["type"] == "http" and scope["path"] in CDR_PATHS:
+            if scope["method"] == "POST":
+                return await endpoint(scope, receive, send)
+            return await PlainTextResponse("Method Not Allowed", 405, {"allow": "POST"})(scope, receive, send)
         return await app(scope, receive, send)
 
     return receiver
@@ -368,7 +501,19 @@ def main() -> None:
     host = os.environ.get("CDR_RECEIVER_HOST", "127.0.0.1")
     port = int(os.environ.get("CDR_RECEIVER_PORT", "8088"))
     interval = setting("CDR_RECEIVER_LOG_INTERVAL")
-    timeouts = CountedLog("Voicenter: closed %d connection(s) whose request was not complete in time", interval)
+    logs = {
+        "timeouts": CountedLog("Voicenter: closed %d connection(s) whose request was not complete in time", interval),
+        "heads": CountedLog(
+            f"Voicenter: closed %d connection(s) whose request head was over {MAX_HEAD_BYTES} bytes or "
+            f"{MAX_HEADERS} headers",
+            interval,
+        ),
+        "per_client": CountedLog(
+            "Voicenter: refused %d connection(s) from an address already holding "
+            "CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT without the token",
+            interval,
+        ),
+    }
     flooding = CountFlooding(interval)
     logging.getLogger("uvicorn.error").addFilter(flooding)
     app = create_app(
@@ -376,17 +521,16 @@ def main() -> None:
         quarantine_max_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MAX_PER_DAY")),
         quarantine_bytes_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MB_PER_DAY") * 1024 * 1024),
         log_interval=interval,
-        counters=[timeouts, flooding],
+        counters=[*logs.values(), flooding],
+    )
+    limits = Limits(
+        request_timeout=setting("CDR_RECEIVER_REQUEST_TIMEOUT"),
+        max_connections=int(setting("CDR_RECEIVER_MAX_CONNECTIONS")),
+        per_client=int(setting("CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT")),
+        token=token.encode(),
     )
     log.info("cdr-receiver: listening on http://%s:%d/voicenter/cdr, staging in %s", host, port, landing_folder())
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        **server_options(
-            setting("CDR_RECEIVER_REQUEST_TIMEOUT"), int(setting("CDR_RECEIVER_MAX_CONNECTIONS")), timeouts
-        ),
-    )
+    uvicorn.run(app, host=host, port=port, **server_options(limits, logs))
 
 
 if __name__ == "__main__":
