@@ -405,3 +405,33 @@ def test_lines_staged_before_bodies_were_kept_still_load(data_dir):
     assert load_staged()["cdrs"] == 1
     (row,) = lake_rows(data_dir, "voicenter")
     assert json.loads(row["_raw"]) == GOOD
+
+
+def test_fields_in_any_casing_are_the_cdrs_fields(data_dir):
+    # An account may spell the documented names otherwise (the vendor's own texts write DepartmentID and
+    # DepartmentId); the id in any casing makes a CDR, and every field reaches its column.
+    cased = {
+        "IvrUniqueId": "cased-1",
+        "Caller": "0501234567",
+        "TIME": 1795161600,
+        "Duration": 42,
+        "Status": "ANSWER",
+        "DepartmentId": 7,
+        "Type": "Incoming Call",
+        "did": "0722776772",
+    }
+    assert check(cased) is cased
+    landing = data_dir / "landing" / "voicenter"
+    landing.mkdir(parents=True)
+    (landing / "20261121T000000-dddddddddddd.jsonl").write_bytes(staged(cased))
+    assert load_staged()["cdrs"] == 1
+    (row,) = lake_rows(data_dir, "voicenter")
+    assert (row["ivruniqueid"], row["caller"], row["time"], row["duration"], row["status"]) == (
+        "cased-1",
+        "0501234567",
+        1795161600,
+        42,
+        "ANSWER",
+    )
+    assert (row["DepartmentID"], row["type"], row["did"]) == ("7", "Incoming Call", "0722776772")
+    assert json.loads(row["_raw"]) == cased  # as sent

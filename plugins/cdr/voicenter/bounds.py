@@ -68,11 +68,23 @@ def usable_id(value: Any) -> bool:
     return type(value) is str and bool(value.strip()) and len(value) <= MAX_ID_CHARS and value.isprintable()
 
 
+def field(cdr: dict, name: str) -> Any:
+    """A field of a CDR whatever the casing it was sent in (the vendor's own bodies mix `ivruniqueid` with
+    `DepartmentID`, and its documents spell one field `DepartmentID` and `DepartmentId`): the exact name first."""
+    if name in cdr:
+        return cdr[name]
+    wanted = name.lower()
+    for key, value in cdr.items():
+        if type(key) is str and key.lower() == wanted:
+            return value
+    return None
+
+
 def check(cdr: Any) -> dict:
     """Return ``cdr`` if it is a CDR by the rule above, else raise OutOfBounds."""
     if type(cdr) is not dict or not cdr:
         raise OutOfBounds("the body holds no CDR object")
-    if not usable_id(cdr.get(ID_FIELD)):
+    if not usable_id(field(cdr, ID_FIELD)):
         raise OutOfBounds(
             f"{ID_FIELD} missing, or not a printable string of at most {MAX_ID_CHARS} characters or an integer"
         )

@@ -50,8 +50,10 @@ def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     record = orjson.loads(line)
     received = datetime.fromisoformat(record["received_at"])
     cdr = check(record["cdr"])
-    row = {name: as_text(cdr.get(name)) for name in STRING_FIELDS}
-    row.update({name: as_int(cdr.get(name)) for name in INT_FIELDS})
+    # the documented fields whatever their casing (an account's `IvrUniqueId` is the `ivruniqueid` column)
+    fields = cdr if all(name in cdr for name in STRING_FIELDS) else _by_lower_name(cdr)
+    row = {name: as_text(fields.get(name)) for name in STRING_FIELDS}
+    row.update({name: as_int(fields.get(name)) for name in INT_FIELDS})
     row.update(lineage)
     # the call's true start (cdr.voicenter.times); a `time` that names no call leaves it null, and the row in the
     # partition of the day it was received
@@ -72,6 +74,19 @@ def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         }
     )
     return row, (started or received).date()
+
+
+_LOWER = {name.lower(): name for name in (*STRING_FIELDS, *INT_FIELDS)}
+
+
+def _by_lower_name(cdr: dict[str, Any]) -> dict[str, Any]:
+    """The CDR keyed by the lake's column names, matched without regard to case; an exact name wins."""
+    fields: dict[str, Any] = {}
+    for key, value in cdr.items():
+        column = _LOWER.get(key.lower()) if type(key) is str else None
+        if column is not None and (column not in fields or key == column):
+            fields[column] = value
+    return fields
 
 
 def raw_of(record: dict[str, Any], cdr: dict[str, Any]) -> str:
