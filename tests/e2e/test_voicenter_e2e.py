@@ -101,3 +101,67 @@ def test_a_resend_that_differs_keeps_the_first_and_is_counted(tmp_path, monkeypa
         for line in segment.read_text().splitlines()
     }
     assert len(staged) == 6  # every copy is kept
+
+
+def test_voicenter_legs_start_at_the_true_utc_time_on_both_2026_daylight_saving_days(tmp_path, monkeypatch):
+    """`time` is Israel's wall clock written as epoch seconds. Israel's clocks went forward at 02:00 on Friday
+    27 March 2026 and back from 02:00 to 01:00 on Sunday 25 October 2026; the expected instants are written by
+    hand. The repeated 01:30 is told apart by when each CDR was received (staged as the receiver stages it at that
+    moment: a test cannot post in October)."""
+    import calendar
+    from datetime import UTC, datetime
+
+    from post_voicenter import post
+
+    from cdr import config
+    from cdr.voicenter.formats import parse, staged_line
+    from cdr.voicenter.load import load_staged
+    from cdr.warehouse import build_and_publish
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("CDR_DATA_DIR", str(data))
+    token = "e2e-token-0123456789abcdefghijklmnop"
+
+    def wall(*fields):
+        return calendar.timegm((*fields, 0, 0, 0))
+
+    def cdr(ident, when):
+        return {
+            "ivruniqueid": ident,
+            "type": "Incoming Call",
+            "status": "ANSWER",
+            "caller": "0501234567",
+            "did": "0722776772",
+            "time": when,
+            "duration": 60,
+            "dialtime": 3,
+        }
+
+    posted = {
+        "spring-before": (wall(2026, 3, 27, 1, 59, 0), datetime(2026, 3, 26, 23, 59, tzinfo=UTC)),
+        "spring-after": (wall(2026, 3, 27, 3, 0, 30), datetime(2026, 3, 27, 0, 0, 30, tzinfo=UTC)),
+        "autumn-before": (wall(2026, 10, 25, 0, 59, 0), datetime(2026, 10, 24, 21, 59, tzinfo=UTC)),
+        "autumn-after": (wall(2026, 10, 25, 2, 0, 30), datetime(2026, 10, 25, 0, 0, 30, tzinfo=UTC)),
+    }
+    with start_receiver(str(data), token) as receiver:
+        for ident, (when, _) in posted.items():
+            assert post(receiver.url, token, cdr(ident, when), "json").status_code == 200
+    repeated = wall(2026, 10, 25, 1, 30, 0)
+    staged = {
+        # received a minute after each call ended: 01:30 daylight time (22:30Z), then 01:30 standard time (23:30Z)
+        "autumn-first-0130": ("2026-10-24T22:32:05+00:00", datetime(2026, 10, 24, 22, 30, tzinfo=UTC)),
+        "autumn-second-0130": ("2026-10-24T23:32:05+00:00", datetime(2026, 10, 24, 23, 30, tzinfo=UTC)),
+    }
+    landing = data / "landing" / "voicenter"
+    lines = b""
+    for ident, (received, _) in staged.items():
+        body = json.dumps(cdr(ident, repeated)).encode()
+        lines += staged_line(received, parse("json", body), body)
+    (landing / "20261024T223205-eeeeeeeeeeee.jsonl").write_bytes(lines)
+    load_staged()
+    build_and_publish()
+    with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+        started = dict(
+            con.execute("select source_cdr_id, started_at from marts.fct_cdr where source = 'voicenter'").fetchall()
+        )
+    assert started == {ident: expected for ident, (_, expected) in {**posted, **staged}.items()}
