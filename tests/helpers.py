@@ -14,7 +14,7 @@ def kazoo_ids_created_in(rows: list[dict], start: datetime, end: datetime) -> se
     """Ids of the rows whose creation time (start + duration, as the simulator and Crossbar define it) is in
     [start, end)."""
     low, high = to_gregorian(start), to_gregorian(end)
-    return {r["id"] for r in rows if low <= r["timestamp"] + int(r.get("duration_seconds") or 0) < high}
+    return {r["id"] for r in rows if low <= int(r["timestamp"]) + int(r.get("duration_seconds") or 0) < high}
 
 
 def voicenter_instant(cdr: dict, zone: str = "Asia/Jerusalem") -> datetime:

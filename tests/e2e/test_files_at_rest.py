@@ -148,13 +148,17 @@ def test_a_data_dir_and_lake_named_like_sql_build_the_demo_warehouse(pipeline):
 
 def test_every_staging_view_reads_its_lake_folder_as_one_literal(pipeline):
     lake = str(pipeline["lake"])
-    glob = {"stg_own_numbers__numbers": "own_numbers/*.parquet"}
+    glob = {
+        "stg_own_numbers__numbers": "own_numbers/*.parquet",
+        "stg_voicenter__time_witness": "voicenter_time_witness/**/*.parquet",
+    }
     reads = pipeline["reads"]
     assert set(reads) == {
         "stg_kazoo__cdrs",
         "stg_pbx__cdrs",
         "stg_enigma__notifications",
         "stg_voicenter__cdrs",
+        "stg_voicenter__time_witness",
         "stg_own_numbers__numbers",
     }
     for model, calls in reads.items():

@@ -155,8 +155,11 @@ def test_every_record_reaches_the_warehouse_and_the_impossible_values_are_null(w
     }
     assert set(rows) == {"k-good", "k-bad", "p-good", "p-bad", "e-good", "e-bad", "v-good", "v-bad"}
     assert rows["k-good"][0] == 20 and rows["p-good"][0] == 50 and rows["e-good"][0] == 40 and rows["v-good"][0] == 60
-    for bad in ("k-bad", "p-bad", "e-bad", "v-bad"):
+    for bad in ("p-bad", "e-bad", "v-bad"):  # answered (their status says so), their talk time unknown
         assert rows[bad][0] is None, bad
+    # KAZOO's only witness of an answer is its billable seconds: without possible ones, NORMAL_CLEARING is a leg
+    # nobody answered, and a leg nobody answered talked for 0 s (issue 28)
+    assert rows["k-bad"][0] == 0
     # a start no call can have falls back to the start of the interval it was pulled for (Voicenter: its receipt)
     assert rows["k-bad"][2] == START
     assert rows["v-bad"][2] == datetime(2026, 11, 20, 12, 0, 1, tzinfo=UTC)
