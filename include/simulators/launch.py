@@ -155,9 +155,11 @@ def start_receiver(
     # under the data directory: 0640 in 0750 folders of its group, as everything there (cdr.access)
     access.ensure_dir(Path(log_path).parent)
     try:
-        fd = access.create_file(Path(log_path))
+        os.close(access.create_file(Path(log_path)))
     except FileExistsError:
-        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
+        pass
+    # appended to: receivers started one beside the other (a rolling restart) share it
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
     with open(fd, "ab") as log:
         process = subprocess.Popen(command or [binary], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"

@@ -285,7 +285,8 @@ def test_the_receiver_sees_only_its_volumes_and_what_it_stages_reaches_the_wareh
 
         wait_for(healthy, 120, "a healthy receiver")
         post_all(url, token, AFTER)
-        refused = post(url, token, {"ivruniqueid": "x", "time": "not a time", "duration": -5}, "json")
+        # what is not a CDR (no id) is refused; odd values in a CDR are not (issue 28)
+        refused = post(url, token, {"caller": "0501234567", "time": "not a time", "duration": -5}, "json")
         assert refused.status_code == 400 and refused.json()["Err"] == 1
     finally:
         confined.stop(process)
