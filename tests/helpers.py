@@ -64,11 +64,12 @@ def lake_rows(data_dir, source: str, columns: list[str] | None = None) -> list[d
     return ds.dataset(files, format="parquet").to_table(columns=columns).to_pylist() if files else []
 
 
-VOICENTER_SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "source-docs" / "samples"
+# copied from ../shared/source-docs/samples/ (see its README.md): a clone must not need anything beside it
+VOICENTER_SAMPLES = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "vendor_samples"
 
 
 def voicenter_sample(name: str) -> dict:
-    """One of Voicenter's own published example bodies (../shared/source-docs/samples/voicenter/), as sent."""
+    """One of Voicenter's own published example bodies (tests/fixtures/vendor_samples/voicenter/), as sent."""
     import json
 
     return json.loads((VOICENTER_SAMPLES / "voicenter" / name).read_text())
