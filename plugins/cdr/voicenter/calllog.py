@@ -1,6 +1,7 @@
 """Client for Voicenter's Call Log API (``/hub/cdr/``): the pull side of Voicenter, used to reconcile the webhook.
 
-What the vendor documents of the API (its Call Log help pages, examples copied to tests/fixtures/vendor_samples/voicenter/); the choices made here:
+What the vendor documents of the API (its Call Log help pages; examples in tests/fixtures/vendor_samples/voicenter/);
+the choices made here:
 
 - One POST per time window, JSON body. The filters go both inside ``search`` (the vendor's help texts and
   most clients) and at the top level (a TS type file and the vendor's own history skill): a server reading
