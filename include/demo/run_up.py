@@ -46,6 +46,8 @@ PAUSED_ENV = "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"
 # The simulators serve the demo days unless one of these names another data file (bench/latency.py serves CDRs
 # that end while it runs).
 KAZOO_DATA_ENV, PBX_DATA_ENV = "CDR_UP_KAZOO_DATA", "CDR_UP_PBX_DATA"
+# A folder for the Enigma Redis to keep its list in (append-only, synced per write); unset, it keeps nothing.
+REDIS_DIR_ENV = "CDR_UP_REDIS_DIR"
 
 
 def _data_args(name: str) -> list[str]:
@@ -207,7 +209,7 @@ def main() -> None:
     with (
         start("kazoo_sim.py", *_data_args(KAZOO_DATA_ENV)) as kazoo,
         start("pbx_sim.py", *_data_args(PBX_DATA_ENV)) as pbx,
-        start_redis() as redis,
+        start_redis(directory=os.environ.get(REDIS_DIR_ENV) or None) as redis,
         start_receiver(
             str(config.data_dir()), DEMO_TOKEN, port=int(os.environ.get("CDR_RECEIVER_PORT", "8088"))
         ) as receiver,

@@ -79,8 +79,17 @@ class RedisServer:
         self.stop()
 
 
-def start_redis(timeout: float = 20.0) -> RedisServer:
-    """A throwaway redis-server on a free loopback port, keeping nothing on disk."""
+def redis_command(binary: str, port: int, directory: str | None = None) -> list[str]:
+    keep = ["--appendonly", "no"]
+    if directory:
+        keep = ["--dir", directory, "--appendonly", "yes", "--appendfsync", "always"]
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--protected-mode", "yes", *keep]
+
+
+def start_redis(timeout: float = 20.0, directory: str | None = None) -> RedisServer:
+    """A redis-server on a free loopback port: throwaway, keeping nothing on disk, unless ``directory`` is given;
+    then it keeps its list there as a dialer's Redis should (an append-only file synced on every write), so a
+    killed server started again on that folder has every LPUSH it answered (bench/soak.py kills it)."""
     import shutil
 
     import redis
@@ -89,22 +98,7 @@ def start_redis(timeout: float = 20.0) -> RedisServer:
     if binary is None:
         raise RuntimeError("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(redis_command(binary, port, directory), stdout=subprocess.DEVNULL)
     client = redis.Redis(port=port)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
