@@ -194,31 +194,46 @@ def voicenter_cdr(i: int, ended: float, duration: int, template: dict) -> dict:
     }
 
 
-def feed_push(plan: Plan, schedule: dict[str, list[tuple[float, int]]], redis_port: int, receiver_url: str, stop):
-    """Push each call at its end (Enigma: LPUSH; Voicenter: POST), in end order; the pushed moment is its end."""
-    import redis
+def voicenter_template() -> dict:
+    return next(c for c in json.loads((DEMO_DATA / "voicenter_cdrs.json").read_text()) if c["status"] == "ANSWER")
 
-    client = redis.Redis(port=redis_port)
-    template = next(c for c in json.loads((DEMO_DATA / "voicenter_cdrs.json").read_text()) if c["status"] == "ANSWER")
+
+def push_at_ends(plan: Plan, schedule: dict[str, list[tuple[float, int]]], stop, push) -> None:
+    """Push each call at its end, in end order, with ``push(i, source, now, duration)``, which gives the CDR's id
+    once the receiving side has it (None: it refused); the pushed moment is the call's end."""
     events = sorted((end, source, duration) for source, items in schedule.items() for end, duration in items)
-    session = requests.Session()
     for i, (end, source, duration) in enumerate(events):
         while not stop.is_set() and time.time() < end:
             stop.wait(min(1.0, end - time.time()))
         if stop.is_set():
             return
         now = time.time()
+        cdr_id = push(i, source, now, duration)
+        if cdr_id is not None:
+            plan.calls.append(Call(source, cdr_id, now, duration))
+
+
+def feed_push(plan: Plan, schedule: dict[str, list[tuple[float, int]]], redis_port: int, receiver_url: str, stop):
+    """Enigma: LPUSH; Voicenter: POST, once each."""
+    import redis
+
+    client = redis.Redis(port=redis_port)
+    template = voicenter_template()
+    session = requests.Session()
+
+    def push(i: int, source: str, now: float, duration: int) -> str | None:
         if source == "enigma":
             cdr_id, message = enigma_message(i, now, duration)
             client.lpush(ENIGMA_KEY, message)
-        else:
-            cdr = voicenter_cdr(i, now, duration, template)
-            cdr_id = cdr["ivruniqueid"]
-            response = post(receiver_url, DEMO_TOKEN, cdr, "json", session)
-            if response.status_code != 200 or not acknowledged("json", response):
-                print(f"latency: the receiver refused {cdr_id}: {response.status_code} {response.text[:200]}")
-                continue
-        plan.calls.append(Call(source, cdr_id, now, duration))
+            return cdr_id
+        cdr = voicenter_cdr(i, now, duration, template)
+        response = post(receiver_url, DEMO_TOKEN, cdr, "json", session)
+        if response.status_code != 200 or not acknowledged("json", response):
+            print(f"latency: the receiver refused {cdr['ivruniqueid']}: {response.status_code} {response.text[:200]}")
+            return None
+        return cdr["ivruniqueid"]
+
+    push_at_ends(plan, schedule, stop, push)
 
 
 # --- the stack ---------------------------------------------------------------------------------------------------
@@ -316,6 +331,44 @@ def print_table(result: dict) -> None:
         )
 
 
+def plan_calls(
+    work: Path, first_end: float, minutes: float, per_minute: float, rng: random.Random
+) -> tuple[Plan, dict[str, list[tuple[float, int]]]]:
+    """The pulled calls (written to ``work`` as the simulators' data files) and when each pushed call ends."""
+    plan = Plan()
+    kazoo, calls = kazoo_rows(end_times(first_end, minutes, per_minute, rng), rng)
+    plan.calls += calls
+    pbx, calls = pbx_rows(end_times(first_end, minutes, per_minute, rng), rng)
+    plan.calls += calls
+    (work / "kazoo_cdrs.json").write_text(json.dumps(kazoo))
+    (work / "pbx_cdrs.json").write_text(json.dumps(pbx))
+    push_schedule = {
+        s: [(end, rng.randint(MIN_DURATION, MAX_DURATION)) for end in end_times(first_end, minutes, per_minute, rng)]
+        for s in PUSH_SOURCES
+    }
+    return plan, push_schedule
+
+
+def stack_env(work: Path, data_dir: Path, home: Path, database: str) -> dict[str, str]:
+    """`make up`'s environment for a run of its own: data dir, Airflow home, metadata database, free ports, and
+    the simulators serving ``plan_calls``' files."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "CDR_DATA_DIR": str(data_dir),
+        "AIRFLOW__API__PORT": str(free_port()),
+        "CDR_RECEIVER_PORT": str(free_port()),
+        # The log servers' fixed defaults (8793, 8794) would clash with another stack on this machine.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        run_up.DB_ENV: run_up.ensure_postgres_database(database=database),
+        run_up.KAZOO_DATA_ENV: str(work / "kazoo_cdrs.json"),
+        run_up.PBX_DATA_ENV: str(work / "pbx_cdrs.json"),
+    }
+    env.pop(run_up.PAUSED_ENV, None)
+    return env
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=75, help="how long calls end (default 75: a full hour)")
@@ -343,38 +396,10 @@ def main(argv=None) -> None:
     work = OUT / f"latency-{stamp}"
     data_dir, home = work / "data", work / "airflow"
     home.mkdir(parents=True)
-    rng = random.Random(args.seed)
     first_end = time.time() + args.startup_minutes * 60
-    plan = Plan()
-    kazoo, calls = kazoo_rows(end_times(first_end, args.minutes, args.calls_per_minute, rng), rng)
-    plan.calls += calls
-    pbx, calls = pbx_rows(end_times(first_end, args.minutes, args.calls_per_minute, rng), rng)
-    plan.calls += calls
-    (work / "kazoo_cdrs.json").write_text(json.dumps(kazoo))
-    (work / "pbx_cdrs.json").write_text(json.dumps(pbx))
-    push_schedule = {
-        s: [
-            (end, rng.randint(MIN_DURATION, MAX_DURATION))
-            for end in end_times(first_end, args.minutes, args.calls_per_minute, rng)
-        ]
-        for s in PUSH_SOURCES
-    }
-
+    plan, push_schedule = plan_calls(work, first_end, args.minutes, args.calls_per_minute, random.Random(args.seed))
     database = f"cdr_bench_{uuid.uuid4().hex[:10]}"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "CDR_DATA_DIR": str(data_dir),
-        "AIRFLOW__API__PORT": str(free_port()),
-        "CDR_RECEIVER_PORT": str(free_port()),
-        # The log servers' fixed defaults (8793, 8794) would clash with another stack on this machine.
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        run_up.DB_ENV: run_up.ensure_postgres_database(database=database),
-        run_up.KAZOO_DATA_ENV: str(work / "kazoo_cdrs.json"),
-        run_up.PBX_DATA_ENV: str(work / "pbx_cdrs.json"),
-    }
-    env.pop(run_up.PAUSED_ENV, None)
+    env = stack_env(work, data_dir, home, database)
     print(
         f"latency: {len(plan.calls)} pulled and {sum(map(len, push_schedule.values()))} pushed calls ending from "
         f"{datetime.fromtimestamp(first_end, UTC):%H:%M:%S} UTC for {args.minutes:g} min; pull schedule {schedule}; "

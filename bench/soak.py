@@ -55,18 +55,15 @@ import psutil  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
 from latency import (  # noqa: E402
-    DEMO_DATA,
     ENIGMA_KEY,
-    MAX_DURATION,
-    MIN_DURATION,
-    Call,
     Plan,
     drop_database,
-    end_times,
     enigma_message,
-    kazoo_rows,
-    pbx_rows,
+    plan_calls,
+    push_at_ends,
+    stack_env,
     voicenter_cdr,
+    voicenter_template,
 )
 from post_voicenter import FORMATS, post  # noqa: E402
 from up_process import UpProcess  # noqa: E402
@@ -109,7 +106,6 @@ class Run:
     redis_port: int
     plan: Plan = field(default_factory=Plan)
     counters: Counters = field(default_factory=Counters)
-    lock: threading.Lock = field(default_factory=threading.Lock)
     extra: list[subprocess.Popen] = field(default_factory=list)  # processes the faults started
     receivers: list = field(default_factory=list)
 
@@ -166,28 +162,23 @@ def push_enigma(run: Run, message: bytes, stop: threading.Event) -> bool:
 
 
 def feed_push(run: Run, schedule: dict[str, list[tuple[float, int]]], stop: threading.Event) -> None:
-    template = next(c for c in json.loads((DEMO_DATA / "voicenter_cdrs.json").read_text()) if c["status"] == "ANSWER")
-    events = sorted((end, source, duration) for source, items in schedule.items() for end, duration in items)
+    template = voicenter_template()
     session = requests.Session()
-    for i, (end, source, duration) in enumerate(events):
-        while not stop.is_set() and time.time() < end:
-            stop.wait(min(1.0, end - time.time()))
-        if stop.is_set():
-            return
-        now = time.time()
+
+    def push(i: int, source: str, now: float, duration: int) -> str | None:
         if source == "enigma":
             cdr_id, message = enigma_message(i, now, duration)
-            done = push_enigma(run, message, stop)
-        else:
-            cdr = voicenter_cdr(i, now, duration, template)
-            cdr_id, fmt = cdr["ivruniqueid"], FORMATS[i % len(FORMATS)]
-            done = send_voicenter(run, cdr, fmt, stop, session)
-            if done and i % 5 == 0:  # Voicenter re-sends now and then: the same CDR must count once
-                run.counters.voicenter_resent_duplicates += 1
-                send_voicenter(run, cdr, fmt, stop, session)
-        if done:
-            with run.lock:
-                run.plan.calls.append(Call(source, cdr_id, now, duration))
+            return cdr_id if push_enigma(run, message, stop) else None
+        cdr = voicenter_cdr(i, now, duration, template)
+        fmt = FORMATS[i % len(FORMATS)]
+        if not send_voicenter(run, cdr, fmt, stop, session):
+            return None
+        if i % 5 == 0:  # Voicenter re-sends now and then: the same CDR must count once
+            run.counters.voicenter_resent_duplicates += 1
+            send_voicenter(run, cdr, fmt, stop, session)
+        return cdr["ivruniqueid"]
+
+    push_at_ends(run.plan, schedule, stop, push)
 
 
 # --- finding the stack's processes --------------------------------------------------------------------------------
@@ -414,38 +405,11 @@ def main(argv=None) -> None:
     for folder in (home, redis_dir):
         folder.mkdir(parents=True)
     no_disk_fault = mount_tmpfs(data_dir, args.disk_mb)
-    rng = random.Random(args.seed)
     first_end = time.time() + args.startup_minutes * 60
-    plan = Plan()
-    kazoo, served = kazoo_rows(end_times(first_end, args.minutes, args.calls_per_minute, rng), rng)
-    plan.calls += served
-    pbx, served = pbx_rows(end_times(first_end, args.minutes, args.calls_per_minute, rng), rng)
-    plan.calls += served
-    (work / "kazoo_cdrs.json").write_text(json.dumps(kazoo))
-    (work / "pbx_cdrs.json").write_text(json.dumps(pbx))
-    push_schedule = {
-        s: [
-            (end, rng.randint(MIN_DURATION, MAX_DURATION))
-            for end in end_times(first_end, args.minutes, args.calls_per_minute, rng)
-        ]
-        for s in ("enigma", "voicenter")
-    }
+    plan, push_schedule = plan_calls(work, first_end, args.minutes, args.calls_per_minute, random.Random(args.seed))
     database = f"cdr_soak_{uuid.uuid4().hex[:10]}"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "CDR_DATA_DIR": str(data_dir),
-        "CDR_PULL_SCHEDULE": PULL_SCHEDULE,
-        "AIRFLOW__API__PORT": str(free_port()),
-        "CDR_RECEIVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        run_up.DB_ENV: run_up.ensure_postgres_database(database=database),
-        run_up.KAZOO_DATA_ENV: str(work / "kazoo_cdrs.json"),
-        run_up.PBX_DATA_ENV: str(work / "pbx_cdrs.json"),
-        run_up.REDIS_DIR_ENV: str(redis_dir),
-    }
-    env.pop(run_up.PAUSED_ENV, None)
+    env = {**stack_env(work, data_dir, home, database), "CDR_PULL_SCHEDULE": PULL_SCHEDULE}
+    env[run_up.REDIS_DIR_ENV] = str(redis_dir)
     m = args.minutes
     faults = [
         Fault(0.10 * m, "receiver rolling restart"),
@@ -495,8 +459,7 @@ def main(argv=None) -> None:
             time.sleep(30)
             if not warehouse.exists():
                 continue
-            with run.lock:
-                counts, _ = count_in_warehouse(warehouse, run.plan)
+            counts, _ = count_in_warehouse(warehouse, run.plan)
             missing = sum(n == 0 for n in counts.values())
             if not feeder.is_alive() and not breaker.is_alive() and missing == 0:
                 break
@@ -504,8 +467,7 @@ def main(argv=None) -> None:
                 print(f"soak: {len(counts) - missing} of {len(counts)} CDRs in fct_cdr so far", flush=True)
                 next_report += 300
         stop.set()
-        with run.lock:
-            counts, published = count_in_warehouse(warehouse, run.plan)
+        counts, published = count_in_warehouse(warehouse, run.plan)
         result = tally(run.plan, counts)
         report = {
             "measured_at": stamp,
