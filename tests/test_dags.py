@@ -111,6 +111,16 @@ def test_pull_updates_the_asset_the_warehouse_waits_for(monkeypatch, dag_id):
     assert dags["cdr_warehouse"].max_active_runs == 1
 
 
+def test_the_warehouse_waits_for_every_dag_that_writes_the_lake(monkeypatch):
+    from cdr import settle
+
+    dags = load_dags(monkeypatch)
+    lake = {f"cdr://lake/{name}" for name in ("kazoo", "pbx", "enigma", "voicenter")}
+    writers = {dag_id for dag_id, dag in dags.items() for t in dag.tasks for o in t.outlets if o.uri in lake}
+    assert writers == {"kazoo_cdrs", "pbx_cdrs", "enigma_cdrs", "voicenter_cdrs", "voicenter_reconcile"}
+    assert set(settle.PULL_DAGS) == writers
+
+
 def test_dag_files_do_no_io_and_import_no_heavy_modules_at_parse_time():
     code = (
         "import sys, runpy, glob\n"

@@ -42,6 +42,13 @@ class Source:
     legs_overlap: bool = False
     # What marts.dim_queue calls the source's queues: the Enigma dialer's campaigns play the part of queues.
     queue_type: str = "queue"
+    # The DAGs whose runs write its lake folder (cdr_warehouse waits for them to settle: cdr.settle); by default
+    # its one DAG, `<name>_cdrs`.
+    lake_dags: tuple[str, ...] = ()
+
+    @property
+    def writer_dags(self) -> tuple[str, ...]:
+        return self.lake_dags or (f"{self.name}_cdrs",)
 
     @property
     def asset_name(self) -> str:
@@ -93,6 +100,8 @@ SOURCES: dict[str, Source] = {
             "voicenter_default",
             "IL",
             "Asia/Jerusalem",
+            # the Call Log's reconciliation writes what the webhook missed into the same folder
+            lake_dags=("voicenter_cdrs", "voicenter_reconcile"),
         ),
     )
 }

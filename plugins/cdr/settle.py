@@ -26,11 +26,13 @@ from typing import Any
 
 from cdr import config
 from cdr.fsutil import atomic_write_bytes
+from cdr.registry import SOURCES
 
 log = logging.getLogger(__name__)
 
-# The DAGs whose runs write the lake (their tasks' outlets are cdr.assets.LAKE_ASSETS).
-PULL_DAGS = ("kazoo_cdrs", "pbx_cdrs", "enigma_cdrs", "voicenter_cdrs", "voicenter_reconcile")
+# The DAGs whose runs write the lake (their tasks' outlets are cdr.assets.LAKE_ASSETS), from the registry, so
+# a new source's runs are waited for too.
+PULL_DAGS = tuple(dag_id for s in SOURCES.values() for dag_id in s.writer_dags)
 BUSY_STATES = ("queued", "running")
 SETTLE_POKE_SECONDS = 30
 SETTLE_TIMEOUT_SECONDS = 3600
