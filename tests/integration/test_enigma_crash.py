@@ -121,8 +121,9 @@ def test_a_batch_read_again_after_a_crash_counts_once(data_dir, monkeypatch):
         with monkeypatch.context() as patch:
             patch.setattr(redis.Redis, "eval", killed_before_trim)
             with pytest.raises(ConnectionError):
-                drain_module.drain(client, [KEY], batch_size=10, lease_ttl_seconds=0.2)
-        time.sleep(0.3)
+                # a lease long enough for a loaded machine to write the batch before it runs out
+                drain_module.drain(client, [KEY], batch_size=10, lease_ttl_seconds=2)
+        time.sleep(2.2)  # the crashed drain's lease runs out: the next one may take the list
         for n in range(5, 8):
             client.lpush(KEY, json.dumps({"type": "cdr", "payload": {"call_ref": f"R-{n}", "extension": "3001"}}))
         drain_module.drain(client, [KEY], batch_size=10)
