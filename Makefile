@@ -3,13 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help install lint demo test up clean
+.PHONY: help install lint demo test test-fast up clean
 
 help:
 	@echo "make install   create .venv with the pinned stack"
 	@echo "make demo      install, then run the whole pipeline once on the demo sources"
 	@echo "make lint      ruff (Python) and sqlfluff (dbt SQL)"
 	@echo "make test      install, lint, then run the test suite"
+	@echo "make test-fast the inner loop: unit and integration tests (no Airflow run, no dbt build), two at a time"
 	@echo "make up        install, then start Airflow (web UI) with the demo sources"
 
 install:
@@ -25,6 +26,10 @@ lint: install
 test: install
 	@scripts/lint.sh
 	@scripts/test.sh
+
+# No lint, no end-to-end: what a change to the package needs first, in a few minutes.
+test-fast: install
+	@scripts/test.sh -n 2 -m "not e2e and not ducklake and not scaleout" tests --ignore=tests/e2e
 
 up: install
 	@scripts/need.sh redis-server=redis-server
