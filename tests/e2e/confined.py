@@ -39,6 +39,13 @@ while [ "$1" != -- ]; do
     shift 2
 done
 shift
+keep=${CONFINED_KEEP:-}
+if [ -n "$keep" ]; then
+    # The checkout lives under /tmp, which the fresh tmpfs below hides: held at a path of the tree first, then
+    # put back where it was, read-only as an image's files are.
+    mkdir -p "$tree/.checkout"
+    mount --bind "$keep" "$tree/.checkout"
+fi
 findmnt -rno TARGET | while read -r point; do
     case "$point" in
         /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|"$tree"|"$tree"/*) ;;
@@ -46,11 +53,21 @@ findmnt -rno TARGET | while read -r point; do
     esac
 done
 mount -o remount,ro "$tree"
+if [ -n "$keep" ]; then mount -o remount,bind,ro "$tree/.checkout"; fi
 mount -t tmpfs -o mode=1777,nosuid,nodev tmp /tmp
+if [ -n "$keep" ]; then
+    mkdir -p "$keep"
+    mount --bind "$tree/.checkout" "$keep"
+    mount -o remount,bind,ro "$keep"
+fi
 if [ -n "$workdir" ]; then cd "$tree$workdir"; fi
-unset CONFINED_NETWORK
+unset CONFINED_NETWORK CONFINED_KEEP
 exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all -- "$@"
 """
+
+
+def _under_tmp(path: Path) -> bool:
+    return path.resolve().is_relative_to("/tmp")
 
 
 def unavailable() -> str | None:
@@ -73,8 +90,9 @@ class Container:
     def __init__(self, volumes: dict[str, Path], *, workdir: str = "", network: bool = False):
         """``network``: a network namespace of its own (its own loopback, so its ports are free), as a
         container on the compose network has; without it, the host's loopback."""
-        # Outside /tmp: the tmpfs mounted on /tmp inside would hide it.
-        self.tree = ROOT / "build" / f"container-{uuid.uuid4().hex[:12]}"
+        # Outside /tmp: the tmpfs mounted on /tmp inside would hide it (a checkout under /tmp is put back).
+        base = Path("/var/tmp/cdr-confined") if _under_tmp(ROOT) else ROOT / "build"
+        self.tree = base / f"container-{uuid.uuid4().hex[:12]}"
         self.volumes, self.workdir, self.network = volumes, workdir, network
 
     def path(self, inside: str) -> str:
@@ -92,7 +110,10 @@ class Container:
         return ["unshare", *namespaces, *setup, *binds, "--", *argv]
 
     def _env(self, env: dict[str, str]) -> dict[str, str]:
-        return {**env, "CONFINED_NETWORK": "1"} if self.network else env
+        extra = {"CONFINED_NETWORK": "1"} if self.network else {}
+        if _under_tmp(ROOT):
+            extra["CONFINED_KEEP"] = str(ROOT)
+        return {**env, **extra}
 
     def popen(self, argv: list[str], env: dict[str, str], log: Path, **kwargs) -> subprocess.Popen:
         with open(log, "ab") as out:
