@@ -26,11 +26,11 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-# $1: the container tree's mount point; $2: the working directory in it (or ""); then host folder / path pairs
-# up to "--"; then the command.
+# $1: the container tree's mount point; $2: the working directory in it (or ""); $3: the checkout, when it is
+# under /tmp (or ""); then host folder / path pairs up to "--"; then the command.
 _SETUP = r"""
 set -eu
-tree=$1; workdir=$2; shift 2
+tree=$1; workdir=$2; keep=$3; shift 3
 if [ -n "${CONFINED_NETWORK:-}" ]; then ip link set lo up; fi
 mount -t tmpfs -o mode=0755 container "$tree"
 while [ "$1" != -- ]; do
@@ -39,7 +39,6 @@ while [ "$1" != -- ]; do
     shift 2
 done
 shift
-keep=${CONFINED_KEEP:-}
 if [ -n "$keep" ]; then
     # The checkout lives under /tmp, which the fresh tmpfs below hides: held at a path of the tree first, then
     # put back where it was, read-only as an image's files are.
@@ -61,7 +60,7 @@ if [ -n "$keep" ]; then
     mount -o remount,bind,ro "$keep"
 fi
 if [ -n "$workdir" ]; then cd "$tree$workdir"; fi
-unset CONFINED_NETWORK CONFINED_KEEP
+unset CONFINED_NETWORK
 exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all -- "$@"
 """
 
@@ -106,14 +105,12 @@ class Container:
         for inside, host in sorted(self.volumes.items(), key=lambda item: item[0].count("/")):
             binds += [str(host), inside]
         namespaces = ["--mount", "--propagation", "private", *(["--net"] if self.network else [])]
-        setup = ["sh", "-c", _SETUP, "confined", str(self.tree), self.workdir]
+        keep = str(ROOT) if _under_tmp(ROOT) else ""
+        setup = ["sh", "-c", _SETUP, "confined", str(self.tree), self.workdir, keep]
         return ["unshare", *namespaces, *setup, *binds, "--", *argv]
 
     def _env(self, env: dict[str, str]) -> dict[str, str]:
-        extra = {"CONFINED_NETWORK": "1"} if self.network else {}
-        if _under_tmp(ROOT):
-            extra["CONFINED_KEEP"] = str(ROOT)
-        return {**env, **extra}
+        return {**env, "CONFINED_NETWORK": "1"} if self.network else env
 
     def popen(self, argv: list[str], env: dict[str, str], log: Path, **kwargs) -> subprocess.Popen:
         with open(log, "ab") as out:
