@@ -19,7 +19,7 @@ Meanwhile, at fixed minutes, the fault script:
 
 At the end it waits for the published warehouse to hold every CDR a sender got acknowledged or a simulator served,
 then counts each in marts.fct_cdr: the table of faults and the table of counts (once, missing, twice) are printed
-and written to build/bench/soak-latest.json. Not part of `make test`: 30 minutes of calls take about 50 in all.
+and written to build/bench/soak-latest.json. Not part of `make test`: 30 minutes of calls take about 45 in all.
 
     .venv/bin/python bench/soak.py                 # 30 minutes of calls
     .venv/bin/python bench/soak.py --minutes 10    # a shorter run, fewer faults' gaps
