@@ -69,6 +69,15 @@ def _under_tmp(path: Path) -> bool:
     return path.resolve().is_relative_to("/tmp")
 
 
+def has_own_network(pid: int) -> bool:
+    """Whether process ``pid`` is in a network namespace other than this one's (a ``network=True`` container
+    once unshare has made it)."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    except OSError:
+        return False
+
+
 def unavailable() -> str | None:
     """Why processes cannot be confined here, or None."""
     if os.geteuid() != 0:

@@ -417,6 +417,9 @@ def test_redis_takes_its_password_without_a_command_line(tmp_path, path, name, s
         assert process.poll() is None, log.read_text()[-3000:]
 
     try:
+        # Until unshare has made the container's network, the process is in the host's, where another Redis may
+        # answer on 6379 (this machine's own does).
+        wait_for(lambda: confined.has_own_network(process.pid), 30, f"{name}'s network namespace", alive)
         wait_for(lambda: inside("redis-cli", "ping", auth=True).stdout.strip() == "PONG", 60, name, alive)
         assert "NOAUTH" in inside("redis-cli", "ping", auth=False).stdout
         healthcheck = service["healthcheck"]["test"]
