@@ -1,4 +1,4 @@
-"""Benchmark: one UTC day of While1 PBX CDRs pulled into storage, against what a user would pick instead (issue 15).
+"""Benchmark: While1 PBX CDRs pulled into storage, against what a user would pick instead (issues 15 and 30).
 
 Every request is a POST signed with ``api_hash`` (md5 of PHP's http_build_query of the parameters and the key),
 100 rows a page. A page server (bench/pull_server.py) renders every page before the first request and checks
@@ -9,22 +9,30 @@ the Bearer token and the signature. In the same run and against the same server,
            (the signature covers the page number, so no stock paginator can);
   plain:   a plain loop of requests + json + pyarrow writing one Parquet file of the typed columns: the floor.
 All three sign with the product's http_build_query: PHP's exact bytes are not what is measured.
-Targets: the product at least 3.5x dlt's rows/s and at most a third of its peak RSS, and at least 0.7x the
-plain loop's rows/s.
+The server serves each data variant in turn (pull_server.VARIANTS; the vendor's example row is the one of its
+document), with the targets of bench/kazoo_pull.py on every one.
 
 dlt is not part of the product's install: `uv sync --frozen --group bench` adds it.
-Run: .venv/bin/python bench/pbx_pull.py [--rows 200000] [--page-size 100]
+Run: .venv/bin/python bench/pbx_pull.py [--rows 200000] [--variant NAME ...] [--scale] [--rounds 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pull_common import contender_main, emit, race, require_dlt, run_dlt
+from pull_common import (
+    bench_days,
+    contender_main,
+    emit,
+    plain_table,
+    require_dlt,
+    run_dlt,
+    run_variants,
+    variant_arguments,
+)
 from pull_server import DAY, PBX_KEY, PBX_TOKEN, PBX_TZ, pbx_filters, signed_body
 
 HEADERS = {
@@ -45,7 +53,7 @@ def product(url: str, workdir: Path) -> None:
     logging.basicConfig(level=logging.WARNING)
     client = PbxClient(url, PBX_TOKEN, PBX_KEY, timezone_name=PBX_TZ)
     started = time.perf_counter()
-    summary = pull_interval(client, DAY, DAY + timedelta(days=1), lookback_hours=0)
+    summary = pull_interval(client, DAY, DAY + timedelta(days=bench_days()), lookback_hours=0)
     emit(summary["rows_written"], time.perf_counter() - started)
 
 
@@ -58,7 +66,7 @@ def dlt(url: str, workdir: Path) -> None:
     from dlt.sources.helpers.rest_client.paginators import BasePaginator
     from dlt.sources.rest_api import rest_api_source
 
-    filters = pbx_filters()
+    filters = pbx_filters(bench_days())
 
     class SignedPages(BasePaginator):
         """Page 1, 2, ... up to the envelope's max_page, each request body signed for its page."""
@@ -111,7 +119,7 @@ def plain(url: str, workdir: Path) -> None:
     from cdr.pbx.records import INT_FIELDS, STRING_FIELDS
 
     schema = pa.schema([(name, pa.string()) for name in STRING_FIELDS] + [(name, pa.int64()) for name in INT_FIELDS])
-    filters = pbx_filters()
+    filters = pbx_filters(bench_days())
     started = time.perf_counter()
     session = requests.Session()
     rows, page, tables = 0, 1, []
@@ -129,7 +137,7 @@ def plain(url: str, workdir: Path) -> None:
                 {k: (v if v is None or isinstance(v, (str, int)) else json.dumps(v)) for k, v in r.items()}
                 for r in body["results"]
             ]
-            tables.append(pa.Table.from_pylist(results, schema=schema))
+            tables.append(plain_table(results, schema))
             rows += tables[-1].num_rows
             last = page >= int(body["pagination"]["max_page"])
             if sum(t.num_rows for t in tables) >= GROUP_ROWS or last:
@@ -147,24 +155,11 @@ CONTENDERS = {"product": product, "dlt": dlt, "plain": plain}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--page-size", type=int, default=100)
-    parser.add_argument("--only", choices=sorted(CONTENDERS), action="append", help="run only these contenders")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each contender, in turn; the best counts")
+    variant_arguments(parser)
     args = parser.parse_args()
-    require_dlt()
-    with tempfile.TemporaryDirectory(prefix="bench-pbx-") as tmp:
-        race(
-            Path(__file__).resolve(),
-            "pbx",
-            "PBX",
-            f"While1 PBX: {args.rows:,} CDRs, {args.page_size} a page, signed, one UTC day",
-            args.rows,
-            args.page_size,
-            Path(tmp),
-            args.only,
-            rounds=args.rounds,
-        )
+    if args.only is None or "dlt" in args.only:
+        require_dlt()
+    sys.exit(0 if run_variants(Path(__file__).resolve(), "pbx", "PBX", args) else 1)
 
 
 if __name__ == "__main__":

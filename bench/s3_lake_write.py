@@ -79,7 +79,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-s3lake-") as tmp, moto_server() as s3:
         s3.client().create_bucket(Bucket="bench-lake")
-        with start_server("kazoo", args.rows, args.page_size) as server:
+        with start_server("kazoo", args.rows, page_size=args.page_size) as server:
             print(f"KAZOO page server: {server.banner}\nS3 server: moto_server at {s3.endpoint}", flush=True)
             for name, extra in (
                 ("local", {}),

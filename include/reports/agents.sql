@@ -36,11 +36,14 @@ totals as (
     from per_agent
     group by grouping sets ((source), ())
 )
-select row_number() over (
-           order by answered_incoming + answered_outgoing desc, talk_seconds desc, agent, source
-       ) as rank,
-       source, agent_key, agent, team, answered_incoming, answered_outgoing, talk_seconds::bigint as talk_seconds
-from per_agent
-union all
-select null, * from totals
+-- The union is ordered from outside: DuckDB before 2.0 (the DuckLake's) refuses ORDER BY expressions on a UNION.
+select * from (
+    select row_number() over (
+               order by answered_incoming + answered_outgoing desc, talk_seconds desc, agent, source
+           ) as rank,
+           source, agent_key, agent, team, answered_incoming, answered_outgoing, talk_seconds::bigint as talk_seconds
+    from per_agent
+    union all
+    select null, * from totals
+) as figure
 order by rank nulls last, source = 'all', list_position($sources, source)

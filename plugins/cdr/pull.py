@@ -134,6 +134,9 @@ def pull_into_lake(
                 repeated,
                 summary.rows_written,
             )
+            # The page's records, decoded, are several times its size: gone before the next page is fetched
+            # (its rows are in the writer's buffer, counted in bytes).
+            del page, converted, table, days
         result = writer.commit()
     summary.files = len(result.files)
     log.info("%s: interval %s .. %s done: %s", label, start, end, asdict(summary))

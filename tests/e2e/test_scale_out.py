@@ -442,7 +442,17 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
         con = ducklake.connect()
         estimated_legs_dated_when_read(con)
         shared = {table: legs(con, table) for table in ("marts.fct_cdr", "marts.fct_call")}
+        (busiest,) = con.execute(
+            "select local_date from marts.fct_cdr group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchone()
         con.close()
+        # The daily report, read from the DuckLake in its own DuckDB (this environment's; every figure's SQL
+        # must bind there too, not only in the single machine's DuckDB).
+        from cdr.reporting.build import build_report
+
+        report = build_report(busiest, reports_root=tmp_path / "reports")
+        assert report.html.exists() and report.headline, report.summary()
+        assert sum(report.files.values()) > 0, report.files
     stack.stop()  # the single-machine build below gets the machine to itself
     single = single_machine_build(tmp_path / "single", stack.kazoo.url, stack.pbx.url)
     assert len(single["marts.fct_cdr"]) > 100

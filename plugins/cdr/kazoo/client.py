@@ -152,6 +152,7 @@ class KazooClient:
                     lambda params, window=window: self._cdr_answer(path, {**window, **params}), cursor
                 ):
                     yield Page(index, len(windows), number, body["data"], cursor.cursor)
+                    del body  # not held while the next page is fetched (paging.paginate)
             except paging.UnchangedCursor as exc:
                 raise SourceApiError(
                     SOURCE,

@@ -118,6 +118,7 @@ class PbxClient:
         numbers = paging.PageNumberPaginator(max_page)
         for number, envelope in paging.paginate(lambda params: self.request_page(filters, params["page"]), numbers):
             yield Page(number, max(numbers.max_page, number), envelope["results"])
+            del envelope  # not held while the next page is fetched (paging.paginate)
 
 
 def max_page(envelope: dict[str, Any]) -> int:
