@@ -3,9 +3,9 @@
 A page server (bench/pull_server.py) renders every page before the first request, so the server is not what
 limits; it checks the token from ``PUT /v2/api_auth`` and follows the ``start_key`` cursor. It serves each data
 variant in turn (pull_server.VARIANTS: the generator's rows, shuffled fields, numbers as strings, blanks, rows
-of 50 to 5,000 bytes, the vendor's own example rows with fresh ids, two days, pages of 50 and 5,000), so that no
-figure holds only for rows this benchmark shaped. On every variant, in the same run and against the same
-server, each in its own process:
+of 50 to 5,000 bytes, the vendor's own example rows with fresh ids, two days, Unix start times, pages of 50 and
+5,000), so that no figure holds only for rows this benchmark shaped. On every variant, in the same run and
+against the same server, each in its own process:
   product: cdr.kazoo.extract.pull_interval into the lake (typed columns, _raw, lineage, fsync and rename);
   dlt:     dlt's rest_api source, a cursor paginator on next_start_key/start_key, into its DuckDB destination;
   plain:   a plain loop of requests + json + pyarrow writing one Parquet file of the typed columns: the floor.

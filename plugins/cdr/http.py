@@ -180,7 +180,8 @@ def send_json(
     other than 408/429 raise SourceApiError at once, with ``status`` set so that callers can react (KAZOO
     re-authenticates on 401).
     """
-    request = describe(method, url, params)
+    def request() -> str:  # for logs and errors only: preparing a URL cost 8% of a pull of 50-row pages
+        return describe(method, url, params)
 
     def wait(retry_state) -> float:
         exc = retry_state.outcome.exception()
@@ -196,7 +197,7 @@ def send_json(
         log.warning(
             "%s: %s: attempt %d/%d failed (%s); retrying in %.1fs",
             source,
-            request,
+            request(),
             retry_state.attempt_number,
             policy.attempts,
             exc,
@@ -218,7 +219,7 @@ def send_json(
                 status=status,
             )
         if not 200 <= status < 300:
-            raise SourceApiError(source, request, f"HTTP {status}: {excerpt(response)}", status=status)
+            raise SourceApiError(source, request(), f"HTTP {status}: {excerpt(response)}", status=status)
         try:
             return status, parse_json(response, records_at)
         except ValueError as exc:
@@ -236,7 +237,7 @@ def send_json(
         return retrying(attempt)
     except _Transient as exc:
         raise SourceApiError(
-            source, request, f"gave up after {policy.attempts} attempts; last answer: {exc.detail}", status=exc.status
+            source, request(), f"gave up after {policy.attempts} attempts; last answer: {exc.detail}", status=exc.status
         ) from exc
 
 

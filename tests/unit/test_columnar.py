@@ -11,7 +11,7 @@ import json
 import random
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -353,3 +353,15 @@ def test_a_fraction_anywhere_in_an_int_column_is_rounded_as_as_int_rounds():
         page[position]["billing_seconds"] = 2.5
         got = assert_same_as_sent(kazoo, page)
         assert got.table.column("billing_seconds")[position].as_py() == 3  # Arrow alone would give 2
+
+
+def test_starts_at_and_beyond_the_calendar_s_edges_date_as_the_definition_dates_them():
+    # Column-wise days must match from_gregorian's, or the interval's day where it has none.
+    edges = [31_622_399, 31_622_400, 31_622_400 + 86_399, 315_569_519_999, 315_569_520_000, -1, -(2**62), 2**62]
+    unix = [1_763_596_800, 1, 86_399, 86_400]  # Unix seconds where Gregorian ones are documented
+    base = pull_server.kazoo_rows(len(edges) + len(unix))
+    page = [{**row, "timestamp": start} for row, start in zip(base, edges + unix, strict=True)]
+    got = assert_same_as_sent(kazoo, page)
+    days = got.days.to_pylist()
+    assert days[1] == date(1, 1, 1) and days[3] == date(9999, 12, 31)
+    assert days[0] == days[4] == days[5] == DAY.date()  # no calendar has them: the interval's day

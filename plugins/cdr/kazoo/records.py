@@ -6,7 +6,7 @@ the rows ``to_lake_row`` gives (tests/unit/test_columnar.py checks it on generat
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -82,8 +82,9 @@ def to_lake_row(record: Any, lineage: dict[str, Any]) -> tuple[dict[str, Any], d
 
 TYPED = [SCHEMA.field(name) for name in (*STRING_FIELDS, *INT_FIELDS)]
 _EPOCH = date(1970, 1, 1)
-# Within these Gregorian seconds (years 1900 to 2200) a day is plain arithmetic; outside, from_gregorian decides.
-_PLAIN_DAYS = (GREGORIAN_UNIX_OFFSET - 2_208_988_800, GREGORIAN_UNIX_OFFSET + 7_258_118_400)
+# The Gregorian seconds of 0001-01-01 and of 9999-12-31 23:59:59: the dates Python has, so the ones from_gregorian
+# gives; a start outside them (or none) dates its row by its interval.
+_CALENDAR = (31_622_400, 315_569_519_999)
 
 
 def _day(started: int | None, lineage: dict[str, Any]) -> date:
@@ -114,23 +115,20 @@ def to_lake_table(records: list[Any], lineage: dict[str, Any]) -> Converted:
     columns = typed_columns(good, TYPED, kinds)
     columns["_raw"] = raw
     table = assemble(SCHEMA, columns, lineage, len(good))
-    starts = columns["timestamp"]
+    return Converted(table, _days(columns["timestamp"], lineage), rejected)
+
+
+def _days(starts: pa.Array, lineage: dict[str, Any]) -> pa.Array:
+    """``_day`` of each start, column-wise: a start a calendar has gives its UTC date (a whole division since 1970,
+    floored before it), any other its interval's first day. A page of odd starts (Unix seconds where Gregorian
+    ones are documented, say) costs no Python pass either."""
     if len(starts) and not starts.null_count:
         first, last = (value.as_py() for value in pc.min_max(starts).values())
-        # Since 1970 a day is a whole division (no negative quotient to floor); the common case, page at once.
-        if first >= GREGORIAN_UNIX_OFFSET and last < _PLAIN_DAYS[1]:
-            day_numbers = pc.divide(pc.subtract(starts, GREGORIAN_UNIX_OFFSET), 86_400)
-            return Converted(table, day_numbers.cast(pa.int32()).cast(pa.date32()), rejected)
-    days = []
-    low, high = _PLAIN_DAYS
-    by_number: dict[int, date] = {}
-    for started in columns["timestamp"].to_pylist():
-        if started and low <= started < high:
-            number = (started - GREGORIAN_UNIX_OFFSET) // 86_400
-            day = by_number.get(number)
-            if day is None:
-                day = by_number[number] = _EPOCH + timedelta(days=number)
-        else:
-            day = _day(started, lineage)
-        days.append(day)
-    return Converted(table, days, rejected)
+        if first >= GREGORIAN_UNIX_OFFSET and last <= _CALENDAR[1]:  # since 1970: a whole division, page at once
+            return pc.divide(pc.subtract(starts, GREGORIAN_UNIX_OFFSET), 86_400).cast(pa.int32()).cast(pa.date32())
+    low, high = _CALENDAR
+    usable = pc.fill_null(pc.and_(pc.greater_equal(starts, low), pc.less_equal(starts, high)), False)
+    seconds = pc.subtract(pc.if_else(usable, starts, GREGORIAN_UNIX_OFFSET), GREGORIAN_UNIX_OFFSET)
+    numbers = pc.floor(pc.divide(pc.cast(seconds, pa.float64()), 86_400.0)).cast(pa.int32())
+    interval = (lineage["_interval_start"].date() - _EPOCH).days
+    return pc.if_else(usable, numbers, pa.scalar(interval, pa.int32())).cast(pa.date32())
