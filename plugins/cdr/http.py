@@ -180,6 +180,7 @@ def send_json(
     other than 408/429 raise SourceApiError at once, with ``status`` set so that callers can react (KAZOO
     re-authenticates on 401).
     """
+
     def request() -> str:  # for logs and errors only: preparing a URL cost 8% of a pull of 50-row pages
         return describe(method, url, params)
 
