@@ -117,13 +117,17 @@ SQL = {
                 (100 + h % {agents})::varchar as callerextension,
                 case when h % 5 in (1, 3) then (h % 15)::varchar else '0' end as queueid,
                 case when h % 5 in (1, 3) then 'Queue ' || (h % 15) end as queuename,
-                epoch(ts)::bigint as "time", (h % 300)::bigint as duration, (h % 25)::bigint as dialtime,
+                -- the account's wall clock written as epoch seconds, as Voicenter sends it (cdr.voicenter.times)
+                epoch(timezone('Asia/Jerusalem', ts))::bigint as "time", (h % 300)::bigint as duration,
+                (h % 25)::bigint as dialtime,
                 (h % 90)::bigint as seconds_waiting_in_queue, (h % 500)::bigint as price,
                 ts + interval 2 second as received_at, 'json' as received_format,
                 ts, i
             from legs
         )
         select * exclude (ts, i), to_json(rows) as _raw, strftime(ts, '%Y-%m-%d') as "date", hour(ts) as "hour",
+               -- the instant the loader reads `time` as, in the zone it was loaded under
+               ts as time_utc, 'Asia/Jerusalem' as _timezone, 'local' as _time_basis,
                date_trunc('hour', ts) + interval 1 hour + interval {read} second as _extracted_at,
                'voicenter' as _source, 'segment-' || (i // 5000) as _batch
         from rows

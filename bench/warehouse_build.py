@@ -17,9 +17,9 @@ publish to a DuckLake warehouse (cdr.ducklake) in a scratch database created and
 the data directory, instead of warehouse.duckdb: compare the publish step of the two runs (docs/scale-out.md).
 It checks that the script and the dbt build agree leg for leg on the columns the script computes (COMPARED), after
 the full cycle and again after the incremental ones (on the legs the script saw; every new leg must be there), and
-prints each figure beside its target: the incremental cycle <= 15% of the full cycle, the full dbt build <= 2x
-the hand-written script, peak RSS < 4 GB, and the same new legs at most 1.5x dearer on the large warehouse than
-on the small one.
+prints each figure beside its target: the incremental cycle <= 10% of the full cycle, the full dbt build <= 1.5x
+the hand-written script, the masked copy's publish no dearer than the plain publish, peak RSS < 4 GB, and the
+same new legs at most 1.2x dearer on the large warehouse than on the small one.
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ from cdr.lake import ensure_schema_file  # noqa: E402
 from cdr.sources import LAKE_TABLES  # noqa: E402
 
 RSS_TARGET_GB = 4.0
+# The targets (issue #30): the incremental cycle at most this share of the full one; the full `dbt build` at most
+# this many times the hand-written script; the same new legs at most this much dearer at --legs than at
+# --small-legs; the masked copy's publish after a full build no dearer than the plain publish.
+INCREMENTAL_SHARE = 0.10
+BUILD_RATIO = 1.5
+GROWTH = 1.2
+MASKED_RATIO = 1.0
 MEMORY_LIMIT = os.environ.get("CDR_DUCKDB_MEMORY_LIMIT", "2GB")  # as dbt_project/profiles.yml
 HAND_SQL = ROOT / "bench" / "warehouse_build.sql"
 SEEDS = ROOT / "dbt_project" / "seeds"
@@ -361,11 +368,16 @@ def run(args) -> None:
     ratio = large["incremental"] / large["full"]
     print(
         f"  incremental cycle  {large['incremental']:7.1f} s = {ratio:6.1%} of the full cycle "
-        f"({large['full']:.1f} s)       target <= 15%   {verdict(ratio <= 0.15)}"
+        f"({large['full']:.1f} s)       target <= {INCREMENTAL_SHARE:.0%}   {verdict(ratio <= INCREMENTAL_SHARE)}"
     )
     print(
         f"  full dbt build     {full_build:7.1f} s = {full_build / large['hand']:5.2f}x the hand-written SQL "
-        f"({large['hand']:.1f} s)   target <= 2x    {verdict(full_build <= 2 * large['hand'])}"
+        f"({large['hand']:.1f} s)   target <= {BUILD_RATIO}x  {verdict(full_build <= BUILD_RATIO * large['hand'])}"
+    )
+    plain, masked = large["full_steps"]["publish"], large["full_steps"]["publish masked"]
+    print(
+        f"  masked publish     {masked:7.1f} s = {masked / plain:5.2f}x the plain publish ({plain:.1f} s), after the "
+        f"full build   target <= {MASKED_RATIO}x  {verdict(masked <= MASKED_RATIO * plain)}"
     )
     print(f"  (the whole full cycle: {large['full'] / large['hand']:.2f}x the hand-written SQL)")
     print(
@@ -377,8 +389,8 @@ def run(args) -> None:
         growth = large["incremental"] / small["incremental"]
         print(
             f"  the same {args.new_legs:,} new legs: {small['incremental']:.1f} s at {small['legs']:,} legs, "
-            f"{large['incremental']:.1f} s at {large['legs']:,}: {growth:.2f}x   target <= 1.5x  "
-            f"{verdict(growth <= 1.5)}"
+            f"{large['incremental']:.1f} s at {large['legs']:,}: {growth:.2f}x   target <= {GROWTH}x  "
+            f"{verdict(growth <= GROWTH)}"
         )
     bad = [r for r in results if "differ" in r and (r["differ"] or r["rows"] != r["expected"])]
     if bad:

@@ -124,7 +124,9 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
     from cdr import config
     from cdr.warehouse import DATA_SELECTION, PROVED_DOWNSTREAM, dbt_build_arguments, project_fingerprint
 
-    assert dbt_build_arguments() == ["build", "--full-refresh"]  # no build yet
+    full = ["build", "--full-refresh", "--exclude", *PROVED_DOWNSTREAM]
+    assert dbt_build_arguments() == full  # no build yet
+    assert dbt_build_arguments(full_tests=True) == ["build", "--full-refresh"]
     config.build_dir().mkdir(parents=True)
     (config.build_dir() / "build.duckdb").touch()
     (config.build_dir() / "project.fingerprint").write_text(project_fingerprint())
@@ -138,7 +140,8 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
         '{"tests_changed_since": "2026-11-20 10:00:00+00"}',
     ]
     assert dbt_build_arguments(full_tests=True) == incremental
-    assert dbt_build_arguments(full_refresh=True) == ["build", "--full-refresh"]
+    assert dbt_build_arguments(full_refresh=True) == full
+    assert dbt_build_arguments(full_refresh=True, full_tests=True) == ["build", "--full-refresh"]
     # The views read the lake by path: another data directory is another project.
     (config.build_dir() / "project.fingerprint").write_text(project_fingerprint())
     elsewhere = tmp_path / "elsewhere"
@@ -146,7 +149,7 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
     (elsewhere / "build").mkdir(parents=True)
     (elsewhere / "build" / "build.duckdb").touch()
     (elsewhere / "build" / "project.fingerprint").write_text((data_dir / "build" / "project.fingerprint").read_text())
-    assert dbt_build_arguments() == ["build", "--full-refresh"]
+    assert dbt_build_arguments() == full
 
 
 def test_the_fingerprint_follows_the_dbt_project(monkeypatch, tmp_path):

@@ -29,13 +29,17 @@ legs as (
 
 ),
 
--- An incremental build recomputes, from all their legs, only the calls that gained or changed a leg.
+{#- An incremental build recomputes, from all their legs, only the calls that gained or changed a leg; a full
+    build recomputes every call, so it does not look for them (at 10M legs, a distinct and a semi join of every
+    leg). #}
+{%- if watermark is not none %}
 changed_calls as (
 
     select distinct call_key from legs
     {{ lake_watermark_filter() }}
 
 ),
+{%- endif %}
 
 sources as (
 
@@ -49,7 +53,9 @@ legs_of_changed_calls as (
         legs.*,
         {{ leg_order() }} as leg_order
     from legs
+    {%- if watermark is not none %}
     semi join changed_calls using (call_key)
+    {%- endif %}
 
 ),
 
