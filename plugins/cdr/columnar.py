@@ -26,9 +26,8 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdr.values import BadRecord, as_int, as_text, raw_json
+from cdr.values import INT64_MAX, INT64_MIN, BadRecord, as_int, as_text, raw_json
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _PLAIN = frozenset({str, int, bool, type(None)})
 _CONTAINERS = frozenset({dict, list})
 _encode = msgspec.json.Encoder().encode

@@ -22,7 +22,6 @@ from tests.conftest import ROOT
 from tests.e2e.airflow_cli import airflow
 from tests.e2e.test_enigma_e2e import KEYS, MESSAGES
 
-UTC = UTC
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
 VOICENTER = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-UTC = UTC
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 GREGORIAN = 62_167_219_200
 

@@ -19,7 +19,6 @@ import pytest
 
 from cdr.reporting.build import build_report
 
-UTC = UTC
 DEMO_DAY = date(2026, 11, 20)
 ALL = "all"
 SOURCES = ["kazoo", "pbx", "enigma", "voicenter"]

@@ -28,7 +28,6 @@ from cdr.lake import LakeWriter, ensure_schema_file, lake_schema, unit_for_inter
 from cdr.sources import LAKE_TABLES
 
 pytestmark = pytest.mark.e2e
-UTC = UTC
 
 # Step 2 of the guide: the stub's lake schema (its records' fields as sent, then the lineage, with the region).
 STUB_SCHEMA = lake_schema(

@@ -25,7 +25,6 @@ from cdr.voicenter.load import load_staged
 from cdr.warehouse import build_and_publish
 
 pytestmark = pytest.mark.e2e
-UTC = UTC
 START, END = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
 GREGORIAN = 62_167_219_200
 HUGE = 99_999_999_999_999

@@ -23,7 +23,6 @@ from cdr.warehouse import build_and_publish
 from launch import start
 
 pytestmark = pytest.mark.e2e
-UTC = UTC
 NOV_19, NOV_20, NOV_21 = (datetime(2026, 11, d, tzinfo=UTC) for d in (19, 20, 21))
 TABLES = ("fct_cdr", "fct_call", "dim_agent", "dim_queue", "dim_date")
 

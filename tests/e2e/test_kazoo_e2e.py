@@ -16,7 +16,6 @@ from tests.e2e.airflow_cli import airflow
 from tests.helpers import kazoo_ids_created_in
 
 pytestmark = pytest.mark.e2e
-UTC = UTC
 # With a daily schedule, a run at logical date D covers the day before D (Airflow 3 infers the last full interval).
 RUN_NOV_20, RUN_NOV_19 = "2026-11-21T00:00:00+00:00", "2026-11-20T00:00:00+00:00"
 

@@ -15,7 +15,6 @@ from tests.e2e.airflow_cli import airflow
 from tests.helpers import pbx_ids_read_by
 
 pytestmark = pytest.mark.e2e
-UTC = UTC
 RUN_NOV_20 = "2026-11-21T00:00:00+00:00"  # daily schedule: the run at D covers the day before D
 
 

@@ -26,7 +26,6 @@ from cdr.warehouse import build_and_publish
 from launch import start, start_receiver, start_redis
 
 pytestmark = pytest.mark.e2e
-UTC = UTC
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 GREGORIAN = 62_167_219_200
 TOKEN = "poison-token-0123456789abcdef0123456789"

@@ -14,7 +14,6 @@ from launch import start_redis
 from tests.helpers import lake_rows as lake_source_rows
 
 KEY, C2D = "enigma:notifications:campaigns", "enigma:notifications:c2d"
-UTC = UTC
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from cdr.kazoo.extract import pull_interval
 from launch import start
 from tests.helpers import control, kazoo_ids_created_in, lake_rows, stats
 
-UTC = UTC
 DAY_START, DAY_END = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
 FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=2.0, timeout=(2, 5))
 

@@ -13,7 +13,6 @@ from cdr.pbx.extract import pull_interval
 from launch import start
 from tests.helpers import control, lake_rows, pbx_ids_read_by, stats
 
-UTC = UTC
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
 FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=2.0, timeout=(2, 5))
 

@@ -17,7 +17,6 @@ from launch import start
 from tests.conftest import ROOT
 from tests.helpers import control, stats, voicenter_instant, voicenter_time
 
-UTC = UTC
 CODE = "demo-voicenter-code"
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
 CDRS = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())

@@ -19,7 +19,6 @@ from launch import start, start_receiver
 from tests.conftest import ROOT
 from tests.helpers import control, lake_rows, voicenter_instant
 
-UTC = UTC
 CODE = "demo-voicenter-code"
 TOKEN = "reconcile-token-0123456789abcdef0123456789"
 DAY = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))

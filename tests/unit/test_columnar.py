@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 import pull_server  # noqa: E402
 
-UTC = UTC
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 LINEAGE = {
     "_source": "t",

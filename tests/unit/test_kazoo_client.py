@@ -12,7 +12,6 @@ from werkzeug import Response
 from cdr.http import RetryPolicy, SourceApiError, parse_retry_after
 from cdr.kazoo.client import KazooClient
 
-UTC = UTC
 START, END = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
 FAST = RetryPolicy(attempts=4, backoff=0.01, max_wait=2.0, timeout=(2, 2))
 CDRS = "/v2/accounts/acc/cdrs"

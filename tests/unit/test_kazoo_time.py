@@ -12,8 +12,6 @@ from cdr.kazoo.client import (
     window_params,
 )
 
-UTC = UTC
-
 
 def test_gregorian_epoch_offsets():
     # 1970-01-01 is day 719528 of the proleptic Gregorian calendar counted from year 0 (Erlang's calendar).

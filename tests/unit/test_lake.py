@@ -9,7 +9,6 @@ import pytest
 from cdr.lake import LakeWriter, ensure_schema_file, lake_schema, unit_for_interval
 from cdr.quarantine import quarantine
 
-UTC = UTC
 SCHEMA = lake_schema([pa.field("id", pa.string())])
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 

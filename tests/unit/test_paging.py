@@ -12,7 +12,6 @@ from werkzeug import Response
 from cdr.http import RenewingTokenAuth, RetryPolicy, SourceApiError, send_json
 from cdr.paging import CursorPaginator, PageNumberPaginator, UnchangedCursor, paginate, split_windows
 
-UTC = UTC
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_wait=0.1, timeout=(2, 2))
 
 

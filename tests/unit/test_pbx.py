@@ -16,7 +16,6 @@ from cdr.pbx.client import PbxClient, local_range
 from cdr.pbx.records import hms_seconds, local_to_utc, to_lake_row, uniqueid_epoch
 from cdr.values import BadRecord
 
-UTC = UTC
 RO = ZoneInfo("Europe/Bucharest")
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_wait=1, timeout=(2, 2))
 

@@ -16,8 +16,6 @@ from cdr.reporting.delivery import DeliveryError, deliver, parse_recipients
 from cdr.reporting.figures import Measure, change
 from cdr.reporting.render import cmp
 
-UTC = UTC
-
 
 def test_a_run_reports_the_utc_day_of_its_data_interval():
     assert report_day(pendulum.datetime(2026, 11, 20, tz="UTC"), pendulum.datetime(2026, 11, 21, tz="UTC")) == date(

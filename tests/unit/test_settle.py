@@ -9,7 +9,6 @@ import pytest
 
 from cdr import settle
 
-UTC = UTC
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
 

@@ -17,7 +17,6 @@ from cdr.reporting.build import ReportError, report_day
 from cdr.reporting.figures import SQL_DIR, day_params
 from cdr.schedules import daily_timetable
 
-UTC = UTC
 BUCHAREST_FALL_BACK = (datetime(2026, 10, 24, 21, tzinfo=UTC), datetime(2026, 10, 25, 22, tzinfo=UTC))  # 25 h
 BUCHAREST_SPRING_FORWARD = (datetime(2026, 3, 28, 22, tzinfo=UTC), datetime(2026, 3, 29, 21, tzinfo=UTC))  # 23 h
 

@@ -10,7 +10,6 @@ import pytest
 from cdr.voicenter.calllog import format_date, parse_date
 from cdr.voicenter.reconcile import LISTED_IDS, SETTLE, call_time, listed, settled, to_row
 
-UTC = UTC
 END = datetime(2026, 11, 20, 11, tzinfo=UTC)
 
 

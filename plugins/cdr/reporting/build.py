@@ -43,7 +43,6 @@ from cdr.reporting.figures import (
 
 log = logging.getLogger(__name__)
 
-UTC = UTC
 HTML_NAME = "report.html"
 PEAK_HOURS = 3
 # Leftovers of a killed run (dot-named, so nobody mistakes them for a report) older than this are removed.

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdr.values import INT64_MAX, INT64_MIN
+
 MAX_BODY = 4 * 1024 * 1024
 MAX_DEPTH = 32  # containers, the CDR object itself counted: {"a": [1]} is 2 deep
 MAX_FORM_FIELDS = 10_000  # a form's fields are its CDR's; a few dozen in practice
 ID_FIELD = "ivruniqueid"
 MAX_ID_CHARS = 128
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class OutOfBounds(ValueError):

@@ -79,7 +79,8 @@ DEFAULT_FIELDS = (
 )
 REQUIRED_FIELDS = ("CallID", "Date")
 
-# The vendor's table (voicenter-call-log.md section 6); the hint says what an operator should check.
+# The error codes of the vendor's Call Log API document (its table of errors); the hint says what an operator
+# should check.
 ERRORS = {
     1: "rate limit exceeded",
     2: "authorization failed: the organisation code (the Connection's password) was refused",

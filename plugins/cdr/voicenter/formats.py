@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode
 import defusedxml.xmlrpc
 import orjson
 
+from cdr.values import INT64_MIN
 from cdr.voicenter.bounds import MAX_FORM_FIELDS, OutOfBounds, check
 
 # Entity expansion, external entities and DTDs refused; gzip bombs capped (defusedxml).
@@ -176,7 +177,7 @@ def plain(value: Any) -> Any:
     if kind is list:
         return [plain(item) for item in value]
     if kind is int:
-        return value if -(2**63) <= value <= _UINT64_MAX else str(value)
+        return value if INT64_MIN <= value <= _UINT64_MAX else str(value)
     if kind is float:
         return value if math.isfinite(value) else _NON_FINITE[repr(value)]
     if value is None or kind is bool:

@@ -62,7 +62,7 @@ MARGIN = timedelta(days=1)  # how far around the interval delivered CDRs are loo
 UNIT_PREFIX = "calllog__"
 LISTED_IDS = 100  # ids named in the summary and the log; the counts are always whole
 
-# Webhook column <- Call Log field (voicenter-call-log.md section 3). Columns the log has no field for
+# Webhook column <- Call Log field (the Call Log API document's field list). Columns the log has no field for
 # (queueid, seconds_waiting_in_queue, caller_country, the *_name of extensions, TopDepartment*,
 # leg1DialStatusName, caller_number) stay null; the log record is whole in _raw.
 FIELD_MAP = {
