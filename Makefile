@@ -27,10 +27,12 @@ test: install
 	@scripts/lint.sh
 	@scripts/test.sh
 
-# No lint, no end-to-end: what a change to the package needs first, in a few minutes. A module's tests stay on
-# one worker (--dist loadfile): some share a server fixture and read what the tests before them left.
+# No lint, no end-to-end, no Airflow component, nothing over 10 s: what a change to the package needs first, in
+# under three minutes. A module's tests stay on one worker (--dist loadfile): some share a server fixture and
+# read what the tests before them left. `make test` runs everything.
 test-fast: install
-	@scripts/test.sh -n 2 --dist loadfile -m "not e2e and not ducklake and not scaleout" tests --ignore=tests/e2e
+	@scripts/test.sh -n 2 --dist loadfile -m "not e2e and not ducklake and not scaleout and not airflow and not slow" \
+		tests --ignore=tests/e2e
 
 up: install
 	@scripts/need.sh redis-server=redis-server

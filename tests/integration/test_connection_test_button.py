@@ -16,7 +16,7 @@ import requests
 
 from launch import free_port, start, start_redis
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 

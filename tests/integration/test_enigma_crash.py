@@ -45,6 +45,7 @@ def drain_process(url: str, data_dir) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(data_dir):
     rng = random.Random(9)
@@ -104,6 +105,7 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(data_dir):
     print(f"{kills} kills; {len(lake_refs) - PUSHED} CDRs read twice; {len(leftovers)} temporaries left by kills")
 
 
+@pytest.mark.slow
 def test_a_batch_read_again_after_a_crash_counts_once(data_dir, monkeypatch):
     from cdr.enigma import drain as drain_module
 

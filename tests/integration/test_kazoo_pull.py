@@ -119,6 +119,7 @@ def own_numbers_in_lake(data_dir) -> list[tuple[str, str]]:
     return sorted(zip(table["number"].to_pylist(), table["origin"].to_pylist()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["map", "paged"])
 def test_each_pull_keeps_the_accounts_own_numbers_in_the_lake(sim, client, data_dir, shape):
     """Crossbar's data.numbers object, and the list later releases page with start_key (page_size 1 here, so

@@ -220,6 +220,7 @@ def test_the_simulator_refuses_a_bad_date_range(sim):
     assert answer.status_code == 404 and answer.json()["ERROR_NUMBER"] == 5
 
 
+@pytest.mark.slow
 def test_pacing_keeps_under_the_servers_rate_limit(sim):
     # 5 requests a second allowed; the client paces itself at 4 a second and is never refused.
     control(sim.url, cap=3, rate_limit={"requests": 5, "seconds": 1})
@@ -228,6 +229,7 @@ def test_pacing_keeps_under_the_servers_rate_limit(sim):
     assert stats(sim.url)["rate_limited"] == 0
 
 
+@pytest.mark.slow
 def test_an_unpaced_client_is_refused_and_recovers_by_backing_off(sim):
     control(sim.url, cap=3, rate_limit={"requests": 5, "seconds": 1})
     pulled = client(sim.url, policy=RetryPolicy(attempts=8, backoff=0.3, max_wait=2.0)).pull(*DAY)

@@ -105,6 +105,7 @@ class Senders:
             thread.join()
 
 
+@pytest.mark.slow
 def test_a_rolling_restart_under_load_loses_no_acknowledged_cdr(data_dir):
     """The new receiver comes up on the same folder while the old one still writes (half the senders stay on it,
     draining), then the old one is stopped; the loader runs all along. Before issue 29 the new receiver sealed the

@@ -188,6 +188,7 @@ def test_pbx_pages_with_every_odd_value():
         assert_same(pbx, [*pull_server.pbx_rows(3), record])
 
 
+@pytest.mark.slow
 def test_local_times_read_as_strptime_reads_them_at_every_change_of_the_clock():
     def reference(text, tz, hint):
         naive = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
