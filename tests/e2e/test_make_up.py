@@ -1,8 +1,9 @@
-"""`make up` (include/demo/run_up.py) under a real scheduler: the README's back-fills, REST and CLI, run to success.
+"""`make up` (include/demo/run_up.py) under a real scheduler: docs/operations.md's back-fills, REST and CLI, run
+to success.
 
 One `make up` is started as a new user would (Airflow standalone: scheduler, dag-processor, api-server,
 triggerer), on a PostgreSQL database of its own that this test creates and drops (SQLite takes one writer at a
-time and cannot run back-fills beside other runs), with a daily pull schedule. Then, exactly as the README
+time and cannot run back-fills beside other runs), with a daily pull schedule. Then, exactly as docs/operations.md
 says: a JWT from /auth/token, a back-fill of kazoo_cdrs through POST /api/v2/backfills and one of pbx_cdrs with
 `airflow backfill create`; both must run to success with nobody unpausing anything, cdr_warehouse must build a
 bounded number of times, and the warehouse must then hold every CDR of every back-filled interval, counted here
@@ -167,7 +168,7 @@ def test_a_new_user_back_fills_through_rest_and_cli_with_make_up(up):
     password = json.loads((Path(up.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated").read_text())[
         "admin"
     ]
-    # As the README: a JWT from the simple auth manager.
+    # As docs/operations.md: a JWT from the simple auth manager.
     response = requests.post(f"{up.url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
     assert response.status_code in (200, 201), response.text
     up.token = response.json()["access_token"]
@@ -176,9 +177,9 @@ def test_a_new_user_back_fills_through_rest_and_cli_with_make_up(up):
     )
 
     # Unpausing started the 5-minute loaders (they drain the demo Enigma list and Voicenter segments), the latest
-    # daily interval of each pull and the builds those trigger. Once each loader has run, it is paused (as the
-    # README says) so that only the back-fills below write the lake, and what was started runs out. (cdr_reports
-    # is left alone: it writes no lake, and its sensor waits in minutes.)
+    # daily interval of each pull and the builds those trigger. Once each loader has run, it is paused (as
+    # docs/operations.md says) so that only the back-fills below write the lake, and what was started runs out.
+    # (cdr_reports is left alone: it writes no lake, and its sensor waits in minutes.)
     for dag_id in ("enigma_cdrs", "voicenter_cdrs"):
         wait_for(lambda dag_id=dag_id: up.runs(dag_id, state=["success"]), 300, f"a first {dag_id} run")
         up.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
@@ -186,7 +187,7 @@ def test_a_new_user_back_fills_through_rest_and_cli_with_make_up(up):
     built_before = builds(up)
     assert built_before >= 1  # the demo drains were built
 
-    # REST, as in the README.
+    # REST, as in docs/operations.md.
     rest = up.api(
         "POST",
         "/backfills",
@@ -204,7 +205,7 @@ def test_a_new_user_back_fills_through_rest_and_cli_with_make_up(up):
         json={"dag_id": "kazoo_cdrs", "from_date": "2015-06-25T00:00:00Z", "to_date": "2015-06-26T00:00:00Z"},
     )
     assert sorted(r["logical_date"][:10] for r in planned["backfills"]) == ["2015-06-25", "2015-06-26"]
-    # CLI, as in the README, in "another shell": the same environment make up was started with.
+    # CLI, as in docs/operations.md, in "another shell": the same environment make up was started with.
     airflow(
         up.env,
         "backfill",
