@@ -14,7 +14,7 @@ build afresh. Without --data-dir the warehouse goes to a temporary directory, re
 Then, --rounds times, in a process of its own for each warehouse:
   1. the 15 example queries of docs/analysts.md ("## Example queries", parsed from the document, so that the
      doc and this benchmark cannot drift), in order, on one read-only session opened as an analyst opens it
-     (cdr.ducklake.open_published: duckdb.connect(warehouse.duckdb, read_only=True), or the DuckLake attached
+     (cdr.warehouse.ducklake.open_published: duckdb.connect(warehouse.duckdb, read_only=True), or the DuckLake attached
      read-only as ``warehouse``). Each query is timed from execute() to its last row, or, when it returns more
      than 10,000 rows, to its first 10,000 (what a client shows first; the rest is read untimed, to count it);
   2. the daily report (cdr.reporting.build.build_report, as the cdr_reports DAG makes it: every CSV and
@@ -22,7 +22,7 @@ Then, --rounds times, in a process of its own for each warehouse:
 Each figure is the median of its rounds (--report-rounds, default --rounds, for the report).
 
 With --ducklake (a PostgreSQL libpq string without dbname, e.g. ``host=127.0.0.1 user=postgres``) the same
-warehouse is also published to a DuckLake by the product's cdr.ducklake.publish (one snapshot; catalog in a scratch
+warehouse is also published to a DuckLake by the product's ducklake.publish (one snapshot; catalog in a scratch
 PostgreSQL database created and dropped here, data under DIR/legs-<N>/ducklake) and measured the same way. That
 runs in --ducklake-python (default .venv-ducklake/bin/python when it exists, scripts/ducklake_env.sh makes it:
 DuckDB 1.5.5 with the DuckLake extensions from PyPI; DuckDB 2.0's are not on PyPI, docs/scale-out.md), the file in
@@ -56,7 +56,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from warehouse_build import ducklake_catalog, prepare, use  # noqa: E402
 
-from cdr import config, ducklake  # noqa: E402
+from cdr import config  # noqa: E402
+from cdr.warehouse import ducklake  # noqa: E402
 
 ANALYSTS_DOC = ROOT / "docs" / "analysts.md"
 QUERY_COUNT = 15
@@ -80,14 +81,14 @@ with open(sys.argv[2], "w") as fh:
 PUBLISH_RUNNER = """
 import sys, time
 from pathlib import Path
-from cdr import ducklake
+from cdr.warehouse import ducklake
 started = time.perf_counter()
 published = ducklake.publish(Path(sys.argv[1]))
 print(f"  published DuckLake snapshot {published['snapshot']} ({published['counts']['marts.fct_cdr']:,} legs) "
       f"in {time.perf_counter() - started:.0f} s", flush=True)
 """
 
-EXTENSIONS_CHECK = "import duckdb; from cdr import ducklake; ducklake.load_extensions(duckdb.connect())"
+EXTENSIONS_CHECK = "import duckdb; from cdr.warehouse import ducklake; ducklake.load_extensions(duckdb.connect())"
 
 
 def example_queries(doc: Path = ANALYSTS_DOC) -> list[tuple[str, str, str]]:
@@ -301,7 +302,7 @@ def main() -> None:
             use(size)  # CDR_WAREHOUSE_DATA_PATH under this size's directory
             # the catalog is new: Parquet files an earlier run's (dropped) catalog named are orphans
             shutil.rmtree(ducklake.data_path(), ignore_errors=True)
-            print("  publishing warehouse.duckdb to the DuckLake (cdr.ducklake.publish) ...", flush=True)
+            print("  publishing warehouse.duckdb to the DuckLake (cdr.warehouse.ducklake.publish) ...", flush=True)
             publish = subprocess.run(
                 [args.ducklake_python, "-c", PUBLISH_RUNNER, str(config.warehouse_path())],
                 capture_output=True,

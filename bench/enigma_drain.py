@@ -4,7 +4,7 @@ For each data variant (VARIANTS: the generator's messages, fields shuffled, numb
 of 50 to 5,000 bytes), pushes N CDRs (default 1,000,000) onto a throwaway redis-server, then, in the same run:
   floor: the same list read and trimmed with redis-py alone (LRANGE + LTRIM, same batch size), nothing parsed
          or written: the most any drain can do over this Redis and this client;
-  drain: cdr.enigma.drain: check each message is JSON, Parquet (fsync, rename), trim.
+  drain: cdr.sources.enigma.drain: check each message is JSON, Parquet (fsync, rename), trim.
 Each runs in its own process, which reports its own peak RSS.
 Targets, on every variant: drain >= 100,000 CDRs/s, >= 0.85x the floor's rate (issue 30), peak RSS < 400 MB
 whatever the backlog. One line per variant.
@@ -48,7 +48,7 @@ print(count, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_S
 
 DRAIN = """
 import logging, resource, sys, time, redis
-from cdr.enigma.drain import drain
+from cdr.sources.enigma.drain import drain
 logging.basicConfig(level=logging.WARNING)
 r = redis.Redis(port=int(sys.argv[1]))
 started = time.perf_counter()

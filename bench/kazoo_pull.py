@@ -6,7 +6,7 @@ variant in turn (pull_server.VARIANTS: the generator's rows, shuffled fields, nu
 of 50 to 5,000 bytes, the vendor's own example rows with fresh ids, two days, Unix start times, pages of 50 and
 5,000), so that no figure holds only for rows this benchmark shaped. On every variant, in the same run and
 against the same server, each in its own process:
-  product: cdr.kazoo.extract.pull_interval into the lake (typed columns, _raw, lineage, fsync and rename);
+  product: cdr.sources.kazoo.extract.pull_interval into the lake (typed columns, _raw, lineage, fsync and rename);
   dlt:     dlt's rest_api source, a cursor paginator on next_start_key/start_key, into its DuckDB destination;
   plain:   a plain loop of requests + json + pyarrow writing one Parquet file of the typed columns: the floor.
 Targets (issue 30), on every variant: the product at least 4x dlt's rows/s and at least 0.9x the plain loop's,
@@ -55,8 +55,8 @@ def product(url: str, workdir: Path) -> None:
     import time
     from datetime import timedelta
 
-    from cdr.kazoo.client import KazooClient
-    from cdr.kazoo.extract import pull_interval
+    from cdr.sources.kazoo.client import KazooClient
+    from cdr.sources.kazoo.extract import pull_interval
 
     logging.basicConfig(level=logging.WARNING)
     client = KazooClient(url, KAZOO_KEY, KAZOO_ACCOUNT, page_size=page_size())
@@ -107,7 +107,7 @@ def plain(url: str, workdir: Path) -> None:
     import pyarrow.parquet as pq
     import requests
 
-    from cdr.kazoo.records import INT_FIELDS, STRING_FIELDS
+    from cdr.sources.kazoo.records import INT_FIELDS, STRING_FIELDS
 
     schema = pa.schema([(name, pa.string()) for name in STRING_FIELDS] + [(name, pa.int64()) for name in INT_FIELDS])
     started = time.perf_counter()

@@ -380,7 +380,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from cdr import config
-    from cdr.settle import SETTLE_POKE_SECONDS
+    from cdr.warehouse.settle import SETTLE_POKE_SECONDS
 
     schedule = config.pull_schedule()
     interval = interval_seconds()

@@ -3,7 +3,7 @@
 Every request is a POST signed with ``api_hash`` (md5 of PHP's http_build_query of the parameters and the key),
 100 rows a page. A page server (bench/pull_server.py) renders every page before the first request and checks
 the Bearer token and the signature. In the same run and against the same server, each in its own process:
-  product: cdr.pbx.extract.pull_interval into the lake (typed columns, UTC call times, _raw, fsync and rename),
+  product: cdr.sources.pbx.extract.pull_interval into the lake (typed columns, UTC call times, _raw, fsync and rename),
            with no look-back, so that it reads the same pages as the others;
   dlt:     dlt's rest_api source into its DuckDB destination, with a page-number paginator that signs each page
            (the signature covers the page number, so no stock paginator can);
@@ -47,8 +47,8 @@ def product(url: str, workdir: Path) -> None:
     import time
     from datetime import timedelta
 
-    from cdr.pbx.client import PbxClient
-    from cdr.pbx.extract import pull_interval
+    from cdr.sources.pbx.client import PbxClient
+    from cdr.sources.pbx.extract import pull_interval
 
     logging.basicConfig(level=logging.WARNING)
     client = PbxClient(url, PBX_TOKEN, PBX_KEY, timezone_name=PBX_TZ)
@@ -116,7 +116,7 @@ def plain(url: str, workdir: Path) -> None:
     import pyarrow.parquet as pq
     import requests
 
-    from cdr.pbx.records import INT_FIELDS, STRING_FIELDS
+    from cdr.sources.pbx.records import INT_FIELDS, STRING_FIELDS
 
     schema = pa.schema([(name, pa.string()) for name in STRING_FIELDS] + [(name, pa.int64()) for name in INT_FIELDS])
     filters = pbx_filters(bench_days())

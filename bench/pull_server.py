@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
-from cdr.pbx.phpquery import api_hash, http_build_query, parse_str  # noqa: E402
+from cdr.sources.pbx.phpquery import api_hash, http_build_query, parse_str  # noqa: E402
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 GREGORIAN_UNIX_OFFSET = 62_167_219_200

@@ -1,6 +1,6 @@
 """Benchmark: one UTC day of KAZOO CDRs pulled into the lake on local disk and on an S3 server (issue 16).
 
-The same pre-rendered page server (bench/pull_server.py) and the product's pull (cdr.kazoo.extract.pull_interval)
+The same pre-rendered page server (bench/pull_server.py) and the product's pull (kazoo.extract.pull_interval)
 write the day once into a local lake and once into ``CDR_LAKE_URL=s3://...`` on a moto_server on loopback (dev
 dependency ``moto[server]``), each in its own process. Printed: rows/s, the lake's MB/s (Parquet bytes committed
 per second, manifests included) and peak RSS, and the S3 write's share of the local one. moto keeps objects in
@@ -30,9 +30,9 @@ def product(url: str, workdir: Path) -> None:
     import time
     from datetime import timedelta
 
-    from cdr.kazoo.client import KazooClient
-    from cdr.kazoo.extract import pull_interval
-    from cdr.lake import LakeWriter
+    from cdr.lake.writer import LakeWriter
+    from cdr.sources.kazoo.client import KazooClient
+    from cdr.sources.kazoo.extract import pull_interval
 
     logging.basicConfig(level=logging.WARNING)
     commit, spent = LakeWriter.commit, []
@@ -54,7 +54,8 @@ def product(url: str, workdir: Path) -> None:
 
 
 def lake_bytes() -> int:
-    from cdr import config, objectstore
+    from cdr import config
+    from cdr.lake import objectstore
 
     url = config.lake_url()
     if objectstore.is_object_url(url):

@@ -1,6 +1,6 @@
 """Synthetic CDRs for the warehouse benchmark, written straight into a lake with DuckDB.
 
-Each source's rows carry the columns its staging model reads, typed as the lake's schema (cdr.sources), with
+Each source's rows carry the columns its staging model reads, typed as the lake's schema (registry.lake_tables), with
 realistic repetition: a pool of customers who call again, a few hundred agents and queues, re-read and re-sent
 copies (which the warehouse must count once), an hourly file per source as the pull DAGs write them.
 """
@@ -26,7 +26,7 @@ LEGS = """
             select i, (hash(i) % 1000000007)::bigint as h, to_timestamp({t0} + (i - {first}) * {span} / {n}) as ts
             from range({first}, {first} + {n}) t(i)
         )"""
-# The lineage of a pulled record, as cdr.pull writes it: one file per source, hour and pull.
+# The lineage of a pulled record, as cdr.sources.pull writes it: one file per source, hour and pull.
 PULLED = """
         select * exclude (ts), to_json(rows) as _raw, strftime(ts, '%Y-%m-%d') as "date", hour(ts) as "hour",
                date_trunc('hour', ts) as _interval_start, date_trunc('hour', ts) + interval 1 hour as _interval_end,
@@ -117,7 +117,7 @@ SQL = {
                 (100 + h % {agents})::varchar as callerextension,
                 case when h % 5 in (1, 3) then (h % 15)::varchar else '0' end as queueid,
                 case when h % 5 in (1, 3) then 'Queue ' || (h % 15) end as queuename,
-                -- the account's wall clock written as epoch seconds, as Voicenter sends it (cdr.voicenter.times)
+                -- the account's wall clock written as epoch seconds, as Voicenter sends it (voicenter.times)
                 epoch(timezone('Asia/Jerusalem', ts))::bigint as "time", (h % 300)::bigint as duration,
                 (h % 25)::bigint as dialtime,
                 (h % 90)::bigint as seconds_waiting_in_queue, (h % 500)::bigint as price,

@@ -1,7 +1,7 @@
 """The ceiling for bench/voicenter_receiver.py: a bare Starlette app, outside the product, that parses a Voicenter
 body as the receiver does (orjson for JSON; xmlrpc.client behind defusedxml, which any receiver on the internet
 needs, for XML-RPC; parse_qsl for a form) and answers Err 0 in the body's format without checking, storing or
-syncing anything. It runs under the receiver's own uvicorn settings (cdr.voicenter.receiver.server_options).
+syncing anything. It runs under the receiver's own uvicorn settings (cdr.sources.voicenter.receiver.server_options).
 
 Run: .venv/bin/python bench/voicenter_ceiling.py --port 8090
 """
@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cdr.voicenter.formats import answer
-from cdr.voicenter.receiver import DEFAULTS, Limits, server_options
+from cdr.sources.voicenter.formats import answer
+from cdr.sources.voicenter.receiver import DEFAULTS, Limits, server_options
 
 defusedxml.xmlrpc.monkey_patch()
 

@@ -5,7 +5,7 @@
 
 For each size (--small-legs, then --legs; --small-legs 0 skips it), writes the legs into a fresh lake
 (bench/synthetic_lake.py) and measures, each in its own process:
-  1. the full cycle: cdr.warehouse.build_and_publish(full_refresh=True): `dbt build --full-refresh` (models, unit
+  1. the full cycle: cdr.warehouse.build.build_and_publish(full_refresh=True): `dbt build --full-refresh` (models, unit
      and data tests), source freshness, publish of warehouse.duckdb and of its masked copy, docs;
   2. the same transformation as a hand-written DuckDB script (bench/warehouse_build.sql), on the same lake;
   3. --rounds times, the sizes taking turns: --new-legs new legs (1% of 10M, from the last six hours, each
@@ -13,7 +13,7 @@ For each size (--small-legs, then --legs; --small-legs 0 skips it), writes the l
      only data changed. A size's incremental figure is the median of its rounds: this machine's speed drifts by
      a fifth within minutes, and taking turns lets a slow spell fall on both sizes alike.
 With --ducklake (a PostgreSQL libpq string without dbname, e.g. ``host=127.0.0.1 user=postgres``) the cycles
-publish to a DuckLake warehouse (cdr.ducklake) in a scratch database created and dropped here, its data under
+publish to a DuckLake warehouse (cdr.warehouse.ducklake) in a scratch database created and dropped here, its data under
 the data directory, instead of warehouse.duckdb: compare the publish step of the two runs (docs/scale-out.md).
 It checks that the script and the dbt build agree leg for leg on the columns the script computes (COMPARED), after
 the full cycle and again after the incremental ones (on the legs the script saw; every new leg must be there), and
@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from synthetic_lake import write_legs  # noqa: E402
 
 from cdr import config  # noqa: E402
-from cdr.lake import ensure_schema_file  # noqa: E402
-from cdr.sources import LAKE_TABLES  # noqa: E402
+from cdr.lake.writer import ensure_schema_file  # noqa: E402
+from cdr.registry import lake_tables  # noqa: E402
 
 RSS_TARGET_GB = 4.0
 # The targets (issue #30): the incremental cycle at most this share of the full one; the full `dbt build` at most
@@ -89,7 +89,7 @@ COMPARED = (
 
 HAND_RUNNER = """
 import sys, duckdb
-from cdr.dbt_plugin import register_functions
+from cdr.warehouse.dbt_plugin import register_functions
 con = duckdb.connect(sys.argv[1])
 # the settings the dbt profile gives the build
 con.execute("set memory_limit = ?", [sys.argv[3]])
@@ -106,7 +106,7 @@ print(con.execute("select count(*) from fct_cdr").fetchone()[0])
 CYCLE_RUNNER = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-from cdr.warehouse import build_and_publish
+from cdr.warehouse.build import build_and_publish
 build_and_publish(full_refresh=sys.argv[1] == "full")
 """
 
@@ -165,7 +165,7 @@ def in_child(function, *args):
 
 
 def slowest_nodes(target: Path, most: int = 8) -> str:
-    """Where the cycle's ``dbt build`` spent its time (cdr.dbt_batch keeps each command's run_results): the slowest
+    """Where the cycle's ``dbt build`` spent its time (dbt_batch keeps each command's run_results): the slowest
     nodes, and the data tests' sum."""
     path = target / "run_results.build.json"
     if not path.exists():
@@ -195,7 +195,7 @@ def prepare(base: Path, legs: int, hand: bool) -> dict:
     build = config.build_dir()
     print(f"{legs:,} legs in {data}", flush=True)
     started = time.perf_counter()
-    for source, schema in LAKE_TABLES.items():
+    for source, schema in lake_tables().items():
         ensure_schema_file(source, schema)
     written = write_lake(lake, legs, size["now"] - timedelta(days=91), 90)
     files = sum(1 for _ in lake.rglob("*.parquet"))

@@ -18,8 +18,8 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from cdr.assets import REPORTS, WAREHOUSE
-from cdr.schedules import daily_timetable, pull_start_date
+from cdr.airflow.assets import REPORTS, WAREHOUSE
+from cdr.airflow.schedules import daily_timetable, pull_start_date
 
 
 @dag(

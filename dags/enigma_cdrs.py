@@ -12,7 +12,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from cdr.assets import lake_asset
+from cdr.airflow.assets import lake_asset
 
 # A run stops taking new batches after this, well inside the 5-minute schedule.
 TIME_BUDGET_SECONDS = 240
@@ -31,9 +31,9 @@ TIME_BUDGET_SECONDS = 240
 def enigma_cdrs():
     @task(outlets=[lake_asset("enigma")])
     def drain() -> dict:
-        from cdr.enigma.drain import drain
-        from cdr.enigma.hook import EnigmaHook
         from cdr.registry import region_for
+        from cdr.sources.enigma.drain import drain
+        from cdr.sources.enigma.hook import EnigmaHook
 
         hook = EnigmaHook()
         return drain(

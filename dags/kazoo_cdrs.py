@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from cdr.assets import lake_asset
-from cdr.schedules import pull_start_date, pull_timetable
+from cdr.airflow.assets import lake_asset
+from cdr.airflow.schedules import pull_start_date, pull_timetable
 
 
 @dag(
@@ -27,9 +27,9 @@ from cdr.schedules import pull_start_date, pull_timetable
 def kazoo_cdrs():
     @task(outlets=[lake_asset("kazoo")])
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.kazoo.extract import pull_interval
-        from cdr.kazoo.hook import KazooHook
         from cdr.registry import region_for
+        from cdr.sources.kazoo.extract import pull_interval
+        from cdr.sources.kazoo.hook import KazooHook
 
         hook = KazooHook()
         return pull_interval(

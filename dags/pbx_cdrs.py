@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from cdr.assets import lake_asset
-from cdr.schedules import pull_start_date, pull_timetable
+from cdr.airflow.assets import lake_asset
+from cdr.airflow.schedules import pull_start_date, pull_timetable
 
 
 @dag(
@@ -29,9 +29,9 @@ from cdr.schedules import pull_start_date, pull_timetable
 def pbx_cdrs():
     @task(outlets=[lake_asset("pbx")])
     def pull(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.pbx.extract import pull_interval
-        from cdr.pbx.hook import PbxHook
         from cdr.registry import region_for
+        from cdr.sources.pbx.extract import pull_interval
+        from cdr.sources.pbx.hook import PbxHook
 
         hook = PbxHook()
         return pull_interval(

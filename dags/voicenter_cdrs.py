@@ -3,7 +3,7 @@
 Every 5 minutes. Only sealed segments are taken; the one being written waits for the next run. A re-run or a
 crash mid-load neither loses nor duplicates: a segment is one lake unit and moves aside only once loaded.
 
-With receivers on several hosts (CDR_VOICENTER_RECEIVER_QUEUES, see cdr.queues and docs/scale-out.md) there is
+With receivers on several hosts (CDR_VOICENTER_RECEIVER_QUEUES, see cdr.airflow.queues and docs/scale-out.md) there is
 one load task per host, each on that host's Celery queue, reading that host's landing folder.
 """
 
@@ -14,8 +14,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from cdr.assets import lake_asset
-from cdr.queues import receiver_queues, task_id_for
+from cdr.airflow.assets import lake_asset
+from cdr.airflow.queues import receiver_queues, task_id_for
 
 
 @dag(
@@ -30,8 +30,8 @@ from cdr.queues import receiver_queues, task_id_for
 )
 def voicenter_cdrs():
     def load() -> dict:
-        from cdr.voicenter.account import configured_settings
-        from cdr.voicenter.load import load_staged
+        from cdr.sources.voicenter.account import configured_settings
+        from cdr.sources.voicenter.load import load_staged
 
         return load_staged(settings=configured_settings())
 

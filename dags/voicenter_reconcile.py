@@ -15,8 +15,8 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from cdr.assets import lake_asset
-from cdr.schedules import pull_start_date, reconcile_timetable
+from cdr.airflow.assets import lake_asset
+from cdr.airflow.schedules import pull_start_date, reconcile_timetable
 
 
 @dag(
@@ -32,15 +32,15 @@ from cdr.schedules import pull_start_date, reconcile_timetable
 def voicenter_reconcile():
     @task.sensor(mode="reschedule", poke_interval=60, timeout=2 * 3600)
     def wait_for_the_log(data_interval_end=None) -> bool:
-        from cdr.voicenter.reconcile import settled
+        from cdr.sources.voicenter.reconcile import settled
 
         return settled(data_interval_end)
 
     @task(outlets=[lake_asset("voicenter")])
     def reconcile(data_interval_start=None, data_interval_end=None) -> dict:
-        from cdr.voicenter.account import AccountSettings
-        from cdr.voicenter.hook import VoicenterHook
-        from cdr.voicenter.reconcile import reconcile_interval
+        from cdr.sources.voicenter.account import AccountSettings
+        from cdr.sources.voicenter.hook import VoicenterHook
+        from cdr.sources.voicenter.reconcile import reconcile_interval
 
         hook = VoicenterHook()
         return reconcile_interval(

@@ -16,7 +16,7 @@ import sys
 
 import duckdb
 
-from cdr.duckfile import sql_string
+from cdr.warehouse.duckfile import sql_string
 
 
 def relations(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, list[tuple[str, str]]]:

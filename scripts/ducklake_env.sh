@@ -24,6 +24,6 @@ site=$("$ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pure
 echo "import cdr.venv_defaults" > "$site/cdr_venv_defaults.pth"
 "$ENV/bin/python" -c "
 import duckdb
-from cdr import ducklake
+from cdr.warehouse import ducklake
 ducklake.load_extensions(duckdb.connect(), s3=True)
 print(f'ducklake_env: ready: $ENV, duckdb {duckdb.__version__} with ducklake, postgres_scanner, httpfs')"

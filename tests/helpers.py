@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from cdr.kazoo.client import to_gregorian
+from cdr.sources.kazoo.client import to_gregorian
 
 
 def kazoo_ids_created_in(rows: list[dict], start: datetime, end: datetime) -> set[str]:
@@ -19,7 +19,7 @@ def kazoo_ids_created_in(rows: list[dict], start: datetime, end: datetime) -> se
 
 def voicenter_instant(cdr: dict, zone: str = "Asia/Jerusalem") -> datetime:
     """The true UTC start of a Voicenter webhook CDR: its ``time`` is the account's wall-clock time written as
-    epoch seconds (the vendor's examples). Worked out here with zoneinfo alone, not with cdr.voicenter.times."""
+    epoch seconds (the vendor's examples). Worked out here with zoneinfo alone, not with cdr.sources.voicenter.times."""
     wall = datetime.fromtimestamp(int(cdr["time"]), UTC).replace(tzinfo=None)
     return wall.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
@@ -79,7 +79,7 @@ def two_hour_ai_cdr(ivruniqueid: str = "VC-two-hours") -> dict:
     """A CDR of a two-hour call with its ``aiData`` block, shaped as Voicenter's example
     (cdr_notification_aiData_v_b2a4031.json): 160 words a minute, 8 words a sentence (2,400 sentences), Hebrew
     words of 2 to 8 letters, each sentence with its transcript entry and its emotions entry, and a summary of
-    400 words. cdr.voicenter.bounds sizes the body limit from it."""
+    400 words. cdr.sources.voicenter.bounds sizes the body limit from it."""
     import random
 
     letters = "אבגדהוזחטיכלמנסעפצקרשת"

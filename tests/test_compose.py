@@ -147,7 +147,7 @@ def test_init_moves_the_earlier_staging_migrates_and_creates_the_admin_from_stdi
     script = (ROOT / INIT_SCRIPT.removeprefix("/opt/cdr/")).read_text()
     steps = [line for line in script.splitlines() if line and not line.startswith(("#", " "))]
     assert steps[0] == "set -eu"
-    assert steps[1].startswith("python -m cdr.voicenter.relocate")
+    assert steps[1].startswith("python -m cdr.sources.voicenter.relocate")
     assert steps[2] == "airflow db migrate"
     # The password on stdin (the prompt and its confirmation), from the environment; never an argument.
     assert steps[3].startswith(

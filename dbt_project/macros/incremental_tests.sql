@@ -1,7 +1,7 @@
 {#- Data tests on an incremental build check only what the build can have changed, where that proves the same as
     checking every row.
 
-    cdr.warehouse passes the var `tests_changed_since` on an incremental build: the newest `extracted_at` of
+    cdr.warehouse.build passes the var `tests_changed_since` on an incremental build: the newest `extracted_at` of
     fct_cdr after the last build whose tests all passed. Less the var lake_lookback_hours (the margin the models
     read the lake again from, macros/lake_watermark.sql), every row an incremental build since then wrote or read
     anew has a later `extracted_at`: fct_cdr replaces legs by key from that watermark, fct_call recomputes the

@@ -1,7 +1,7 @@
 {#- The call centre's clock (docs/analysts.md, "Local time"). The site's zone is the var site_timezone
     (CDR_SITE_TIMEZONE, default UTC); a source whose call centre sits elsewhere overrides it with
     CDR_SITE_TIMEZONE_<SOURCE> (e.g. CDR_SITE_TIMEZONE_PBX=Europe/Bucharest). Read when dbt compiles, like
-    every var: a changed zone needs a full refresh of the facts (cdr.warehouse.project_fingerprint sees the
+    every var: a changed zone needs a full refresh of the facts (cdr.warehouse.build.project_fingerprint sees the
     variables, so cdr_warehouse makes one). -#}
 
 {#- The site's zone (an empty CDR_SITE_TIMEZONE is the default, UTC). -#}

@@ -20,7 +20,7 @@
 {%- endmacro %}
 
 {#- `text` as a SQL string literal: the one way a path, URL or setting is written into the project's SQL (its quotes
-    doubled, so that whatever it holds stays data). Python's twin is cdr.duckfile.sql_string. Source YAML cannot
+    doubled, so that whatever it holds stays data). Python's twin is cdr.warehouse.duckfile.sql_string. Source YAML cannot
     call it: dbt renders a source's properties before macros exist, so the lake location of every source is
     written once, quoted the same way, in dbt_project.yml (sources: +meta: external_location). -#}
 {% macro sql_string(text) -%}
@@ -28,7 +28,7 @@
 {%- endmacro %}
 
 {#- The raw lake the staging sources read (as dbt_project.yml's external_location): CDR_LAKE_URL, else lake/ under
-    CDR_DATA_DIR; on object storage through the live-files filesystem (cdr.objectstore). -#}
+    CDR_DATA_DIR; on object storage through the live-files filesystem (cdr.lake.objectstore). -#}
 {% macro lake_root() -%}
     {{- return(env_var('CDR_LAKE_URL', env_var('CDR_DATA_DIR', '../data') ~ '/lake') | replace('s3://', 'cdrlake://')) -}}
 {%- endmacro %}

@@ -26,7 +26,7 @@ IVR = [
 
 
 def wall_epoch(when: datetime) -> int:
-    """``time`` as Voicenter writes it: Israel's wall-clock time written as epoch seconds (cdr.voicenter.times)."""
+    """``time`` as Voicenter writes it: Israel's wall-clock time written as epoch seconds (voicenter.times)."""
     return int(when.astimezone(ISRAEL).replace(tzinfo=UTC).timestamp())
 
 

@@ -5,7 +5,7 @@ set -eu
 
 # 1. What a receiver of the earlier layout staged in the shared data volume (CDR_DATA_VOLUME_DIR: cdr-data
 #    mounted a second time, without the receiver's volume over it) into the receiver's own volume.
-python -m cdr.voicenter.relocate "$CDR_DATA_VOLUME_DIR/landing/voicenter" "$CDR_DATA_DIR/landing/voicenter"
+python -m cdr.sources.voicenter.relocate "$CDR_DATA_VOLUME_DIR/landing/voicenter" "$CDR_DATA_DIR/landing/voicenter"
 
 # 2. Airflow's database, the auth manager's users and roles included.
 airflow db migrate

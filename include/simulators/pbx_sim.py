@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from simbase import SimHandler, SimState, arg_parser, make_server, serve_forever
 
-from cdr.pbx.phpquery import api_hash, parse_str
+from cdr.sources.pbx.phpquery import api_hash, parse_str
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "demo_data" / "pbx_cdrs.json"
 KNOWN_FILTERS = {

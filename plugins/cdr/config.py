@@ -19,7 +19,7 @@ def data_dir() -> Path:
 
 
 def lake_url() -> str:
-    """Where the raw lake lives (``CDR_LAKE_URL``): ``s3://bucket/prefix`` (cdr.objectstore), or a local path,
+    """Where the raw lake lives (``CDR_LAKE_URL``): ``s3://bucket/prefix`` (cdr.lake.objectstore), or a local path,
     by default ``lake/`` under the data directory."""
     url = (os.environ.get("CDR_LAKE_URL") or "").strip()
     if url.startswith("s3://"):
@@ -32,7 +32,7 @@ def lake_on_object_store() -> bool:
 
 
 def lake_dir() -> Path:
-    """The local lake's folder. Code that may run against a lake on object storage goes through cdr.lake
+    """The local lake's folder. Code that may run against a lake on object storage goes through cdr.lake.writer
     (``lake_root``), never this."""
     url = (os.environ.get("CDR_LAKE_URL") or "").strip()
     if url.startswith("s3://"):

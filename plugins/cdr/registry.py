@@ -1,6 +1,6 @@
 """The sources: one entry each, and everything else that differs by source is derived from it.
 
-Adding a source is one `Source` here, its package under `cdr/<name>/` and its dbt staging folder (see
+Adding a source is one `Source` here, its package under `cdr/sources/<name>/` and its dbt staging folder (see
 docs/adding-a-source.md). This module imports nothing heavy (no pyarrow, no duckdb, no Airflow), so hooks, DAG
 files and the report can all read it; the lake schema is named by a dotted path and loaded only when asked for.
 
@@ -42,7 +42,7 @@ class Source:
     legs_overlap: bool = False
     # What marts.dim_queue calls the source's queues: the Enigma dialer's campaigns play the part of queues.
     queue_type: str = "queue"
-    # The DAGs whose runs write its lake folder (cdr_warehouse waits for them to settle: cdr.settle); by default
+    # The DAGs whose runs write its lake folder (cdr_warehouse waits for them to settle: warehouse.settle); by default
     # its one DAG, `<name>_cdrs`.
     lake_dags: tuple[str, ...] = ()
 
@@ -59,8 +59,13 @@ class Source:
         return f"cdr://lake/{self.name}"
 
     def lake_schema(self) -> Any:
-        module, attribute = self.schema_ref.split(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _load(self.schema_ref)
+
+
+def _load(ref: str) -> Any:
+    """The object a "module:ATTRIBUTE" names: the registry stays light, and below the packages it names."""
+    module, attribute = ref.split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 SOURCES: dict[str, Source] = {
@@ -71,21 +76,28 @@ SOURCES: dict[str, Source] = {
             "KAZOO",
             "KAZOO",
             "#4c72b0",
-            "cdr.kazoo.records:SCHEMA",
+            "cdr.sources.kazoo.records:SCHEMA",
             "kazoo_default",
             "US",
             "UTC",
             legs_overlap=True,
         ),
         Source(
-            "pbx", "While1 PBX", "PBX", "#dd8452", "cdr.pbx.records:SCHEMA", "pbx_default", "RO", "Europe/Bucharest"
+            "pbx",
+            "While1 PBX",
+            "PBX",
+            "#dd8452",
+            "cdr.sources.pbx.records:SCHEMA",
+            "pbx_default",
+            "RO",
+            "Europe/Bucharest",
         ),
         Source(
             "enigma",
             "Enigma",
             "Enigma",
             "#55a868",
-            "cdr.enigma.records:SCHEMA",
+            "cdr.sources.enigma.records:SCHEMA",
             "enigma_default",
             "ZA",
             "Africa/Johannesburg",
@@ -96,7 +108,7 @@ SOURCES: dict[str, Source] = {
             "Voicenter",
             "Voicenter",
             "#8172b3",
-            "cdr.voicenter.records:SCHEMA",
+            "cdr.sources.voicenter.records:SCHEMA",
             "voicenter_default",
             "IL",
             "Asia/Jerusalem",
@@ -122,6 +134,20 @@ def names() -> list[str]:
 def lake_schemas() -> dict[str, Any]:
     """Each source's lake Parquet schema (imports pyarrow and the sources' records modules)."""
     return {s.name: s.lake_schema() for s in SOURCES.values()}
+
+
+# What the warehouse build reads from the lake besides the sources' CDRs: the DIDs the pulls list as theirs, and
+# the Call Log's times of the CDRs the Voicenter webhook delivered. Folder to "module:ATTRIBUTE" of its schema.
+LAKE_EXTRAS: dict[str, str] = {
+    "own_numbers": "cdr.lake.own_numbers:SCHEMA",
+    "voicenter_time_witness": "cdr.sources.voicenter.records:WITNESS_SCHEMA",
+}
+
+
+@cache
+def lake_tables() -> dict[str, Any]:
+    """Every lake folder the warehouse build reads, to its Parquet schema: the sources' and `LAKE_EXTRAS`."""
+    return {**lake_schemas(), **{folder: _load(ref) for folder, ref in LAKE_EXTRAS.items()}}
 
 
 def _override(name: str, extra: Mapping[str, Any] | None, key: str) -> str | None:

@@ -24,8 +24,8 @@ import pytest
 
 from cdr import registry
 from cdr.config import DBT_PROJECT_DIR
-from cdr.lake import LakeWriter, ensure_schema_file, lake_schema, unit_for_interval
-from cdr.sources import LAKE_TABLES
+from cdr.lake.writer import LakeWriter, ensure_schema_file, lake_schema, unit_for_interval
+from cdr.registry import lake_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -172,8 +172,8 @@ def test_a_sixth_source_needs_only_its_own_files(tmp_path, monkeypatch):
         assert [r["source"] for r in csv.DictReader(fh)] == ["kazoo", "pbx", "enigma", "voicenter", "stub"]
     assert stub.lake_schema() is STUB_SCHEMA and stub.asset_uri == "cdr://lake/stub"
 
-    # 2. Its lake: the other sources' empty schema files (as cdr.warehouse ensures), and one file of the stub's.
-    for name, schema in LAKE_TABLES.items():
+    # 2. Its lake: the other sources' empty schema files (as cdr.warehouse.build ensures), and one file of the stub's.
+    for name, schema in lake_tables().items():
         ensure_schema_file(name, schema, data / "lake")
     start, end = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
     lineage = {

@@ -14,9 +14,9 @@ import pytest
 import redis
 
 from cdr import config
-from cdr.enigma.drain import drain
 from cdr.reporting.build import build_report
-from cdr.warehouse import build_and_publish, dbt_build_arguments
+from cdr.sources.enigma.drain import drain
+from cdr.warehouse.build import build_and_publish, dbt_build_arguments
 from launch import start_redis
 from tests.conftest import ROOT
 from tests.e2e.test_enigma_e2e import KEYS, MESSAGES

@@ -46,7 +46,7 @@ from tests.test_compose import CELERY, COMPOSE, DOCKERFILE, _merge_service, comm
 
 pytestmark = pytest.mark.e2e
 
-# The demo's CDRs without `aiData`: the receiver of this release refuses an object there (cdr.voicenter.bounds),
+# The demo's CDRs without `aiData`: the receiver of this release refuses an object there (cdr.sources.voicenter.bounds),
 # which is the receiver's own business and tests; any CDR it takes serves here.
 CDRS = [
     {key: value for key, value in cdr.items() if key != "aiData"}

@@ -88,14 +88,14 @@ def pipeline(tmp_path_factory):
     """The whole pipeline once, a look at every file, an operator's chmod and chgrp, a full rebuild and a second
     look; returns what was seen."""
     from cdr import config
-    from cdr.enigma.drain import drain
-    from cdr.kazoo.client import KazooClient
-    from cdr.kazoo.extract import pull_interval as pull_kazoo
-    from cdr.pbx.client import PbxClient
-    from cdr.pbx.extract import pull_interval as pull_pbx
     from cdr.reporting.build import build_report
-    from cdr.voicenter.load import load_staged
-    from cdr.warehouse import build_and_publish
+    from cdr.sources.enigma.drain import drain
+    from cdr.sources.kazoo.client import KazooClient
+    from cdr.sources.kazoo.extract import pull_interval as pull_kazoo
+    from cdr.sources.pbx.client import PbxClient
+    from cdr.sources.pbx.extract import pull_interval as pull_pbx
+    from cdr.sources.voicenter.load import load_staged
+    from cdr.warehouse.build import build_and_publish
 
     files_gid, masked_gid, operator_gid = other_groups(3)
     base = tmp_path_factory.mktemp("atrest") / "o'neil's {schema} $HOME; --"

@@ -15,14 +15,14 @@ import duckdb
 import pytest
 
 from cdr import config
-from cdr.enigma.drain import write_batch
-from cdr.kazoo.records import SCHEMA as KAZOO_SCHEMA
-from cdr.kazoo.records import to_lake_row as kazoo_row
-from cdr.lake import LakeWriter, unit_for_interval
-from cdr.pbx.records import SCHEMA as PBX_SCHEMA
-from cdr.pbx.records import to_lake_row as pbx_row
-from cdr.voicenter.load import load_staged
-from cdr.warehouse import build_and_publish
+from cdr.lake.writer import LakeWriter, unit_for_interval
+from cdr.sources.enigma.drain import write_batch
+from cdr.sources.kazoo.records import SCHEMA as KAZOO_SCHEMA
+from cdr.sources.kazoo.records import to_lake_row as kazoo_row
+from cdr.sources.pbx.records import SCHEMA as PBX_SCHEMA
+from cdr.sources.pbx.records import to_lake_row as pbx_row
+from cdr.sources.voicenter.load import load_staged
+from cdr.warehouse.build import build_and_publish
 
 pytestmark = pytest.mark.e2e
 START, END = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)

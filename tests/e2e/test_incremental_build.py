@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from cdr import config
-from cdr.kazoo.client import KazooClient
-from cdr.kazoo.extract import pull_interval as pull_kazoo
-from cdr.pbx.client import PbxClient
-from cdr.pbx.extract import pull_interval as pull_pbx
-from cdr.warehouse import build_and_publish
+from cdr.sources.kazoo.client import KazooClient
+from cdr.sources.kazoo.extract import pull_interval as pull_kazoo
+from cdr.sources.pbx.client import PbxClient
+from cdr.sources.pbx.extract import pull_interval as pull_pbx
+from cdr.warehouse.build import build_and_publish
 from launch import start
 
 pytestmark = pytest.mark.e2e
@@ -116,7 +116,7 @@ def test_incremental_tests_check_the_new_rows_and_full_builds_every_row(data_dir
     """An incremental build's data tests look only at what was read since the last build whose tests passed: a
     bad new row fails the build (and it is not published) until it is gone; a bad row from before that mark is
     left to the full tests, which a full refresh and full_tests=True run."""
-    from cdr.warehouse import DbtError, tested_mark
+    from cdr.warehouse.build import DbtError, tested_mark
 
     with start("kazoo_sim.py") as kazoo:
         pull_kazoo(KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account"), NOV_19, NOV_20)
@@ -207,12 +207,12 @@ def test_incremental_repeat_callers_and_resend_conflicts_equal_a_full_rebuild(da
     """fct_inbound_call (incremental by number) and the Voicenter re-send count (int_voicenter__cdr_versions)
     after new calls from numbers that called before, a call that moved to another number and a re-send with
     other content, equal a full rebuild; the re-send is counted once in dq_unmapped."""
-    from cdr.lake import ensure_schema_file
-    from cdr.sources import LAKE_TABLES
+    from cdr.lake.writer import ensure_schema_file
+    from cdr.registry import lake_tables
 
     synthetic = bench_module("synthetic_lake")
     lake = config.lake_dir()
-    for source, schema in LAKE_TABLES.items():
+    for source, schema in lake_tables().items():
         ensure_schema_file(source, schema)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     # 30 numbers per source: every number calls many times

@@ -118,7 +118,7 @@ def test_a_build_with_an_analyst_holding_the_warehouse_open(env, kazoo_rows):
     expected = kazoo_ids_created_in(kazoo_rows, datetime(2026, 11, 19, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
     with duckdb.connect(str(warehouse(env)), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_cdr").fetchone()[0] == len(expected) > before
-    # Nothing half-written beside it: only the published copies' hidden slots (cdr.duckfile), each its two copies.
+    # Nothing half-written beside it: only the published copies' hidden slots (warehouse.duckfile), each its two copies.
     leftovers = [p.name for p in warehouse(env).parent.iterdir() if p.name.startswith(".")]
     assert all(name.endswith(".slots") for name in leftovers), leftovers
     for slots in warehouse(env).parent.glob(".*.slots"):

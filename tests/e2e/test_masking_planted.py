@@ -1,6 +1,6 @@
 """Masking by meaning, proven by planting (issue 29): known numbers in every text field of every source's
 payloads (tests/e2e/planting.py) go through the real pipeline, the simulators, Redis and the receiver, the drain
-and the loader, then cdr.warehouse.build_and_publish as cdr_warehouse runs it, and the daily report made from the
+and the loader, then cdr.warehouse.build.build_and_publish as cdr_warehouse runs it, and the daily report made from the
 masked copy. None of the numbers, in any format, may be in any table of warehouse_masked.duckdb, in its file's
 bytes or in the masked report; all of them are in the full warehouse and its report, so the scan can find them.
 """
@@ -19,14 +19,14 @@ import pytest
 import redis
 from post_voicenter import post, post_all
 
-from cdr.enigma.drain import drain
-from cdr.kazoo.client import KazooClient
-from cdr.kazoo.extract import pull_interval as pull_kazoo
-from cdr.pbx.client import PbxClient
-from cdr.pbx.extract import pull_interval as pull_pbx
 from cdr.reporting.build import build_report
-from cdr.voicenter.load import load_staged
-from cdr.warehouse import build_and_publish
+from cdr.sources.enigma.drain import drain
+from cdr.sources.kazoo.client import KazooClient
+from cdr.sources.kazoo.extract import pull_interval as pull_kazoo
+from cdr.sources.pbx.client import PbxClient
+from cdr.sources.pbx.extract import pull_interval as pull_pbx
+from cdr.sources.voicenter.load import load_staged
+from cdr.warehouse.build import build_and_publish
 from launch import start, start_receiver, start_redis
 from tests.e2e import planting
 
@@ -152,7 +152,7 @@ def test_nor_in_the_report_made_from_the_masked_copy(planted):
 
 def test_every_published_column_is_classified_and_in_the_masked_copy_unless_dropped(planted):
     """A column added to a mart (or a new mart) without `config: {meta: {personal: ...}}` in its YAML fails here."""
-    from cdr.masking import classification
+    from cdr.warehouse.masking import classification
 
     rules = classification()
     with duckdb.connect(str(planted.plain), read_only=True) as con:

@@ -16,13 +16,13 @@ import redis
 from post_voicenter import post
 
 from cdr import config
-from cdr.enigma.drain import drain
-from cdr.kazoo.client import KazooClient
-from cdr.kazoo.extract import pull_interval as pull_kazoo
-from cdr.pbx.client import PbxClient
-from cdr.pbx.extract import pull_interval as pull_pbx
-from cdr.voicenter.load import load_staged
-from cdr.warehouse import build_and_publish
+from cdr.sources.enigma.drain import drain
+from cdr.sources.kazoo.client import KazooClient
+from cdr.sources.kazoo.extract import pull_interval as pull_kazoo
+from cdr.sources.pbx.client import PbxClient
+from cdr.sources.pbx.extract import pull_interval as pull_pbx
+from cdr.sources.voicenter.load import load_staged
+from cdr.warehouse.build import build_and_publish
 from launch import start, start_receiver, start_redis
 
 pytestmark = pytest.mark.e2e

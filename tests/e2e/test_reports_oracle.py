@@ -244,7 +244,7 @@ def test_the_masked_report_is_the_report_of_the_masked_copy(base, reports_root, 
     """CDR_REPORT_MASK_NUMBERS makes the report from warehouse_masked.duckdb: every figure is that copy's, the
     call-back list shows each number as its salted hash, with no link to dial it, and nothing is counted
     differently. (That no planted number reaches it is tests/e2e/test_masking_planted.py.)"""
-    from cdr.masking import masked_path, publish_masked
+    from cdr.warehouse.masking import masked_path, publish_masked
 
     plain_dir = report(base, reports_root, DEMO_DAY, "unmasked")
     plain = read_csv(plain_dir / "callbacks.csv")

@@ -66,7 +66,7 @@ WHEN_FOR_ESTIMATED = {
 
 
 def _ducklake_or_skip() -> None:
-    from cdr import ducklake
+    from cdr.warehouse import ducklake
 
     try:
         ducklake.load_extensions(duckdb.connect(), s3=True)
@@ -190,16 +190,16 @@ def single_machine_build(data: Path, kazoo_url: str, pbx_url: str) -> dict[str, 
     """The default shape, in this process: a local lake and warehouse.duckdb, the same sources pulled, drained,
     posted and loaded through the calls the DAGs' tasks make, then cdr_warehouse's build."""
     from cdr import config
-    from cdr.enigma.drain import drain
-    from cdr.enigma.hook import EnigmaHook
-    from cdr.kazoo.extract import pull_interval as pull_kazoo
-    from cdr.kazoo.hook import KazooHook
-    from cdr.pbx.extract import pull_interval as pull_pbx
-    from cdr.pbx.hook import PbxHook
     from cdr.registry import region_for
-    from cdr.voicenter.account import configured_settings
-    from cdr.voicenter.load import load_staged
-    from cdr.warehouse import build_and_publish
+    from cdr.sources.enigma.drain import drain
+    from cdr.sources.enigma.hook import EnigmaHook
+    from cdr.sources.kazoo.extract import pull_interval as pull_kazoo
+    from cdr.sources.kazoo.hook import KazooHook
+    from cdr.sources.pbx.extract import pull_interval as pull_pbx
+    from cdr.sources.pbx.hook import PbxHook
+    from cdr.sources.voicenter.account import configured_settings
+    from cdr.sources.voicenter.load import load_staged
+    from cdr.warehouse.build import build_and_publish
 
     with pytest.MonkeyPatch.context() as patch, start_redis() as enigma:
         for name in ("CDR_LAKE_URL", "CDR_WAREHOUSE_CATALOG", "CDR_WAREHOUSE_DATA_PATH"):
@@ -433,7 +433,7 @@ def test_workers_object_storage_and_ducklake_build_what_one_machine_builds(stack
     assert stack.s3.keys("cdr", "warehouse/")
 
     # The DuckLake, read as an analyst on another machine reads it, equals the single-machine build.
-    from cdr import ducklake
+    from cdr.warehouse import ducklake
 
     with pytest.MonkeyPatch.context() as patch:
         for name, value in stack.env.items():

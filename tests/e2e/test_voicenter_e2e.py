@@ -52,8 +52,8 @@ def test_a_resend_that_differs_keeps_the_first_and_is_counted(tmp_path, monkeypa
     from post_voicenter import post
 
     from cdr import config
-    from cdr.voicenter.load import load_staged
-    from cdr.warehouse import build_and_publish
+    from cdr.sources.voicenter.load import load_staged
+    from cdr.warehouse.build import build_and_publish
 
     data = tmp_path / "data"
     monkeypatch.setenv("CDR_DATA_DIR", str(data))
@@ -114,9 +114,9 @@ def test_voicenter_legs_start_at_the_true_utc_time_on_both_2026_daylight_saving_
     from post_voicenter import post
 
     from cdr import config
-    from cdr.voicenter.formats import parse, staged_line
-    from cdr.voicenter.load import load_staged
-    from cdr.warehouse import build_and_publish
+    from cdr.sources.voicenter.formats import parse, staged_line
+    from cdr.sources.voicenter.load import load_staged
+    from cdr.warehouse.build import build_and_publish
 
     data = tmp_path / "data"
     monkeypatch.setenv("CDR_DATA_DIR", str(data))

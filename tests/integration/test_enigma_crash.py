@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from cdr import config
-from cdr.warehouse import build_and_publish
+from cdr.warehouse.build import build_and_publish
 from launch import start_redis
 from tests.helpers import lake_rows
 
@@ -29,7 +29,7 @@ def drain_process(url: str, data_dir) -> subprocess.Popen:
         [
             sys.executable,
             "-m",
-            "cdr.enigma.drain",
+            "cdr.sources.enigma.drain",
             "--url",
             url,
             "--key",
@@ -107,7 +107,7 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(data_dir):
 
 @pytest.mark.slow
 def test_a_batch_read_again_after_a_crash_counts_once(data_dir, monkeypatch):
-    from cdr.enigma import drain as drain_module
+    from cdr.sources.enigma import drain as drain_module
 
     with start_redis() as server:
         client = redis.Redis(port=server.port)

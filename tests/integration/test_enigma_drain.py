@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from cdr.enigma.drain import Lease, LeaseHeld, drain
-from cdr.lake import LakeWriter
+from cdr.lake.writer import LakeWriter
+from cdr.sources.enigma.drain import Lease, LeaseHeld, drain
 from launch import start_redis
 from tests.helpers import lake_rows as lake_source_rows
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from cdr.enigma.drain import LEASE_KEY, Lease, LeaseHeld
+from cdr.sources.enigma.drain import LEASE_KEY, Lease, LeaseHeld
 from launch import start_redis
 
 pytestmark = pytest.mark.integration

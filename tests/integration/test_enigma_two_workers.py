@@ -27,7 +27,7 @@ WORKER = textwrap.dedent(
     """
     import json, sys
     import redis
-    from cdr.enigma.drain import LeaseHeld, drain
+    from cdr.sources.enigma.drain import LeaseHeld, drain
     client = redis.Redis.from_url(sys.argv[1])
     client.ping()
     print("ready", flush=True)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdr.http import RetryPolicy, SourceApiError
-from cdr.kazoo.client import KazooClient
-from cdr.kazoo.extract import pull_interval
+from cdr.sources.http import RetryPolicy, SourceApiError
+from cdr.sources.kazoo.client import KazooClient
+from cdr.sources.kazoo.extract import pull_interval
 from launch import start
 from tests.helpers import control, kazoo_ids_created_in, lake_rows, stats
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdr.http import RetryPolicy, SourceApiError
-from cdr.pbx.client import PbxClient
-from cdr.pbx.extract import pull_interval
+from cdr.sources.http import RetryPolicy, SourceApiError
+from cdr.sources.pbx.client import PbxClient
+from cdr.sources.pbx.extract import pull_interval
 from launch import start
 from tests.helpers import control, lake_rows, pbx_ids_read_by, stats
 

@@ -1,6 +1,6 @@
 """The lake on object storage (CDR_LAKE_URL=s3://...) against a real S3 server (moto_server on loopback).
 
-A unit is committed by a manifest (cdr.objectstore): a writer killed at any point leaves readers on the unit's
+A unit is committed by a manifest (cdr.lake.objectstore): a writer killed at any point leaves readers on the unit's
 previous complete version, a re-run converges on the new one, and no row is ever read twice."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
-from cdr import objectstore
-from cdr.lake import LakeWriter, duckdb_connect, ensure_schema_file, lake_schema, read_paths, sweep_temporaries
+from cdr.lake import objectstore
+from cdr.lake.writer import LakeWriter, duckdb_connect, ensure_schema_file, lake_schema, read_paths, sweep_temporaries
 from tests.s3server import moto_server
 
 pytestmark = pytest.mark.integration
@@ -137,8 +137,8 @@ CHILD = textwrap.dedent(
     """
     import json, sys, time
     from datetime import UTC, date, datetime
-    from cdr import objectstore
-    from cdr.lake import LakeWriter
+    from cdr.lake import objectstore
+    from cdr.lake.writer import LakeWriter
     sys.path.insert(0, {root!r})
     from tests.integration.test_s3_lake import SCHEMA, DAYS, row
 
@@ -232,8 +232,8 @@ def test_credentials_from_an_aws_connection(lake, monkeypatch):
 
 
 def test_own_numbers_and_quarantine_on_object_storage(lake):
-    from cdr.own_numbers import write_own_numbers
-    from cdr.quarantine import DailyCap, quarantine
+    from cdr.lake.own_numbers import write_own_numbers
+    from cdr.lake.quarantine import DailyCap, quarantine
 
     write_own_numbers("kazoo", [{"number": "+27110000001", "origin": "api"}])
     write_own_numbers("kazoo", [{"number": "+27110000002", "origin": "api"}, {"number": "100", "origin": "connection"}])
@@ -271,13 +271,13 @@ def test_dbt_staging_reads_the_live_lake_on_object_storage(lake, kazoo_rows):
     """The staging sources' read_parquet globs, rendered by dbt and read through the dbt plugin's filesystem,
     see each unit's live version only: a superseded version and a killed attempt's files are not read."""
     from cdr import config
-    from cdr.kazoo.records import SCHEMA as KAZOO
-    from cdr.kazoo.records import to_lake_row
-    from cdr.own_numbers import write_own_numbers
-    from cdr.sources import LAKE_TABLES
-    from cdr.warehouse import run_dbt
+    from cdr.lake.own_numbers import write_own_numbers
+    from cdr.registry import lake_tables
+    from cdr.sources.kazoo.records import SCHEMA as KAZOO
+    from cdr.sources.kazoo.records import to_lake_row
+    from cdr.warehouse.build import run_dbt
 
-    for source, schema in LAKE_TABLES.items():
+    for source, schema in lake_tables().items():
         ensure_schema_file(source, schema)
     lineage = {
         "_source": "kazoo",
@@ -315,9 +315,9 @@ def test_dbt_staging_reads_the_live_lake_on_object_storage(lake, kazoo_rows):
 def test_receiver_segments_load_into_the_bucket_once(lake):
     """voicenter_cdrs loads a sealed segment into the bucket; loading it again (killed between the commit and
     moving the segment aside) supersedes, not duplicates; reconciliation reads what the webhook delivered there."""
-    from cdr.voicenter.load import load_staged
-    from cdr.voicenter.reconcile import delivered_by_webhook
-    from cdr.voicenter.staging import landing_folder
+    from cdr.sources.voicenter.load import load_staged
+    from cdr.sources.voicenter.reconcile import delivered_by_webhook
+    from cdr.sources.voicenter.staging import landing_folder
     from tests.helpers import voicenter_time
 
     when = voicenter_time(datetime(2026, 11, 20, 10, tzinfo=UTC))

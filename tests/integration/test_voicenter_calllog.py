@@ -10,9 +10,9 @@ import pytest
 import requests
 from voicenter_calllog_sim import to_log_record
 
-from cdr.http import RetryPolicy
-from cdr.voicenter.calllog import CallLogClient, CallLogError, TokenBucket, endpoint_url
-from cdr.voicenter.reconcile import to_row
+from cdr.sources.http import RetryPolicy
+from cdr.sources.voicenter.calllog import CallLogClient, CallLogError, TokenBucket, endpoint_url
+from cdr.sources.voicenter.reconcile import to_row
 from launch import start
 from tests.conftest import ROOT
 from tests.helpers import control, stats, voicenter_instant, voicenter_time

@@ -3,7 +3,7 @@
 Every body must end as Err 0 (staged), Err 1 (HTTP 400, kept in quarantine byte for byte) or 413, never a 500 or a
 dropped connection, with /healthz green throughout; whatever was acknowledged must be staged byte for byte and
 load into the lake with nothing quarantined, since the receiver acknowledges only what is a CDR by
-cdr.voicenter.bounds and the loader quarantines only what is not.
+cdr.sources.voicenter.bounds and the loader quarantines only what is not.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdr.voicenter.load import load_staged
+from cdr.sources.voicenter.load import load_staged
 from launch import start_receiver
 
 TOKEN = "fuzz-token-0123456789abcdefghijklmnopqrstuv"

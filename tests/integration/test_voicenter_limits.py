@@ -21,7 +21,7 @@ import pytest
 import requests
 from post_voicenter import acknowledged, encode, post
 
-from cdr.voicenter.bounds import MAX_BODY
+from cdr.sources.voicenter.bounds import MAX_BODY
 from launch import free_port, start_receiver
 
 TOKEN = "limits-token-0123456789abcdefghijklmnop"
@@ -85,7 +85,7 @@ def json_nested(depth: int) -> bytes:
     )
 
 
-# Bodies that are not a CDR (cdr.voicenter.bounds): unparseable, no usable id, past the depth or field limits.
+# Bodies that are not a CDR (cdr.sources.voicenter.bounds): unparseable, no usable id, past the depth or field limits.
 NOT_CDRS = [
     ("no id", json.dumps({"caller": MARKER, "duration": 4}).encode(), "application/json"),
     ("id of 300 characters", json.dumps(cdr(9, ivruniqueid="A" * 300)).encode(), "application/json"),

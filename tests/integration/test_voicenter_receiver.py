@@ -18,8 +18,8 @@ import pytest
 import requests
 from post_voicenter import acknowledged, encode, post
 
-from cdr.voicenter.bounds import MAX_BODY
-from cdr.voicenter.load import load_staged
+from cdr.sources.voicenter.bounds import MAX_BODY
+from cdr.sources.voicenter.load import load_staged
 from launch import start_receiver
 from tests.helpers import lake_rows, two_hour_ai_cdr, voicenter_sample
 

@@ -10,11 +10,11 @@ import pytest
 import requests
 from post_voicenter import post, post_all
 
-from cdr.http import RetryPolicy
-from cdr.voicenter.calllog import CallLogClient, endpoint_url
-from cdr.voicenter.load import load_staged
-from cdr.voicenter.reconcile import reconcile_interval
-from cdr.voicenter.records import SCHEMA
+from cdr.sources.http import RetryPolicy
+from cdr.sources.voicenter.calllog import CallLogClient, endpoint_url
+from cdr.sources.voicenter.load import load_staged
+from cdr.sources.voicenter.reconcile import reconcile_interval
+from cdr.sources.voicenter.records import SCHEMA
 from launch import start, start_receiver
 from tests.conftest import ROOT
 from tests.helpers import control, lake_rows, voicenter_instant

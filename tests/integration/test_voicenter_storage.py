@@ -17,7 +17,7 @@ import pytest
 import requests
 from post_voicenter import acknowledged, post
 
-from cdr.voicenter.load import load_staged
+from cdr.sources.voicenter.load import load_staged
 from launch import start_receiver
 from tests.helpers import lake_rows
 

@@ -38,6 +38,6 @@ def replace(src, dst, **kwargs):
 
 def main() -> None:
     os.fsync, os.fdatasync, os.replace = fsync, fdatasync, replace
-    from cdr.voicenter.receiver import main as receiver
+    from cdr.sources.voicenter.receiver import main as receiver
 
     receiver()

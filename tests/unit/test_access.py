@@ -53,7 +53,7 @@ def mode_and_group(path: Path) -> tuple[int, int]:
 def test_written_files_and_the_folders_made_for_them_are_private_whatever_the_umask(data_dir, groups, open_umask):
     from cdr import access
     from cdr.fsutil import atomic_write_bytes
-    from cdr.quarantine import quarantine
+    from cdr.lake.quarantine import quarantine
 
     files, _, _ = groups
     atomic_write_bytes(data_dir / "a" / "b" / "note.json", b"{}")
@@ -67,7 +67,7 @@ def test_written_files_and_the_folders_made_for_them_are_private_whatever_the_um
 
 
 def test_the_salt_is_never_readable_but_by_its_owner(data_dir, groups, open_umask, monkeypatch):
-    from cdr.masking import number_salt
+    from cdr.warehouse.masking import number_salt
 
     monkeypatch.delenv("CDR_NUMBER_SALT", raising=False)
     salt = number_salt()
@@ -78,7 +78,7 @@ def test_the_salt_is_never_readable_but_by_its_owner(data_dir, groups, open_umas
 def test_lake_files_are_private_whatever_the_umask(tmp_path, groups, open_umask):
     import pyarrow as pa
 
-    from cdr.lake import LakeWriter, ensure_schema_file, lake_schema, replace_file
+    from cdr.lake.writer import LakeWriter, ensure_schema_file, lake_schema, replace_file
 
     schema = lake_schema([pa.field("id", pa.string())])
     row = {"id": "x", "_source": "t", "_extracted_at": 0, "_raw": "{}"}
@@ -94,7 +94,7 @@ def test_lake_files_are_private_whatever_the_umask(tmp_path, groups, open_umask)
 
 
 def test_a_publish_keeps_the_mode_and_group_an_operator_gave_the_warehouse(incremental_project, groups, open_umask):
-    from cdr.warehouse import publish_warehouse
+    from cdr.warehouse.build import publish_warehouse
 
     files, _, third = groups
     tmp = incremental_project
@@ -127,8 +127,8 @@ def test_a_publish_keeps_the_mode_and_group_an_operator_gave_the_warehouse(incre
 
 def test_the_masked_copy_is_in_its_own_group_and_may_be_opened_wider(data_dir, groups, open_umask, tmp_path):
     from cdr import config
-    from cdr.masking import publish_masked
-    from cdr.warehouse import publish_warehouse
+    from cdr.warehouse.build import publish_warehouse
+    from cdr.warehouse.masking import publish_masked
 
     files, masked, _ = groups
     make_build(tmp_path / "build.duckdb", 3)

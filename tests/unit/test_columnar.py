@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cdr import columnar
-from cdr.kazoo import records as kazoo
-from cdr.pbx import records as pbx
-from cdr.pull import pull_into_lake
+from cdr.lake import columnar
+from cdr.sources.kazoo import records as kazoo
+from cdr.sources.pbx import records as pbx
+from cdr.sources.pull import pull_into_lake
 from cdr.values import BadRecord, raw_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,7 +234,7 @@ def test_pages_decode_to_the_values_json_gives():
     ]
     values += [2**64, -(2**70), 0, -0.0, 1e-7, 5e-324, 1.7976931348623157e308]
     text = json.dumps({"data": values, "s": "\u00e9\u2028😀"}).encode()
-    from cdr.http import _decode
+    from cdr.sources.http import _decode
 
     assert _decode(text) == json.loads(text)
 
@@ -307,9 +307,9 @@ def test_the_page_loop_skips_edge_repeats_and_quarantines_bad_rows_byte_for_byte
 
 
 def assert_same_as_sent(module, records):
-    """As a pull reads a page: each record's bytes as sent kept for ``_raw`` (cdr.http.Records), so the typed
+    """As a pull reads a page: each record's bytes as sent kept for ``_raw`` (cdr.sources.http.Records), so the typed
     columns take the path that looks for fractions in Arrow rather than in the decoded values."""
-    from cdr.http import Records, _raw_slices
+    from cdr.sources.http import Records, _raw_slices
 
     content = json.dumps({"data": records}, separators=(",", ":"), ensure_ascii=False).encode()
     page = Records(msgspec.json.decode(content)["data"], _raw_slices(content, "data"))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cdr.kazoo.hook import KazooHook
+from cdr.sources.kazoo.hook import KazooHook
 
 
 def set_conn(monkeypatch, **fields):

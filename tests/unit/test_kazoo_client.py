@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug import Response
 
-from cdr.http import RetryPolicy, SourceApiError, parse_retry_after
-from cdr.kazoo.client import KazooClient
+from cdr.sources.http import RetryPolicy, SourceApiError, parse_retry_after
+from cdr.sources.kazoo.client import KazooClient
 
 START, END = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
 FAST = RetryPolicy(attempts=4, backoff=0.01, max_wait=2.0, timeout=(2, 2))
@@ -185,7 +185,7 @@ def test_a_token_near_its_lifetime_is_renewed_before_the_server_refuses_it(https
     ],
 )
 def test_the_source_session_reads_the_environment_as_requests_does(monkeypatch, environment):
-    from cdr.http import SourceSession
+    from cdr.sources.http import SourceSession
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         for spelling in (name, name.lower()):

@@ -3,7 +3,7 @@ from itertools import pairwise
 
 import pytest
 
-from cdr.kazoo.client import (
+from cdr.sources.kazoo.client import (
     GREGORIAN_UNIX_OFFSET,
     MAX_WINDOW,
     from_gregorian,

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cdr.lake import LakeWriter, ensure_schema_file, lake_schema, unit_for_interval
-from cdr.quarantine import quarantine
+from cdr.lake.quarantine import quarantine
+from cdr.lake.writer import LakeWriter, ensure_schema_file, lake_schema, unit_for_interval
 
 SCHEMA = lake_schema([pa.field("id", pa.string())])
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -209,7 +209,7 @@ HOSTILE_KEYS = [
 def test_any_text_gives_a_safe_distinct_and_stable_unit_name():
     import re
 
-    from cdr.lake import safe_name
+    from cdr.lake.writer import safe_name
 
     names = [safe_name(key) for key in HOSTILE_KEYS]
     for key, name in zip(HOSTILE_KEYS, names):
@@ -229,7 +229,7 @@ def test_a_unit_that_is_not_a_file_name_is_refused(tmp_path):
 
 
 def test_enigma_batches_of_any_key_stay_in_the_lake_each_in_its_own_file(data_dir):
-    from cdr.enigma.drain import write_batch
+    from cdr.sources.enigma.drain import write_batch
 
     lake = (data_dir / "lake").resolve()
     message = b'{"type": "cdr", "payload": {"call_ref": "r1"}}'

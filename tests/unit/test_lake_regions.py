@@ -22,7 +22,7 @@ def regions(folder) -> set:
 
 @pytest.mark.parametrize("given, stamped", [("BW", "BW"), (None, "ZA")])
 def test_enigma_batches_carry_the_region(data_dir, given, stamped):
-    from cdr.enigma.drain import write_batch
+    from cdr.sources.enigma.drain import write_batch
 
     rows, bad = write_batch(
         "enigma:notifications:campaigns",
@@ -36,8 +36,8 @@ def test_enigma_batches_carry_the_region(data_dir, given, stamped):
 
 @pytest.mark.parametrize("given, stamped", [("MD", "MD"), (None, "RO")])
 def test_pbx_pulls_carry_the_region(data_dir, given, stamped):
-    from cdr.pbx.client import Page
-    from cdr.pbx.extract import pull_interval
+    from cdr.sources.pbx.client import Page
+    from cdr.sources.pbx.extract import pull_interval
 
     records = [r for r in json.loads(PBX_DATA.read_text()) if r["time"].startswith("2026-11-20")][:5]
     assert records
@@ -55,7 +55,7 @@ def test_pbx_pulls_carry_the_region(data_dir, given, stamped):
 
 @pytest.mark.parametrize("given, stamped", [("PS", "PS"), (None, "IL")])
 def test_voicenter_loads_carry_the_region(data_dir, given, stamped):
-    from cdr.voicenter.load import landing_folder, load_staged
+    from cdr.sources.voicenter.load import landing_folder, load_staged
 
     cdr = json.loads((ROOT / "include" / "demo_data" / "voicenter_cdrs.json").read_text())[0]
     received = datetime.fromtimestamp(cdr["time"] + 60, UTC).isoformat()
@@ -68,7 +68,7 @@ def test_voicenter_loads_carry_the_region(data_dir, given, stamped):
 
 
 def test_voicenter_settings_from_the_optional_connection(monkeypatch):
-    from cdr.voicenter.account import configured_settings
+    from cdr.sources.voicenter.account import configured_settings
 
     monkeypatch.delenv("AIRFLOW_CONN_VOICENTER_DEFAULT", raising=False)
     assert (

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from cdr import config
-from cdr.masking import PERSONAL_CLASSES, MaskingError, Rule, classification, publish_masked
-from cdr.warehouse import publish_warehouse
+from cdr.warehouse.build import publish_warehouse
+from cdr.warehouse.masking import PERSONAL_CLASSES, MaskingError, Rule, classification, publish_masked
 
 SALT = "unit-salt"
 
@@ -169,7 +169,7 @@ def test_each_class_is_applied(tmp_path):
 
 def test_a_column_without_a_class_is_left_out_and_said(tmp_path, caplog):
     make_warehouse(tmp_path / "w.duckdb", extra_column=True)
-    with caplog.at_level(logging.WARNING, logger="cdr.masking"):
+    with caplog.at_level(logging.WARNING, logger="cdr.warehouse.masking"):
         publish_masked(tmp_path / "w.duckdb", tmp_path / "m.duckdb", salt=SALT, rules=RULES)
     with duckdb.connect(str(tmp_path / "m.duckdb"), read_only=True) as con:
         assert "secret" not in [r[0] for r in con.execute("describe marts.legs").fetchall()]
@@ -202,7 +202,7 @@ def test_a_copy_made_by_other_rules_is_made_again_whole(tmp_path, monkeypatch):
             }
         )
     )
-    from cdr.warehouse import incremental_keys
+    from cdr.warehouse.build import incremental_keys
 
     build = tmp_path / "build.duckdb"
     with duckdb.connect(str(build)) as con:

@@ -1,5 +1,5 @@
-"""The page loop's own parts (cdr.pull): page-edge repeats, found by set operations on the usual page; and each
-record's bytes as the server sent them, kept as ``_raw`` (cdr.http.Records)."""
+"""The page loop's own parts (cdr.sources.pull): page-edge repeats, found by set operations on the usual page; and each
+record's bytes as the server sent them, kept as ``_raw`` (cdr.sources.http.Records)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import msgspec
 import pyarrow.parquet as pq
 import pytest
 
-from cdr.kazoo import records as kazoo
-from cdr.pull import first_sightings, pull_into_lake
+from cdr.sources.kazoo import records as kazoo
+from cdr.sources.pull import first_sightings, pull_into_lake
 from tests.unit.test_columnar import pull_server
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -85,8 +85,8 @@ def test_raw_is_each_record_as_the_server_sent_it(httpserver, data_dir):
     its own bytes from the answer, not the record written again, and reads back to the same values."""
     from werkzeug import Response
 
-    from cdr.kazoo.client import KazooClient
-    from cdr.kazoo.extract import pull_interval
+    from cdr.sources.kazoo.client import KazooClient
+    from cdr.sources.kazoo.extract import pull_interval
 
     rows = pull_server.kazoo_rows(3)
     rows[0]["caller_id_name"] = "Zoë 😀"
@@ -115,7 +115,7 @@ def test_raw_is_each_record_as_the_server_sent_it(httpserver, data_dir):
 def test_the_pbx_pages_carry_their_records_bytes_too(httpserver):
     from werkzeug import Response
 
-    from cdr.pbx.client import PbxClient
+    from cdr.sources.pbx.client import PbxClient
 
     results = [{"id": "1", "src": "Zoë"}, {"id": "2", "billsec": 1.5e16}]
     body = json.dumps({"has_error": False, "results": results, "pagination": {"max_page": 1}}, indent=1)

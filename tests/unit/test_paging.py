@@ -9,8 +9,8 @@ import pytest
 import requests
 from werkzeug import Response
 
-from cdr.http import RenewingTokenAuth, RetryPolicy, SourceApiError, send_json
-from cdr.paging import CursorPaginator, PageNumberPaginator, UnchangedCursor, paginate, split_windows
+from cdr.sources.http import RenewingTokenAuth, RetryPolicy, SourceApiError, send_json
+from cdr.sources.paging import CursorPaginator, PageNumberPaginator, UnchangedCursor, paginate, split_windows
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_wait=0.1, timeout=(2, 2))
 

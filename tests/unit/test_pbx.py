@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from werkzeug import Response
 
-from cdr.http import RetryPolicy, SourceApiError
-from cdr.pbx.client import PbxClient, local_range
-from cdr.pbx.records import hms_seconds, local_to_utc, to_lake_row, uniqueid_epoch
+from cdr.sources.http import RetryPolicy, SourceApiError
+from cdr.sources.pbx.client import PbxClient, local_range
+from cdr.sources.pbx.records import hms_seconds, local_to_utc, to_lake_row, uniqueid_epoch
 from cdr.values import BadRecord
 
 RO = ZoneInfo("Europe/Bucharest")

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from cdr.pbx.phpquery import api_hash, http_build_query, parse_str
+from cdr.sources.pbx.phpquery import api_hash, http_build_query, parse_str
 
 ALPHABET = [*"abcXYZ019 _-.~+&=[]%#?/\\'\"\t\n", "ș", "ă", "î", "ü", "日本", "😀", "€", ""]
 

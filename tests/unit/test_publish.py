@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from cdr.warehouse import build_lock, publish_warehouse
+from cdr.warehouse.build import build_lock, publish_warehouse
 
 
 def make_build(path, rows: int) -> None:
@@ -75,7 +75,10 @@ def test_the_build_lock_is_exclusive_and_dies_with_its_holder(data_dir):
         [
             sys.executable,
             "-c",
-            ("import time, cdr.warehouse as w\nwith w.build_lock():\n    print('held', flush=True); time.sleep(60)\n"),
+            (
+                "import time, cdr.warehouse.build as w\n"
+                "with w.build_lock():\n    print('held', flush=True); time.sleep(60)\n"
+            ),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -122,7 +125,7 @@ def test_an_older_duckdb_opens_the_published_warehouse(tmp_path):
 
 def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(data_dir, monkeypatch, tmp_path):
     from cdr import config
-    from cdr.warehouse import DATA_SELECTION, PROVED_DOWNSTREAM, dbt_build_arguments, project_fingerprint
+    from cdr.warehouse.build import DATA_SELECTION, PROVED_DOWNSTREAM, dbt_build_arguments, project_fingerprint
 
     full = ["build", "--full-refresh", "--exclude", *PROVED_DOWNSTREAM]
     assert dbt_build_arguments() == full  # no build yet
@@ -156,7 +159,7 @@ def test_the_fingerprint_follows_the_dbt_project(monkeypatch, tmp_path):
     import shutil
 
     from cdr import config
-    from cdr.warehouse import project_fingerprint
+    from cdr.warehouse.build import project_fingerprint
 
     copy = tmp_path / "dbt_project"
     shutil.copytree(config.DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
@@ -175,7 +178,7 @@ def test_the_masked_copy_hashes_every_number_stably_and_drops_recordings(tmp_pat
 
     import duckdb
 
-    from cdr.masking import publish_masked
+    from cdr.warehouse.masking import publish_masked
 
     monkeypatch.setenv("CDR_DATA_DIR", str(tmp_path / "data"))
     full = tmp_path / "warehouse.duckdb"
@@ -234,7 +237,7 @@ def make_lake_build(path, legs: list[tuple[str, str, str]], agents: int) -> None
 
 @pytest.fixture
 def incremental_project(tmp_path, monkeypatch):
-    """cdr.warehouse reads the incremental tables from dbt's manifest: one naming marts.fct_cdr by cdr_key."""
+    """cdr.warehouse.build reads the incremental tables from dbt's manifest: one naming marts.fct_cdr by cdr_key."""
     import json
 
     from cdr import config
@@ -265,8 +268,8 @@ def rows(path, table="marts.fct_cdr"):
 
 
 def test_an_incremental_publish_applies_the_change_and_equals_a_whole_copy(incremental_project):
-    from cdr.masking import publish_masked
-    from cdr.warehouse import incremental_keys
+    from cdr.warehouse.build import incremental_keys
+    from cdr.warehouse.masking import publish_masked
 
     tmp = incremental_project
     build, warehouse, masked = tmp / "build.duckdb", tmp / "warehouse.duckdb", tmp / "masked.duckdb"
@@ -314,8 +317,8 @@ def test_an_incremental_publish_applies_the_change_and_equals_a_whole_copy(incre
 def test_a_whole_publish_leaves_a_spare_so_the_next_publish_copies_nothing(incremental_project, monkeypatch):
     """After a full build's publish, the next one applies the change to the spare copy in place: no byte copy of
     the file (at 10M legs, 3 GB for the two copies) in the incremental cycle."""
-    from cdr import duckfile
-    from cdr.duckfile import slots_dir
+    from cdr.warehouse import duckfile
+    from cdr.warehouse.duckfile import slots_dir
 
     tmp = incremental_project
     build, warehouse = tmp / "build.duckdb", tmp / "warehouse.duckdb"
@@ -399,7 +402,7 @@ def test_an_analyst_who_holds_an_old_copy_keeps_it_while_later_builds_publish(in
 
 
 def test_a_copy_changed_since_it_was_published_or_a_failed_update_is_not_trusted(incremental_project):
-    from cdr.duckfile import slots_dir
+    from cdr.warehouse.duckfile import slots_dir
 
     tmp = incremental_project
     build, warehouse = tmp / "build.duckdb", tmp / "warehouse.duckdb"

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cdr.kazoo.extract import pull_interval as pull_kazoo
-from cdr.pbx.extract import pull_interval as pull_pbx
+from cdr.sources.kazoo.extract import pull_interval as pull_kazoo
+from cdr.sources.pbx.extract import pull_interval as pull_pbx
 
 MOMENT = datetime(2026, 11, 20, 10, tzinfo=UTC)
 

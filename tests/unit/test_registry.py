@@ -11,12 +11,12 @@ import pyarrow as pa
 import pytest
 
 from cdr import registry
-from cdr.assets import LAKE_ASSETS
+from cdr.airflow.assets import LAKE_ASSETS
 from cdr.config import DBT_PROJECT_DIR
+from cdr.registry import lake_schemas
 from cdr.reporting.charts import SOURCE_COLOURS
 from cdr.reporting.figures import SOURCE_LABELS
 from cdr.reporting.render import SHORT_SOURCES
-from cdr.sources import LAKE_SCHEMAS
 
 
 def test_the_dbt_seed_is_the_registry():
@@ -32,7 +32,7 @@ def test_everything_per_source_derives_from_the_registry():
     names = ["kazoo", "pbx", "enigma", "voicenter"]
     assert registry.names() == names
     assert [a.uri for a in LAKE_ASSETS] == [f"cdr://lake/{n}" for n in names]
-    assert list(LAKE_SCHEMAS) == names and all(isinstance(s, pa.Schema) for s in LAKE_SCHEMAS.values())
+    assert list(lake_schemas()) == names and all(isinstance(s, pa.Schema) for s in lake_schemas().values())
     assert set(names) <= set(SOURCE_COLOURS) and set(names) <= set(SHORT_SOURCES) and set(names) <= set(SOURCE_LABELS)
 
 
@@ -81,15 +81,15 @@ def test_region_and_time_zone_come_from_the_connection_else_the_registry():
 
 def test_the_sources_time_zone_defaults_are_the_registry_s():
     # The clients keep their own default (a client is usable without a Connection); it must be the registry's.
-    from cdr.enigma.drain import DEFAULT_TIMEZONE as ENIGMA_TIMEZONE
-    from cdr.pbx.client import DEFAULT_TIMEZONE as PBX_TIMEZONE
+    from cdr.sources.enigma.drain import DEFAULT_TIMEZONE as ENIGMA_TIMEZONE
+    from cdr.sources.pbx.client import DEFAULT_TIMEZONE as PBX_TIMEZONE
 
     assert registry.source("pbx").default_timezone == PBX_TIMEZONE
     assert registry.source("enigma").default_timezone == ENIGMA_TIMEZONE
 
 
 def test_every_lake_schema_has_the_region_column():
-    for name, schema in LAKE_SCHEMAS.items():
+    for name, schema in lake_schemas().items():
         assert schema.field("_default_region").type == pa.string(), name
 
 
@@ -120,3 +120,17 @@ def test_the_marts_name_no_source():
 def test_the_marts_check_catches_a_source_name():
     assert re.search(r"""(['"])enigma\1""", _code("select case when source = 'enigma' then 1 end"))
     assert not re.search(r"""(['"])enigma\1""", _code("-- the Enigma dialer's 'enigma' campaigns\nselect 1"))
+    assert re.search(r"""(['"])enigma\1""", _code("select case when source = 'enigma' then 1 end"))
+    assert not re.search(r"""(['"])enigma\1""", _code("-- the Enigma dialer's 'enigma' campaigns\nselect 1"))
+
+
+def test_the_lake_extras_name_the_folders_their_writers_use():
+    """The registry names the own numbers' and the Voicenter witness' folders by string (it imports neither
+    package): the strings must be the folders those packages write."""
+    from cdr.lake.own_numbers import FOLDER
+    from cdr.lake.own_numbers import SCHEMA as OWN_NUMBERS_SCHEMA
+    from cdr.sources.voicenter.records import WITNESS_FOLDER, WITNESS_SCHEMA
+
+    assert registry.lake_tables()[FOLDER] == OWN_NUMBERS_SCHEMA
+    assert registry.lake_tables()[WITNESS_FOLDER] == WITNESS_SCHEMA
+    assert set(registry.lake_tables()) == {*registry.names(), FOLDER, WITNESS_FOLDER}

@@ -1,4 +1,4 @@
-"""When cdr_warehouse builds (cdr.settle): after the pulls settle, and only for lake updates no build took in."""
+"""When cdr_warehouse builds (warehouse.settle): after the pulls settle, and only for lake updates no build took in."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdr import settle
+from cdr.warehouse import settle
 
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
@@ -74,11 +74,11 @@ def test_the_mark_is_the_newest_event_of_any_lake_asset():
 def test_a_covered_run_raises_skip_and_builds_nothing(data_dir, monkeypatch):
     from airflow.sdk.exceptions import AirflowSkipException
 
-    import cdr.warehouse
+    import cdr.warehouse.build
 
     built = []
     monkeypatch.setattr(
-        cdr.warehouse,
+        cdr.warehouse.build,
         "build_and_publish",
         lambda full_refresh=False, full_tests=False: built.append((full_refresh, full_tests)) or {"marts.fct_cdr": 1},
     )

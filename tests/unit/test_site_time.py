@@ -13,9 +13,9 @@ import pendulum
 import pytest
 
 from cdr import sitetime
+from cdr.airflow.schedules import daily_timetable
 from cdr.reporting.build import ReportError, report_day
 from cdr.reporting.figures import SQL_DIR, day_params
-from cdr.schedules import daily_timetable
 
 BUCHAREST_FALL_BACK = (datetime(2026, 10, 24, 21, tzinfo=UTC), datetime(2026, 10, 25, 22, tzinfo=UTC))  # 25 h
 BUCHAREST_SPRING_FORWARD = (datetime(2026, 3, 28, 22, tzinfo=UTC), datetime(2026, 3, 29, 21, tzinfo=UTC))  # 23 h
@@ -91,7 +91,7 @@ def test_the_hour_the_clocks_skip_does_not_exist_that_day():
 
 def test_a_changed_zone_makes_the_next_build_a_full_one(monkeypatch, tmp_path):
     # the incremental facts would otherwise keep their old local dates beside new ones
-    from cdr.warehouse import project_fingerprint
+    from cdr.warehouse.build import project_fingerprint
 
     monkeypatch.setenv("CDR_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("CDR_SITE_TIMEZONE", raising=False)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cdr.enigma.hook import EnigmaHook
-from cdr.kazoo.hook import KazooHook
-from cdr.pbx.hook import PbxHook
-from cdr.voicenter.hook import VoicenterHook
+from cdr.sources.enigma.hook import EnigmaHook
+from cdr.sources.kazoo.hook import KazooHook
+from cdr.sources.pbx.hook import PbxHook
+from cdr.sources.voicenter.hook import VoicenterHook
 
 HOOKS = {"kazoo": KazooHook, "while1_pbx": PbxHook, "enigma_redis": EnigmaHook, "voicenter": VoicenterHook}
 # The regions and zones the sources had before they were configurable (docs/contract.md: the PBX and Enigma time
@@ -32,7 +32,8 @@ def set_conn(monkeypatch, conn_id: str, conn_type: str, **fields):
 
 def test_hooks_import_nothing_heavy():
     code = (
-        "import sys; import cdr.kazoo.hook, cdr.pbx.hook, cdr.enigma.hook, cdr.voicenter.hook, cdr.provider; "
+        "import sys; import cdr.sources.kazoo.hook, cdr.sources.pbx.hook, cdr.sources.enigma.hook; "
+        "import cdr.sources.voicenter.hook, cdr.airflow.provider; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('duckdb', 'pyarrow', 'dbt')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -46,12 +47,14 @@ def test_provider_info_is_valid_and_names_the_installed_distribution():
     import jsonschema
     from airflow import providers_manager
 
-    from cdr.provider import PACKAGE_NAME, get_provider_info
+    from cdr.airflow.provider import PACKAGE_NAME, get_provider_info
 
     schema = json.loads((Path(providers_manager.__file__).parent / "provider_info.schema.json").read_text())
     jsonschema.validate(get_provider_info(), schema)
     points = [
-        ep for ep in entry_points(group="apache_airflow_provider") if ep.value == "cdr.provider:get_provider_info"
+        ep
+        for ep in entry_points(group="apache_airflow_provider")
+        if ep.value == "cdr.airflow.provider:get_provider_info"
     ]
     assert len(points) == 1 and points[0].dist.metadata["name"] == PACKAGE_NAME
 

@@ -1,4 +1,4 @@
-"""Operator input reaches SQL as data: cdr.duckfile.sql_string (and its dbt twin, the macro sql_string; the
+"""Operator input reaches SQL as data: cdr.warehouse.duckfile.sql_string (and its dbt twin, the macro sql_string; the
 whole build over such paths is tests/e2e/test_files_at_rest.py)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from cdr.duckfile import sql_string
+from cdr.warehouse.duckfile import sql_string
 
 HOSTILE = [
     "plain",
@@ -32,7 +32,7 @@ def test_a_literal_reads_back_as_the_very_text(text):
 
 
 def test_a_database_in_a_folder_named_like_sql_is_attached_as_a_path(tmp_path):
-    from cdr.warehouse import publish_warehouse
+    from cdr.warehouse.build import publish_warehouse
     from tests.unit.test_publish import make_build
 
     folder = tmp_path / "o'neil's data; drop table x; --"
@@ -45,7 +45,7 @@ def test_a_database_in_a_folder_named_like_sql_is_attached_as_a_path(tmp_path):
 
 
 def test_comments_with_quotes_are_published_as_written(tmp_path):
-    from cdr.warehouse import publish_warehouse
+    from cdr.warehouse.build import publish_warehouse
 
     comment = "the caller's number; it's E.164 ('+27...')"
     with duckdb.connect(str(tmp_path / "build.duckdb")) as con:
@@ -60,7 +60,7 @@ def test_comments_with_quotes_are_published_as_written(tmp_path):
 
 
 def test_quotes_are_doubled_in_one_place_each_for_python_dbt_sql_and_dbt_yaml():
-    """The ad-hoc helpers this replaced (a quote doubled by hand here and there) are gone: cdr.duckfile.sql_string,
+    """The ad-hoc helpers this replaced (a quote doubled by hand here and there) are gone: duckfile.sql_string,
     the macro sql_string, and the lake location in dbt_project.yml, which dbt renders before macros exist."""
     import re
 
@@ -80,4 +80,8 @@ def test_quotes_are_doubled_in_one_place_each_for_python_dbt_sql_and_dbt_yaml():
         for line in path.read_text().splitlines()
         if hand_made.search(line) and not line.lstrip().startswith(("#", "--", "{#"))
     )
-    assert found == ["dbt_project/dbt_project.yml", "dbt_project/macros/sources.sql", "plugins/cdr/duckfile.py"]
+    assert found == [
+        "dbt_project/dbt_project.yml",
+        "dbt_project/macros/sources.sql",
+        "plugins/cdr/warehouse/duckfile.py",
+    ]

@@ -1,4 +1,4 @@
-"""What is a Voicenter CDR (cdr.voicenter.bounds) and how each body is read (cdr.voicenter.formats), the lake's
+"""What is a Voicenter CDR (voicenter.bounds) and how each body is read (voicenter.formats), the lake's
 int64 (cdr.values.as_int), and the loader, which writes every CDR whatever its values and quarantines only what is
 not one (issue 28: an Err 1, or a quarantined line, is a call lost for good)."""
 
@@ -15,11 +15,11 @@ import orjson
 import pytest
 from post_voicenter import encode
 
+from cdr.sources.voicenter import bounds
+from cdr.sources.voicenter.bounds import MAX_BODY, OutOfBounds, check
+from cdr.sources.voicenter.formats import ParseError, detect, parse, staged_line
+from cdr.sources.voicenter.load import load_staged
 from cdr.values import as_int
-from cdr.voicenter import bounds
-from cdr.voicenter.bounds import MAX_BODY, OutOfBounds, check
-from cdr.voicenter.formats import ParseError, detect, parse, staged_line
-from cdr.voicenter.load import load_staged
 from tests.helpers import lake_rows, two_hour_ai_cdr, voicenter_sample
 
 GOOD = {

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cdr.voicenter.calllog import CALL_LOG_POLICY, DEFAULT_FIELDS
-from cdr.voicenter.hook import VoicenterHook
+from cdr.sources.voicenter.calllog import CALL_LOG_POLICY, DEFAULT_FIELDS
+from cdr.sources.voicenter.hook import VoicenterHook
 
 
 def set_conn(monkeypatch, **fields):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from cdr.voicenter.calllog import format_date, parse_date
-from cdr.voicenter.reconcile import LISTED_IDS, SETTLE, call_time, listed, settled, to_row
+from cdr.sources.voicenter.calllog import format_date, parse_date
+from cdr.sources.voicenter.reconcile import LISTED_IDS, SETTLE, call_time, listed, settled, to_row
 
 END = datetime(2026, 11, 20, 11, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""The move of what the receiver staged into its own volume (cdr.voicenter.relocate), run by airflow-init on the
+"""The move of what the receiver staged into its own volume (cdr.sources.voicenter.relocate), run by airflow-init on the
 upgrade to the compose file that gives the receiver that volume: nothing lost, nothing doubled, killed or not."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from cdr.voicenter.relocate import PARTIAL, relocate
-from cdr.voicenter.staging import OPEN_SUFFIX
+from cdr.sources.voicenter.relocate import PARTIAL, relocate
+from cdr.sources.voicenter.staging import OPEN_SUFFIX
 
 KILLS = 6
 
@@ -87,7 +87,7 @@ def test_the_same_folder_seen_twice_is_left_as_it_is(tmp_path):
 def test_killed_at_any_moment_and_run_again_every_file_arrives_once_and_whole(tmp_path):
     """SIGKILL at a random moment of the move, in a real process, then the next airflow-init's run."""
     script = (
-        "import sys; from pathlib import Path; from cdr.voicenter.relocate import relocate; "
+        "import sys; from pathlib import Path; from cdr.sources.voicenter.relocate import relocate; "
         "print('ready', flush=True); relocate(Path(sys.argv[1]), Path(sys.argv[2]))"
     )
 

@@ -1,4 +1,4 @@
-"""The receiver's staging (cdr.voicenter.staging): what open and sealed segments hold on disk, one writer per
+"""The receiver's staging (cdr.sources.voicenter.staging): what open and sealed segments hold on disk, one writer per
 segment, and storage errors as states."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from cdr.voicenter.load import load_staged
-from cdr.voicenter.staging import NEW_SUFFIX, OPEN_SUFFIX, SegmentWriter, seal_leftovers
+from cdr.sources.voicenter.load import load_staged
+from cdr.sources.voicenter.staging import NEW_SUFFIX, OPEN_SUFFIX, SegmentWriter, seal_leftovers
 
 
 def lines(n: int, start: int = 0) -> list[bytes]:
@@ -287,7 +287,7 @@ def test_a_failed_seal_is_retried_with_backoff_not_in_a_loop(tmp_path, monkeypat
 
     monkeypatch.setattr(os, "replace", replace)
     closes = Closes(monkeypatch)
-    caplog.set_level(logging.INFO, logger="cdr.voicenter.staging")
+    caplog.set_level(logging.INFO, logger="cdr.sources.voicenter.staging")
 
     async def run():
         writer = SegmentWriter(tmp_path, max_age=0.2, log_interval=3600)

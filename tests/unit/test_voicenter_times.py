@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cdr.voicenter.times import instant, time_basis, webhook_time
+from cdr.sources.voicenter.times import instant, time_basis, webhook_time
 
 ISRAEL = ZoneInfo("Asia/Jerusalem")
 

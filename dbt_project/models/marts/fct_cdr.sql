@@ -84,7 +84,7 @@ agreed as (
 ),
 
 -- Numbers repeat across legs: each distinct number of the build is parsed once (cdr_e164, cdr_country:
--- libphonenumber, registered by cdr.dbt_plugin), whatever the number of legs. Materialized, because it is
+-- libphonenumber, registered by cdr.warehouse.dbt_plugin), whatever the number of legs. Materialized, because it is
 -- joined twice and DuckDB would otherwise run the Python functions once per join (measured: 2x the build).
 -- Read from latest_reads, not agreed (the numbers and regions are the same): agreed then has one reader, and
 -- DuckDB does not materialize its 10M wide rows (measured: 5% of the model at 10M legs).

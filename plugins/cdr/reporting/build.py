@@ -1,7 +1,7 @@
 """One day's report: every figure from the published warehouse (opened read-only), the CSV behind each table and
 chart, and report.html, written together under reports/<YYYY-MM-DD>/ and swapped in whole.
 
-With CDR_REPORT_MASK_NUMBERS the report is made from the analysts' masked copy (cdr.masking) instead, so that it
+With CDR_REPORT_MASK_NUMBERS the report is made from the analysts' masked copy (warehouse.masking) instead, so that it
 shows what that copy shows and nothing more: numbers and ids as their hashes, digits in source texts masked.
 
 A re-run or a back-fill of a day regenerates its directory from scratch: nothing of an earlier run survives,
@@ -213,7 +213,7 @@ def build_report(
     now: datetime | None = None,
     health_checks: tuple[HealthCheck, ...] | None = None,
 ) -> Report:
-    from cdr import ducklake
+    from cdr.warehouse import ducklake
 
     reports_root = reports_root or config.reports_dir()
     masked = mask_numbers_setting()
@@ -314,7 +314,7 @@ def mask_numbers_setting() -> bool:
 def report_warehouse() -> Path | None:
     """The warehouse the report reads: the masked copy when CDR_REPORT_MASK_NUMBERS is set, else the published
     target (None: warehouse.duckdb, or the DuckLake when it is the target)."""
-    from cdr.masking import masked_path
+    from cdr.warehouse.masking import masked_path
 
     return masked_path() if mask_numbers_setting() else None
 

@@ -20,7 +20,7 @@ SETTLE = timedelta(hours=1)
 
 def published_at(warehouse: Path | None = None) -> datetime | None:
     """When the warehouse was published (its build_info), or None when there is no warehouse yet."""
-    from cdr import ducklake
+    from cdr.warehouse import ducklake
 
     if not ducklake.published_exists(warehouse):
         return None

@@ -32,7 +32,7 @@ renamed as (
         "DepartmentID" as department_id,
         "DepartmentName" as department_name,
         -- `time` is the account's wall-clock time written as epoch seconds; the loader and the reconciliation
-        -- keep the true instant in time_utc (cdr.voicenter.times). Null in files older than that column:
+        -- keep the true instant in time_utc (cdr.sources.voicenter.times). Null in files older than that column:
         -- int_voicenter__legs reads their `time` then.
         {{ bounded_instant('time_utc') }} as started_at,
         {{ bounded_epoch('"time"') }} as time_as_utc,
