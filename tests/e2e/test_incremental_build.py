@@ -116,7 +116,8 @@ def test_incremental_tests_check_the_new_rows_and_full_builds_every_row(data_dir
     """An incremental build's data tests look only at what was read since the last build whose tests passed: a
     bad new row fails the build (and it is not published) until it is gone; a bad row from before that mark is
     left to the full tests, which a full refresh and full_tests=True run."""
-    from cdr.warehouse.build import DbtError, tested_mark
+    from cdr.warehouse.build import tested_mark
+    from cdr.warehouse.dbt_runner import DbtError
 
     with start("kazoo_sim.py") as kazoo:
         pull_kazoo(KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account"), NOV_19, NOV_20)

@@ -147,7 +147,7 @@ def test_unknown_words_warn_in_the_build_log(built):
 
 def test_a_share_of_other_past_the_error_threshold_fails_the_build(built, monkeypatch):
     """The same warehouse judged with a threshold its share of `other` passes: the data test errors, naming it."""
-    from cdr.warehouse.build import run_dbt
+    from cdr.warehouse.dbt_runner import run_dbt
 
     _, _, _, data = built
     monkeypatch.setenv("CDR_DATA_DIR", str(data))

@@ -55,7 +55,7 @@ def legs(con, snapshot: int | None = None) -> list[tuple]:
 
 
 def test_each_publish_is_one_snapshot_and_earlier_builds_stay_readable(catalog, incremental_project):
-    from cdr.warehouse.build import incremental_keys
+    from cdr.warehouse.publish import incremental_keys
 
     tmp = incremental_project
     build = tmp / "build.duckdb"
@@ -98,8 +98,8 @@ def test_each_publish_is_one_snapshot_and_earlier_builds_stay_readable(catalog, 
 
 
 def test_a_failed_publish_commits_nothing(catalog, incremental_project, monkeypatch):
-    import cdr.warehouse.build
-    from cdr.warehouse.build import incremental_keys
+    import cdr.warehouse.publish
+    from cdr.warehouse.publish import incremental_keys
 
     tmp = incremental_project
     build = tmp / "build.duckdb"
@@ -107,14 +107,14 @@ def test_a_failed_publish_commits_nothing(catalog, incremental_project, monkeypa
     good = ducklake.publish(build, lineage="L1", keys=incremental_keys())
     make_lake_build(build, [("k1", "1", "2026-11-20 10:00:00+00"), ("k2", "2", "2026-11-20 11:00:00+00")], agents=5)
 
-    real = cdr.warehouse.build.sync_table  # what sync_marts, shared with the file publish, calls
+    real = cdr.warehouse.publish.sync_table  # what sync_marts, shared with the file publish, calls
 
     def dies_on_the_second_table(con, schema, table, *args, **kwargs):
         if table == "fct_cdr":  # order by name: dim_agent is already replaced when this fails
             raise RuntimeError("killed mid-publish")
         return real(con, schema, table, *args, **kwargs)
 
-    monkeypatch.setattr(cdr.warehouse.build, "sync_table", dies_on_the_second_table)
+    monkeypatch.setattr(cdr.warehouse.publish, "sync_table", dies_on_the_second_table)
     with pytest.raises(RuntimeError, match="killed mid-publish"):
         ducklake.publish(build, lineage="L1", keys=incremental_keys())
     with ducklake.connect() as con:
@@ -139,7 +139,7 @@ READER = textwrap.dedent(
 
 
 def test_a_reader_on_another_process_neither_blocks_a_publish_nor_sees_it_mid_read(catalog, incremental_project):
-    from cdr.warehouse.build import incremental_keys
+    from cdr.warehouse.publish import incremental_keys
 
     tmp = incremental_project
     build = tmp / "build.duckdb"
@@ -154,7 +154,7 @@ def test_a_reader_on_another_process_neither_blocks_a_publish_nor_sees_it_mid_re
             [
                 sys.executable,
                 "-c",
-                "import sys; from cdr.warehouse import ducklake; from cdr.warehouse.build import incremental_keys; "
+                "import sys; from cdr.warehouse import ducklake; from cdr.warehouse.publish import incremental_keys; "
                 "print(ducklake.publish(__import__('pathlib').Path(sys.argv[1]), 'L1', incremental_keys())"
                 "['counts']['marts.fct_cdr'])",
                 str(build),
@@ -198,7 +198,7 @@ def test_the_report_and_masked_copy_read_the_ducklake_when_it_is_the_target(cata
 def test_a_ducklake_with_its_data_on_an_s3_server_publishes_and_reads(catalog, incremental_project, monkeypatch):
     """The data path on object storage, its credentials and endpoint from the environment (as docs/scale-out.md
     sets them); read back by a new session as an analyst's."""
-    from cdr.warehouse.build import incremental_keys
+    from cdr.warehouse.publish import incremental_keys
     from tests.s3server import REGION, moto_server
 
     try:

@@ -275,7 +275,7 @@ def test_dbt_staging_reads_the_live_lake_on_object_storage(lake, kazoo_rows):
     from cdr.registry import lake_tables
     from cdr.sources.kazoo.records import SCHEMA as KAZOO
     from cdr.sources.kazoo.records import to_lake_row
-    from cdr.warehouse.build import run_dbt
+    from cdr.warehouse.dbt_runner import run_dbt
 
     for source, schema in lake_tables().items():
         ensure_schema_file(source, schema)

@@ -94,7 +94,7 @@ def test_lake_files_are_private_whatever_the_umask(tmp_path, groups, open_umask)
 
 
 def test_a_publish_keeps_the_mode_and_group_an_operator_gave_the_warehouse(incremental_project, groups, open_umask):
-    from cdr.warehouse.build import publish_warehouse
+    from cdr.warehouse.publish import publish_warehouse
 
     files, _, third = groups
     tmp = incremental_project
@@ -127,8 +127,8 @@ def test_a_publish_keeps_the_mode_and_group_an_operator_gave_the_warehouse(incre
 
 def test_the_masked_copy_is_in_its_own_group_and_may_be_opened_wider(data_dir, groups, open_umask, tmp_path):
     from cdr import config
-    from cdr.warehouse.build import publish_warehouse
     from cdr.warehouse.masking import publish_masked
+    from cdr.warehouse.publish import publish_warehouse
 
     files, masked, _ = groups
     make_build(tmp_path / "build.duckdb", 3)

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from cdr import config
-from cdr.warehouse.build import publish_warehouse
 from cdr.warehouse.masking import PERSONAL_CLASSES, MaskingError, Rule, classification, publish_masked
+from cdr.warehouse.publish import publish_warehouse
 
 SALT = "unit-salt"
 
@@ -202,7 +202,7 @@ def test_a_copy_made_by_other_rules_is_made_again_whole(tmp_path, monkeypatch):
             }
         )
     )
-    from cdr.warehouse.build import incremental_keys
+    from cdr.warehouse.publish import incremental_keys
 
     build = tmp_path / "build.duckdb"
     with duckdb.connect(str(build)) as con:

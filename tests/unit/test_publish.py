@@ -5,7 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from cdr.warehouse.build import build_lock, publish_warehouse
+from cdr.warehouse.build import build_lock
+from cdr.warehouse.publish import publish_warehouse
 
 
 def make_build(path, rows: int) -> None:
@@ -268,8 +269,8 @@ def rows(path, table="marts.fct_cdr"):
 
 
 def test_an_incremental_publish_applies_the_change_and_equals_a_whole_copy(incremental_project):
-    from cdr.warehouse.build import incremental_keys
     from cdr.warehouse.masking import publish_masked
+    from cdr.warehouse.publish import incremental_keys
 
     tmp = incremental_project
     build, warehouse, masked = tmp / "build.duckdb", tmp / "warehouse.duckdb", tmp / "masked.duckdb"

@@ -32,7 +32,7 @@ def test_a_literal_reads_back_as_the_very_text(text):
 
 
 def test_a_database_in_a_folder_named_like_sql_is_attached_as_a_path(tmp_path):
-    from cdr.warehouse.build import publish_warehouse
+    from cdr.warehouse.publish import publish_warehouse
     from tests.unit.test_publish import make_build
 
     folder = tmp_path / "o'neil's data; drop table x; --"
@@ -45,7 +45,7 @@ def test_a_database_in_a_folder_named_like_sql_is_attached_as_a_path(tmp_path):
 
 
 def test_comments_with_quotes_are_published_as_written(tmp_path):
-    from cdr.warehouse.build import publish_warehouse
+    from cdr.warehouse.publish import publish_warehouse
 
     comment = "the caller's number; it's E.164 ('+27...')"
     with duckdb.connect(str(tmp_path / "build.duckdb")) as con:

@@ -40,10 +40,11 @@ import duckdb
 from cdr import config
 from cdr.access import ensure_dir
 from cdr.warehouse.duckfile import sql_string
+from cdr.warehouse.publish import sync_marts, table_marks
 
 log = logging.getLogger(__name__)
 
-# The name analysts see the tables under, as with the file (cdr.warehouse.build.PUBLISHED_DATABASE).
+# The name analysts see the tables under, as with the file (cdr.warehouse.publish.PUBLISHED_DATABASE).
 ALIAS = "warehouse"
 COMMIT_AUTHOR = "cdr"
 COMMIT_MESSAGE = "cdr build"
@@ -173,8 +174,6 @@ def publish(
 
     With a ``lineage`` equal to the one the last build's snapshot records, the incremental tables (``keys``) are
     updated by the rows changed since that build's marks, the others replaced whole; otherwise every table is."""
-    from cdr.warehouse.build import sync_marts, table_marks
-
     keys = (keys or {}) if lineage else {}
     counts: dict[str, int] = {}
     modes: dict[str, str] = {}

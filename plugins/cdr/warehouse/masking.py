@@ -47,7 +47,9 @@ import duckdb
 from cdr import access, config
 from cdr.access import SECRET_MODE
 from cdr.fsutil import atomic_write_bytes
+from cdr.warehouse import ducklake
 from cdr.warehouse.duckfile import sql_string, sync_table, updated_database
+from cdr.warehouse.publish import table_marks
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ HASHED = frozenset({"number", "id"})
 # 082-555-0199, (082) 555.0199, 0_8_2, DTMF's * and #): none of it is left for a number to be read from.
 DIGIT_RUN = r"[+(]?[0-9]([\s().+/_:,*#-]*[0-9]){2,}"
 DIGITS_TOKEN = "[digits]"
-# The one published table dbt does not make (cdr.warehouse.build.publish_warehouse writes it).
+# The one published table dbt does not make (cdr.warehouse.publish.publish_warehouse writes it).
 NOT_FROM_DBT = {("main", "build_info"): {"published_at": "none", "build_database": "none"}}
 PUBLISHED_SCHEMA = "marts"
 
@@ -266,12 +268,9 @@ def publish_masked(
     """Copy every table of the published warehouse into the masked copy, each column as ``rules`` (default: the
     models' classification) says.
 
-    With a ``lineage`` and the incremental tables' ``keys`` (as cdr.warehouse.build.publish_warehouse), a masked copy
+    With a ``lineage`` and the incremental tables' ``keys`` (as cdr.warehouse.publish.publish_warehouse), a masked copy
     of the same lineage, salt and rules is brought up to date by the rows that changed (masking is row by row,
     so the masked rows of unchanged legs are unchanged); otherwise every table is copied."""
-    from cdr.warehouse import ducklake
-    from cdr.warehouse.build import table_marks
-
     # the published warehouse this copy masks: the DuckLake when it is the target (its newest snapshot, the
     # build just committed), else the file
     from_ducklake = warehouse is None and ducklake.enabled()
