@@ -7,7 +7,7 @@ file and on the DuckLake.
 Builds a warehouse of --legs synthetic legs as bench/warehouse_build.py does (its ``prepare``: the legs written
 into a fresh lake by bench/synthetic_lake.py, 90 days of them, then the full cycle, build_and_publish
 (full_refresh=True), which publishes warehouse.duckdb), under DIR/legs-<N>. With --data-dir, a DIR/legs-<N> that
-already holds a published warehouse of a finished cycle (warehouse.duckdb and build/last_build.json) is used as it
+already holds a published warehouse of a finished cycle (warehouse.duckdb and build/state.json) is used as it
 is, not built again: the 10M build takes minutes, the measurements a fraction of that. Delete that directory to
 build afresh. Without --data-dir the warehouse goes to a temporary directory, removed at the end.
 
@@ -202,9 +202,9 @@ def in_child(python: str, target: str, args, day: date, data: Path) -> dict:
 
 
 def holds_warehouse(data: Path) -> bool:
-    """Whether ``data`` holds the published warehouse of a finished full cycle (prepare writes last_build.json
-    after the publish)."""
-    return (data / "warehouse.duckdb").exists() and (data / "build" / "last_build.json").exists()
+    """Whether ``data`` holds the published warehouse of a finished full cycle (its state.json has the cycle)."""
+    state = data / "build" / "state.json"
+    return (data / "warehouse.duckdb").exists() and state.exists() and bool(json.loads(state.read_text())["last_cycle"])
 
 
 def report_day(warehouse: Path) -> date:

@@ -208,7 +208,7 @@ def prepare(base: Path, legs: int, hand: bool) -> dict:
     size["full"], size["rss_full"] = timed(
         "full cycle (build_and_publish(full_refresh=True))", [*CYCLE, "full"], env, size["log"]
     )
-    size["full_steps"] = json.loads((build / "last_build.json").read_text())["steps"]
+    size["full_steps"] = json.loads((build / "state.json").read_text())["last_cycle"]["steps"]
     size["full_nodes"] = slowest_nodes(build / "target")
     if hand:
         hand_db = size["hand_db"] = data / "hand.duckdb"
@@ -257,7 +257,7 @@ def incremental(size: dict, new_legs: int, turn: int) -> None:
         env,
         size["log"],
     )
-    last = json.loads((build / "last_build.json").read_text())
+    last = json.loads((build / "state.json").read_text())["last_cycle"]
     if last["mode"] != "incremental":
         sys.exit(f"the build was not incremental: {last}")
     size["incrementals"].append(

@@ -37,7 +37,7 @@ def compiled(model: str) -> str:
 
 
 def last_steps() -> dict[str, float]:
-    return json.loads((config.build_dir() / "last_build.json").read_text())["steps"]
+    return json.loads((config.build_dir() / "state.json").read_text())["last_cycle"]["steps"]
 
 
 def write_late_kazoo_file(hours_before_newest: float) -> str:
@@ -61,8 +61,17 @@ def test_incremental_builds_equal_a_full_rebuild(data_dir):
 
         pull_kazoo(kazoo_client, NOV_19, NOV_20)
         pull_pbx(pbx_client, NOV_19, NOV_20)
-        build_and_publish()
+        cycle = build_and_publish()
         first = snapshot()
+        # The cycle's return (the task's XCom) tells each dbt node's outcome and each table's rows.
+        assert cycle["mode"] == "full" and cycle["counts"]["marts.fct_cdr"] == len(first["fct_cdr"])
+        built = cycle["nodes"]["build"]
+        assert built["model.cdr_warehouse.fct_cdr"] == built["seed.cdr_warehouse.cdr_sources"] == "success"
+        assert {status for node, status in built.items() if node.startswith("test.")} == {"pass"}
+        assert all(node.startswith("source.") for node in cycle["nodes"]["source"])
+        # one state file beside the build, no sidecar (the lock is the folder itself)
+        files = {p.name for p in config.build_dir().iterdir() if p.is_file()}
+        assert "state.json" in files and files <= {"build.duckdb", "number.salt", "state.json"}, files
         assert first["fct_cdr"], "the first day reached the warehouse"
         docs_written = (config.docs_dir() / "index.html").stat().st_mtime_ns
 
@@ -246,7 +255,7 @@ def test_incremental_repeat_callers_and_resend_conflicts_equal_a_full_rebuild(da
         "resent.parquet",
     )
     build_and_publish()
-    assert json.loads((config.build_dir() / "last_build.json").read_text())["mode"] == "incremental"
+    assert json.loads((config.build_dir() / "state.json").read_text())["last_cycle"]["mode"] == "incremental"
     # Both were built incrementally: by the numbers touched, and from the new copies merged with the held ones.
     assert "delete from" in compiled("fct_inbound_call") and "delete from" in compiled("int_voicenter__cdr_versions")
     sql = {

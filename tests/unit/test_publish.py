@@ -126,17 +126,23 @@ def test_an_older_duckdb_opens_the_published_warehouse(tmp_path):
 
 def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(data_dir, monkeypatch, tmp_path):
     from cdr import config
-    from cdr.warehouse.build import DATA_SELECTION, PROVED_DOWNSTREAM, dbt_build_arguments, project_fingerprint
+    from cdr.warehouse.build import (
+        DATA_SELECTION,
+        PROVED_DOWNSTREAM,
+        BuildState,
+        dbt_build_arguments,
+        project_fingerprint,
+    )
 
     full = ["build", "--full-refresh", "--exclude", *PROVED_DOWNSTREAM]
     assert dbt_build_arguments() == full  # no build yet
     assert dbt_build_arguments(full_tests=True) == ["build", "--full-refresh"]
     config.build_dir().mkdir(parents=True)
     (config.build_dir() / "build.duckdb").touch()
-    (config.build_dir() / "project.fingerprint").write_text(project_fingerprint())
+    BuildState(project=project_fingerprint()).save()
     incremental = ["build", "--select", *DATA_SELECTION, "--exclude", "resource_type:unit_test"]
     assert dbt_build_arguments() == incremental  # no build's tests passed yet: they check every row
-    (config.build_dir() / "tests.watermark").write_text("2026-11-20 10:00:00+00")
+    BuildState(project=project_fingerprint(), tested_through="2026-11-20 10:00:00+00").save()
     assert dbt_build_arguments() == [
         *incremental,
         *PROVED_DOWNSTREAM,
@@ -147,12 +153,12 @@ def test_a_build_makes_everything_unless_only_data_changed_since_the_last_one(da
     assert dbt_build_arguments(full_refresh=True) == full
     assert dbt_build_arguments(full_refresh=True, full_tests=True) == ["build", "--full-refresh"]
     # The views read the lake by path: another data directory is another project.
-    (config.build_dir() / "project.fingerprint").write_text(project_fingerprint())
+    BuildState(project=project_fingerprint()).save()
     elsewhere = tmp_path / "elsewhere"
     monkeypatch.setenv("CDR_DATA_DIR", str(elsewhere))
     (elsewhere / "build").mkdir(parents=True)
     (elsewhere / "build" / "build.duckdb").touch()
-    (elsewhere / "build" / "project.fingerprint").write_text((data_dir / "build" / "project.fingerprint").read_text())
+    (elsewhere / "build" / "state.json").write_text((data_dir / "build" / "state.json").read_text())
     assert dbt_build_arguments() == full
 
 

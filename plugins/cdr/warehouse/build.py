@@ -1,18 +1,25 @@
-"""One warehouse cycle: plan what dbt must build, build it, record what was built, then publish it (the file or
-the DuckLake), its masked copy and the model's documentation, one cycle at a time.
+"""One warehouse cycle, as a plan and its steps: plan what dbt must build, run dbt, record what was built, publish
+it (the file or the DuckLake), its masked copy, and the model's documentation; one cycle at a time.
 
 Builds are incremental while the project is the one the last successful build ran (``project_fingerprint``):
-only what reached the lake since is read and tested. The time of each step goes to ``build/last_build.json``.
+only what reached the lake since is read, and tested. What one cycle leaves the next is a ``BuildState``, one
+file (``build/state.json``) replaced whole; the lock is the build folder itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import json
 import logging
 import os
 import time
+import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -27,31 +34,69 @@ from cdr.warehouse.publish import incremental_keys, lake_lookback_hours, publish
 
 log = logging.getLogger(__name__)
 
+STATE_FILE = "state.json"
+
+
+@dataclass
+class BuildState:
+    """What a cycle leaves the next one. Saved whole and atomically, after the build (``project``,
+    ``tested_through``, ``lineage``) and at the end of the cycle (``docs_project``, ``last_cycle``): a cycle killed
+    between the two publishes again, from the same lineage, what the build it recorded made."""
+
+    # fingerprint of the project the last successful build ran: equal to the current one, a build is incremental
+    project: str | None = None
+    # newest extracted_at of fct_cdr after the last build whose data tests all passed: the next incremental
+    # build's tests check the rows since (less the lake's lookback)
+    tested_through: str | None = None
+    # id of the full build the build database descends from by incremental builds: a published copy of the same
+    # lineage is brought up to date by what changed
+    lineage: str | None = None
+    # the project the published documentation was generated from
+    docs_project: str | None = None
+    # the last finished cycle: mode, dbt arguments, each step's seconds, target, each dbt node's outcome
+    last_cycle: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def path() -> Path:
+        return config.build_dir() / STATE_FILE
+
+    @classmethod
+    def load(cls) -> BuildState:
+        """The state the last cycle saved; an empty one (the next build is full) when there is none."""
+        path = cls.path()
+        if not path.exists():
+            return cls()
+        saved = json.loads(path.read_text())
+        return cls(**{f.name: saved[f.name] for f in dataclasses.fields(cls) if f.name in saved})
+
+    def save(self) -> None:
+        atomic_write_bytes(self.path(), json.dumps(dataclasses.asdict(self), indent=1).encode())
+
 
 @contextmanager
-def build_lock(timeout: float = 3600.0):
-    """One build at a time. flock dies with its process, so a killed build never leaves a stale lock."""
-    path = config.build_dir() / ".build.lock"
-    access.ensure_dir(path.parent)
+def build_lock(timeout: float = 3600.0) -> Iterator[None]:
+    """One build at a time: an flock on the build folder, which dies with its process, so a killed build never
+    leaves a stale lock (and no lock file is left beside the build)."""
+    folder = config.build_dir()
+    access.ensure_dir(folder)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fd = access.create_file(path)
-    except FileExistsError:
-        fd = os.open(path, os.O_WRONLY)
-    with open(fd, "w") as fh:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"another warehouse build held {path} for {timeout:.0f}s") from None
+                    raise TimeoutError(f"another warehouse build held {folder} for {timeout:.0f}s") from None
                 log.info("waiting for another warehouse build to finish")
                 time.sleep(min(5.0, max(0.05, deadline - time.monotonic())))
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 # What new data changes: the fact and everything built from it, every other mart table (a mart may read the
@@ -101,21 +146,14 @@ def project_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _tested_mark_path() -> Path:
-    return config.build_dir() / "tests.watermark"
-
-
-def _lineage_path() -> Path:
-    return config.build_dir() / "lineage"
-
-
 def tested_mark() -> str | None:
     """The newest ``extracted_at`` of fct_cdr after the last build whose data tests all passed (None: unknown)."""
-    path = _tested_mark_path()
-    return path.read_text().strip() or None if path.exists() else None
+    return BuildState.load().tested_through or None
 
 
-def dbt_build_arguments(full_refresh: bool = False, full_tests: bool = False) -> list[str]:
+def dbt_build_arguments(
+    full_refresh: bool = False, full_tests: bool = False, state: BuildState | None = None
+) -> list[str]:
     """``dbt build`` of only what new data changes (the incremental fact and what depends on it) while the project is
     the one the last successful build ran; otherwise (first build, changed code, or on request) of everything
     from the whole lake, so that a changed rule applies to every leg, not only to new ones.
@@ -125,16 +163,9 @@ def dbt_build_arguments(full_refresh: bool = False, full_tests: bool = False) ->
     checking every row; a full build checks every row, less the tests that fct_cdr's prove of every leg it
     holds (PROVED_DOWNSTREAM: at 10M legs they were a sixth of a full build, each reading the whole lake again);
     ``full_tests`` runs every test on every row."""
-    import json
-
-    stamp = config.build_dir() / "project.fingerprint"
-    if (
-        not full_refresh
-        and stamp.exists()
-        and (config.build_dir() / "build.duckdb").exists()
-        and stamp.read_text() == project_fingerprint()
-    ):
-        mark = None if full_tests else tested_mark()
+    state = state or BuildState.load()
+    if not full_refresh and state.project == project_fingerprint() and (config.build_dir() / "build.duckdb").exists():
+        mark = None if full_tests else state.tested_through
         if not mark:
             return ["build", "--select", *DATA_SELECTION, "--exclude", *NOT_DATA]
         return [
@@ -150,120 +181,158 @@ def dbt_build_arguments(full_refresh: bool = False, full_tests: bool = False) ->
     return ["build", "--full-refresh"] if full_tests else ["build", "--full-refresh", "--exclude", *PROVED_DOWNSTREAM]
 
 
-def _split_vars(arguments: list[str]) -> tuple[list[str], dict | None]:
-    """``dbt build`` arguments without their ``--vars``, and the vars (given to every command of the cycle)."""
-    import json
+@dataclass(frozen=True)
+class Plan:
+    """What one cycle runs: dbt's arguments (its vars apart: every command gets them), and whether the published
+    documentation is current (generated from this very project), so that docs need not be generated again."""
 
-    if "--vars" not in arguments:
-        return arguments, None
-    at = arguments.index("--vars")
-    return [*arguments[:at], *arguments[at + 2 :]], json.loads(arguments[at + 1])
+    project: str
+    arguments: list[str]
+    build_args: list[str]
+    dbt_vars: dict[str, Any] | None
+    docs_current: bool
+
+    @property
+    def incremental(self) -> bool:
+        return "--full-refresh" not in self.arguments
+
+    @property
+    def commands(self) -> list[tuple[list[str], bool]]:
+        """The build must pass; a stale source only warns; docs that fail to generate must not hold back a
+        published build, so that is raised after the publish."""
+        commands = [(self.build_args, True), (["source", "freshness"], False)]
+        return commands if self.docs_current else [*commands, (["docs", "generate"], False)]
 
 
-def _newest_leg(build_db: Path) -> str | None:
-    with duckdb.connect(str(build_db), read_only=True) as con:
-        return con.execute("select max(extracted_at)::varchar from marts.fct_cdr").fetchone()[0]
+def plan(state: BuildState, full_refresh: bool, full_tests: bool) -> Plan:
+    for source, schema in lake_tables().items():
+        ensure_schema_file(source, schema)
+    project = project_fingerprint()
+    arguments = dbt_build_arguments(full_refresh, full_tests, state)
+    build_args, dbt_vars = arguments, None
+    if "--vars" in arguments:
+        at = arguments.index("--vars")
+        build_args, dbt_vars = [*arguments[:at], *arguments[at + 2 :]], json.loads(arguments[at + 1])
+    # Docs describe the relations, not their rows (names, types, descriptions): they change only with the project.
+    docs_current = (
+        "--full-refresh" not in arguments
+        and state.docs_project == project
+        and (config.docs_dir() / "index.html").exists()
+    )
+    return Plan(project, arguments, build_args, dbt_vars, docs_current)
 
 
-def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> dict:
-    """``dbt build`` (models and tests), a freshness check that only warns, publish, then the docs.
+def run_dbt(plan: Plan, steps: dict[str, float]) -> dict[str, Any]:
+    """The plan's dbt commands in one process; each command's own time into ``steps``, and each node's outcome
+    into the log (one line per command, and one per node that did not succeed)."""
+    ran = run_dbt_batch(plan.commands, plan.dbt_vars)
+    steps["dbt parse"] = ran["parse"]
+    for name, seconds in zip(("dbt build", "freshness", "docs generate"), ran["seconds"], strict=False):
+        steps[name] = seconds
+    for (args, _), nodes in zip(plan.commands, ran.get("nodes", []), strict=False):
+        by_status: dict[str, int] = {}
+        for status in nodes.values():
+            by_status[status] = by_status.get(status, 0) + 1
+        log.info(
+            "dbt %s: %d node(s): %s", args[0], len(nodes), ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
+        )
+        for node, status in nodes.items():
+            if status not in ("success", "pass", "no-op"):
+                log.warning("dbt %s: %s %s", args[0], node, status)
+    return ran
+
+
+def record(state: BuildState, plan: Plan) -> None:
+    """After a successful build only: a failed one leaves the next build to make everything again that this one
+    would have, and to test every row its failed tests saw."""
+    with duckdb.connect(str(config.build_dir() / "build.duckdb"), read_only=True) as con:
+        newest = con.execute("select max(extracted_at)::varchar from marts.fct_cdr").fetchone()[0]
+    state.project = plan.project
+    state.tested_through = newest
+    if not plan.incremental or not state.lineage:
+        state.lineage = uuid.uuid4().hex
+    state.save()
+
+
+def publish(lineage: str) -> tuple[dict[str, int], int | None]:
+    """The build's marts to the analysts: one DuckLake snapshot where one is configured, else warehouse.duckdb.
+    Returns each table's rows and the snapshot."""
+    if ducklake.enabled():
+        published = ducklake.publish(
+            config.build_dir() / "build.duckdb",
+            lineage=lineage,
+            keys=incremental_keys(),
+            lookback_hours=lake_lookback_hours(),
+        )
+        return published["counts"], published["snapshot"]
+    return publish_warehouse(lineage=lineage), None
+
+
+def mask(lineage: str) -> None:
+    publish_masked(lineage=lineage, keys=incremental_keys(), lookback_hours=lake_lookback_hours())
+
+
+def docs(state: BuildState, plan: Plan, exit_code: int | None) -> bool:
+    """The model's documentation beside the warehouse, when this cycle generated it. True when published."""
+    if plan.docs_current:
+        log.info("docs unchanged: the project is the one %s was generated from", config.docs_dir() / "index.html")
+        return False
+    if exit_code != 0:
+        raise DbtError(f"dbt docs generate failed (exit {exit_code}); the warehouse was published (see above)")
+    publish_docs()
+    state.docs_project = plan.project
+    return True
+
+
+def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> dict[str, Any]:
+    """``dbt build`` (models and tests), a freshness check that only warns, publish, the masked copy, the docs.
 
     Builds are incremental (only what reached the lake since the last build is read, and tested); ``full_refresh``
     rebuilds every model from the whole lake, for when a model's logic changed; ``full_tests`` tests every row
     (the nightly check: ``.venv/bin/python -c "from cdr.warehouse.build import build_and_publish;
-    build_and_publish(full_tests=True)"``, or ``dbt test`` by hand). Publishing follows the build: after an
-    incremental build, the published copies are updated by what changed. The time of each step is written to
-    ``build/last_build.json``.
+    build_and_publish(full_tests=True)"``, or ``dbt test`` by hand). After an incremental build, the published
+    copies are updated by what changed. Returns the cycle: ``counts`` (each published table's rows), ``mode``,
+    ``steps`` (seconds), ``nodes`` (each dbt node's outcome, by command); the same is saved in the BuildState.
     """
-    import json
-    import uuid
-
     steps: dict[str, float] = {}
-
-    def step(name: str, started: float) -> float:
-        now = time.perf_counter()
-        steps[name] = round(now - started, 3)
-        return now
-
     # What dbt and DuckDB create (build.duckdb, dbt's artefacts, a DuckLake's files) is at most 0640/0750, in the
     # group of the folders made for it (cdr.access).
     with access.private_umask(), build_lock():
         began = clock = time.perf_counter()
-        for source, schema in lake_tables().items():
-            ensure_schema_file(source, schema)
-        fingerprint = project_fingerprint()
-        arguments = dbt_build_arguments(full_refresh, full_tests)
-        incremental = "--full-refresh" not in arguments
-        build_args, dbt_vars = _split_vars(arguments)
-        # Docs describe what was just published; the catalog reads the build database, not the analysts' copy.
-        # They change only with the project (the catalog holds names, types and descriptions, not row counts), so
-        # an incremental build of unchanged code keeps the published ones.
-        docs_stamp = config.build_dir() / "docs.fingerprint"
-        docs_current = (
-            incremental
-            and docs_stamp.exists()
-            and docs_stamp.read_text() == fingerprint
-            and (config.docs_dir() / "index.html").exists()
-        )
-        commands = [(build_args, True), (["source", "freshness"], False)]
-        if not docs_current:
-            commands.append((["docs", "generate"], False))
-        clock = step("prepare", clock)
-        # One process for the three: the build must pass; a stale source only warns; docs that fail to generate
-        # must not hold back a published build, so that is raised after the publish.
-        ran = run_dbt_batch(commands, dbt_vars)
-        codes = ran["exit"]
-        # each command's own time, as the steps of a cycle are reported (bench/warehouse_build.py reads them)
-        steps["dbt parse"] = ran["parse"]
-        for name, seconds in zip(("dbt build", "freshness", "docs generate"), ran["seconds"], strict=False):
-            steps[name] = seconds
+
+        def step(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            steps[name] = round(now - clock, 3)
+            clock = now
+
+        state = BuildState.load()
+        cycle = plan(state, full_refresh, full_tests)
+        step("prepare")
+        ran = run_dbt(cycle, steps)
         clock = time.perf_counter()
-        # Only after a successful build: a failed one leaves the next build to make everything again, and to test
-        # every row its failed tests saw.
-        atomic_write_bytes(config.build_dir() / "project.fingerprint", fingerprint.encode())
-        newest = _newest_leg(config.build_dir() / "build.duckdb")
-        atomic_write_bytes(_tested_mark_path(), (newest or "").encode())
-        lineage_path = _lineage_path()
-        if not incremental or not lineage_path.exists():
-            atomic_write_bytes(lineage_path, uuid.uuid4().hex.encode())
-        lineage = lineage_path.read_text().strip()
-        clock = step("record", clock)
-        if codes[1] != 0:
+        record(state, cycle)
+        step("record")
+        if ran["exit"][1] != 0:
             log.warning("dbt source freshness reports a stale source (see above); the build is published anyway")
-        if ducklake.enabled():
-            # the DuckLake target: one snapshot per build (cdr.warehouse.ducklake), instead of warehouse.duckdb
-            published = ducklake.publish(
-                config.build_dir() / "build.duckdb",
-                lineage=lineage,
-                keys=incremental_keys(),
-                lookback_hours=lake_lookback_hours(),
-            )
-            counts, snapshot = published["counts"], published["snapshot"]
-        else:
-            counts, snapshot = publish_warehouse(lineage=lineage), None
-        clock = step("publish", clock)
-        publish_masked(lineage=lineage, keys=incremental_keys(), lookback_hours=lake_lookback_hours())
-        clock = step("publish masked", clock)
-        if docs_current:
-            log.info("docs unchanged: the project is the one %s was generated from", config.docs_dir() / "index.html")
-        elif codes[2] != 0:
-            raise DbtError(f"dbt docs generate failed (exit {codes[2]}); the warehouse was published (see above)")
-        else:
-            publish_docs()
-            atomic_write_bytes(docs_stamp, fingerprint.encode())
-            step("docs publish", clock)
+        assert state.lineage is not None
+        counts, snapshot = publish(state.lineage)
+        step("publish")
+        mask(state.lineage)
+        step("publish masked")
+        if docs(state, cycle, None if cycle.docs_current else ran["exit"][2]):
+            step("docs publish")
         steps["total"] = round(time.perf_counter() - began, 3)
-        atomic_write_bytes(
-            config.build_dir() / "last_build.json",
-            json.dumps(
-                {
-                    "mode": "incremental" if incremental else "full",
-                    "arguments": arguments,
-                    "steps": steps,
-                    "target": "ducklake" if snapshot is not None else "file",
-                    **({"snapshot": snapshot} if snapshot is not None else {}),
-                }
-            ).encode(),
-        )
-        log.info("warehouse cycle (%s): %s", "incremental" if incremental else "full", steps)
-        return counts
+        mode = "incremental" if cycle.incremental else "full"
+        nodes = {args[0]: outcome for (args, _), outcome in zip(cycle.commands, ran.get("nodes", []), strict=False)}
+        state.last_cycle = {
+            "mode": mode,
+            "arguments": cycle.arguments,
+            "steps": steps,
+            "target": "ducklake" if snapshot is not None else "file",
+            **({"snapshot": snapshot} if snapshot is not None else {}),
+            "nodes": nodes,
+        }
+        state.save()
+        log.info("warehouse cycle (%s): %s", mode, steps)
+        return {"counts": counts, "mode": mode, "steps": steps, "nodes": nodes}

@@ -15,7 +15,7 @@ import sys
 from collections import deque
 from pathlib import Path
 
-from cdr import config
+from cdr import access, config
 from cdr.lake import objectstore
 
 log = logging.getLogger(__name__)
@@ -83,21 +83,21 @@ def run_dbt(*args: str, check: bool = True) -> int:
 def run_dbt_batch(commands: list[tuple[list[str], bool]], dbt_vars: dict | None = None) -> dict:
     """Run dbt commands in order in one process that parses the project once (cdr.warehouse.dbt_batch), streaming
     their output into the log; ``dbt_vars`` go to every command. Stops at the first failing command whose
-    ``check`` is true and raises; returns dbt_batch's report: ``exit`` and ``seconds`` of each command run,
-    and ``parse``."""
+    ``check`` is true and raises; returns dbt_batch's report (written to a file): ``exit`` and ``seconds`` of each
+    command run, ``parse``, and ``nodes``, each command's nodes' outcomes."""
     import json
-
-    from cdr.warehouse.dbt_batch import RESULT_PREFIX
+    import tempfile
 
     common = _project_args()
     if dbt_vars:
         common += ["--vars", json.dumps(dbt_vars)]
     spec = {"common": common, "commands": [{"args": args, "check": check} for args, check in commands]}
     tail: deque[str] = deque(maxlen=40)
-    code = _stream([sys.executable, "-m", "cdr.warehouse.dbt_batch", json.dumps(spec)], tail)
-    result = next(
-        (json.loads(line[len(RESULT_PREFIX) :]) for line in reversed(tail) if line.startswith(RESULT_PREFIX)), None
-    )
+    access.ensure_dir(config.build_dir())
+    with tempfile.TemporaryDirectory(dir=config.build_dir(), prefix=".dbt_batch.") as scratch:
+        report = Path(scratch) / "result.json"
+        code = _stream([sys.executable, "-m", "cdr.warehouse.dbt_batch", json.dumps(spec), str(report)], tail)
+        result = json.loads(report.read_text()) if report.exists() else None
     if result is None:
         raise DbtError(f"dbt (cdr.warehouse.dbt_batch) ended with exit {code} before reporting:\n" + "\n".join(tail))
     if "failed" in result:
