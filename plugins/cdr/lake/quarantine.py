@@ -16,45 +16,19 @@ import json
 import logging
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from cdr import config
-from cdr.access import FILE_MODE, create_file, ensure_dir
-from cdr.fsutil import publish, temp_path_for
-from cdr.lake import objectstore
+from cdr.lake.storage import Location, quarantine_storage
 
 log = logging.getLogger(__name__)
 
 
-def _write(final: Path | str, data: bytes) -> Path | str:
-    if isinstance(final, str):
-        objectstore.put_bytes(objectstore.filesystem(), final[len(objectstore.SCHEME) :], data)
-        return final
-    ensure_dir(final.parent)
-    temp = temp_path_for(final)
-    try:
-        with open(create_file(temp, FILE_MODE), "wb") as fh:
-            fh.write(data)
-        publish(temp, final)
-    finally:
-        temp.unlink(missing_ok=True)
-    return final
+def day_folder(source: str, now: datetime | None = None) -> str:
+    """``<source>/<UTC date>`` under the quarantine's storage."""
+    return f"{source}/{(now or datetime.now(UTC)).strftime('%Y-%m-%d')}"
 
 
-def root() -> Path | str:
-    """quarantine/ under the data directory; on an object-storage lake, ``<CDR_LAKE_URL>/_quarantine``."""
-    url = config.lake_url()
-    return f"{url}/{objectstore.QUARANTINE}" if objectstore.is_object_url(url) else config.quarantine_dir()
-
-
-def day_folder(source: str, now: datetime | None = None) -> Path | str:
-    day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
-    base = root()
-    return f"{base}/{source}/{day}" if isinstance(base, str) else base / source / day
-
-
-def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any] | None = None) -> Path | str:
+def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any] | None = None) -> Location:
     """Store ``payload`` under quarantine/<source>/<UTC date>/<sha256>.bin beside a .json note.
 
     Named by content, so the same bad input seen again (a re-run, a re-send) is kept once.
@@ -62,32 +36,18 @@ def quarantine(source: str, payload: bytes, reason: str, context: dict[str, Any]
     now = datetime.now(UTC)
     digest = hashlib.sha256(payload).hexdigest()
     folder = day_folder(source, now)
-    body = _write(_child(folder, f"{digest}.bin"), payload)
+    storage = quarantine_storage()
+    body = storage.put(f"{folder}/{digest}.bin", payload)
     note = {"source": source, "reason": reason, "quarantined_at": now.isoformat(), "bytes": len(payload)}
     note.update(context or {})
-    _write(_child(folder, f"{digest}.json"), json.dumps(note, indent=2, default=str).encode())
+    storage.put(f"{folder}/{digest}.json", json.dumps(note, indent=2, default=str).encode())
     log.warning("%s: quarantined %d bytes as %s: %s", source, len(payload), body, reason)
     return body
 
 
-def _child(folder: Path | str, name: str) -> Path | str:
-    return f"{folder}/{name}" if isinstance(folder, str) else folder / name
-
-
 def held(source: str, day: str) -> tuple[int, int]:
     """How many bodies, and how many bytes, quarantine/<source>/<day>/ holds."""
-    folder = day_folder(source, datetime.strptime(day, "%Y-%m-%d"))
-    if isinstance(folder, str):
-        fs = objectstore.filesystem()
-        try:
-            found = fs.find(folder[len(objectstore.SCHEME) :], detail=True)
-        except FileNotFoundError:
-            return 0, 0
-        sizes = [info.get("size", 0) for path, info in found.items() if path.endswith(".bin")]
-        return len(sizes), sum(sizes)
-    if not folder.is_dir():
-        return 0, 0
-    sizes = [path.stat().st_size for path in folder.glob("*.bin")]
+    sizes = quarantine_storage().sizes(day_folder(source, datetime.strptime(day, "%Y-%m-%d")), ".bin")
     return len(sizes), sum(sizes)
 
 

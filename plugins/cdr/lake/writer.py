@@ -6,9 +6,8 @@ so re-runs and back-fills never duplicate. What waits to be written is bounded i
 unit's date partitions together (``buffer_bytes``): past it, the partition holding most is written out as one
 row group. So memory follows that bound and the page or batch size, never the volume nor the number of dates.
 
-With the lake on object storage (``CDR_LAKE_URL=s3://...``) the same writer spools each partition to a local
-temporary file and commits the unit by a manifest (cdr.lake.objectstore): readers see the unit's previous complete
-version until the manifest is put, then the new one; never a part of either.
+Where the files go, and how they become visible whole, is the storage's (cdr.lake.storage): local disk, or
+object storage (``CDR_LAKE_URL=s3://...``) where the unit is committed by a manifest.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,9 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cdr import config
-from cdr.access import ensure_dir, touch
-from cdr.fsutil import fsync_dir, publish, temp_path_for
 from cdr.lake import objectstore
+from cdr.lake.storage import Location, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -92,21 +88,8 @@ DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024
 ROWS_PER_BATCH = 1024
 
 
-def resolve_root(root: Path | str | None = None) -> Path | str:
-    """The lake's root: a local folder (Path), or an ``s3://bucket/prefix`` URL (str)."""
-    if root is None:
-        url = config.lake_url()
-        return url if objectstore.is_object_url(url) else Path(url)
-    return root if objectstore.is_object_url(root) else Path(root)
-
-
-def _bucket_path(url: str) -> str:
-    return url[len(objectstore.SCHEME) :].rstrip("/")
-
-
 @dataclass
 class _Partition:
-    final: Path | str
     temp: Path
     writer: pq.ParquetWriter
     tables: list[pa.Table] = field(default_factory=list)
@@ -118,9 +101,9 @@ class _Partition:
 
 @dataclass
 class WriteResult:
-    files: list[Path | str]  # on object storage: s3:// URLs
+    files: list[Location]  # on object storage: s3:// URLs
     rows: int
-    removed: list[Path | str]  # on object storage: the superseded version's files (deleted after a grace period)
+    removed: list[Location]  # on object storage: the superseded version's files (deleted after a grace period)
 
 
 class LakeWriter:
@@ -138,15 +121,8 @@ class LakeWriter:
         self.source = source
         self.schema = schema
         self.unit = check_unit(unit)
-        self.lake = resolve_root(lake_root)
-        self.remote = isinstance(self.lake, str)
-        if self.remote:
-            self.fs = objectstore.filesystem()
-            self.root = f"{_bucket_path(self.lake)}/{source}"
-            self.attempt = objectstore.new_attempt()
-            self._spool = Path(tempfile.mkdtemp(prefix=f"cdr-lake-{source}-"))
-        else:
-            self.root = self.lake / source
+        self.storage = open_storage(lake_root)
+        self._files = self.storage.unit(source, self.key)
         self.buffer_bytes = buffer_bytes
         self._partitions: dict[date, _Partition] = {}
         self._pending: list[tuple[dict[str, Any], date]] = []
@@ -168,29 +144,18 @@ class LakeWriter:
     def key(self) -> str:
         return f"{self.source}__{self.unit}"
 
-    def file_for(self, day: date) -> Path | str:
-        if self.remote:
-            return f"{self.root}/date={day.isoformat()}/{objectstore.tagged_name(self.key, self.attempt)}"
-        return self.root / f"date={day.isoformat()}" / f"{self.key}.parquet"
-
     def _partition(self, day: date) -> _Partition:
         part = self._partitions.get(day)
         if part is None:
-            final = self.file_for(day)
-            if self.remote:
-                temp = self._spool / f"{day.isoformat()}.parquet"
-            else:
-                ensure_dir(final.parent)
-                # made 0640 in the lake's group before pyarrow opens it (it keeps the mode of the file it opens)
-                temp = touch(temp_path_for(final))
+            temp = self._files.stage(day)
             # Dictionary encoding only pays where values repeat; _raw never does.
             dictionary = [name for name in self.schema.names if name != "_raw"]
             try:
                 writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
             except BaseException:
-                Path(temp).unlink(missing_ok=True)
+                temp.unlink(missing_ok=True)
                 raise
-            part = self._partitions[day] = _Partition(final, temp, writer)
+            part = self._partitions[day] = _Partition(temp, writer)
         return part
 
     def write(self, row: dict[str, Any], day: date) -> None:
@@ -275,47 +240,17 @@ class LakeWriter:
         """Publish every partition file, then remove files an earlier run of this unit left in other dates."""
         self._closed = True
         self._convert_pending()
-        if self.remote:
-            return self._commit_remote()
-        files, rows = [], 0
-        for part in self._partitions.values():
-            self._flush(part)
-            part.writer.close()
-            publish(part.temp, part.final)
-            files.append(part.final)
-            rows += part.rows
-        removed = []
-        for stale in self.root.glob(f"date=*/{self.source}__{self.unit}.parquet"):
-            if stale not in files:
-                stale.unlink()
-                fsync_dir(stale.parent)
-                removed.append(stale)
-        ensure_schema_file(self.source, self.schema, self.root.parent)
-        for path in files:
-            log.info("%s: wrote %s", self.source, path)
-        for path in removed:
-            log.info("%s: removed %s, which an earlier run of %s wrote", self.source, path, self.unit)
-        return WriteResult(files=files, rows=rows, removed=removed)
-
-    def _commit_remote(self) -> WriteResult:
         rows = 0
         try:
             for part in self._partitions.values():
                 self._flush(part)
                 part.writer.close()
                 rows += part.rows
-            uploads = [(str(part.temp), part.final) for part in self._partitions.values()]
-            superseded = objectstore.commit_unit(self.fs, self.root, self.key, self.attempt, uploads, rows)
-        finally:
-            shutil.rmtree(self._spool, ignore_errors=True)
-        files = [objectstore.SCHEME + target for _, target in uploads]
-        removed = [objectstore.SCHEME + path for path in superseded if path not in {t for _, t in uploads}]
-        ensure_schema_file(self.source, self.schema, self.lake)
-        log.info(
-            "%s: committed %s (%d rows in %d files, attempt %s)", self.source, self.key, rows, len(files), self.attempt
-        )
-        for path in removed:
-            log.info("%s: superseded %s, which an earlier run of %s wrote", self.source, path, self.unit)
+        except BaseException:
+            self._files.abort()
+            raise
+        files, removed = self._files.commit(rows)
+        self.storage.schema_file(self.source, self.schema)
         return WriteResult(files=files, rows=rows, removed=removed)
 
     def abort(self) -> None:
@@ -323,87 +258,33 @@ class LakeWriter:
         self._pending.clear()
         try:
             for part in self._partitions.values():
-                try:
-                    part.writer.close()
-                finally:
-                    Path(part.temp).unlink(missing_ok=True)
+                part.writer.close()
         finally:
-            if self.remote:
-                shutil.rmtree(self._spool, ignore_errors=True)
+            self._files.abort()
 
 
-def ensure_schema_file(source: str, schema: pa.Schema, lake_root: Path | str | None = None) -> Path | str:
+def ensure_schema_file(source: str, schema: pa.Schema, lake_root: Path | str | None = None) -> Location:
     """A zero-row file with the source's columns, so its dbt source reads (as empty) before any data lands.
     On object storage it is one PUT (atomic) and the return value is its ``s3://`` URL."""
-    root = resolve_root(lake_root)
-    if isinstance(root, str):
-        fs = objectstore.filesystem()
-        path = f"{_bucket_path(root)}/{source}/_schema.parquet"
-        if fs.exists(path):
-            with fs.open(path, "rb") as fh:
-                if pq.read_schema(fh).equals(schema, check_metadata=False):
-                    return objectstore.SCHEME + path
-        sink = pa.BufferOutputStream()
-        pq.write_table(schema.empty_table(), sink)
-        objectstore.put_bytes(fs, path, sink.getvalue().to_pybytes())
-        return objectstore.SCHEME + path
-    folder = root / source
-    path = folder / "_schema.parquet"
-    if path.exists() and pq.read_schema(path).equals(schema, check_metadata=False):
-        return path
-    ensure_dir(folder)
-    temp = touch(temp_path_for(path))
-    try:
-        pq.write_table(schema.empty_table(), temp)
-        publish(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
+    return open_storage(lake_root).schema_file(source, schema)
 
 
 def sweep_temporaries(source: str, lake_root: Path | str | None = None) -> int:
     """Remove the hidden temporaries a killed writer of ``source`` left. Call only while no other writer of
     the source can run (the Enigma drain holds its lease). On object storage: the files of killed or superseded
     attempts, once past the grace period (cdr.lake.objectstore.vacuum)."""
-    root = resolve_root(lake_root)
-    if isinstance(root, str):
-        return objectstore.vacuum(objectstore.filesystem(), f"{_bucket_path(root)}/{source}")
-    removed = 0
-    for temp in (root / source).rglob(".*.tmp"):
-        temp.unlink(missing_ok=True)
-        removed += 1
-    if removed:
-        log.info("%s: removed %d temporaries left by a killed run", source, removed)
-    return removed
+    return open_storage(lake_root).sweep(source)
 
 
 def read_paths(source: str, days: Iterable[date] | None = None, lake_root: Path | str | None = None) -> list[str]:
     """The files of ``source`` a reader sees (of the ``date=`` partitions of ``days``, or all), as paths a DuckDB
     connection from ``duckdb_connect`` reads: local paths, or ``cdrlake://`` URLs of the live files."""
-    root = resolve_root(lake_root)
-    if isinstance(root, str):
-        fs = objectstore.filesystem()
-        base = f"{_bucket_path(root)}/{source}"
-
-        def listing() -> list[str]:
-            found: list[str] = []
-            for folder in [f"{base}/date={day.isoformat()}" for day in days] if days is not None else [base]:
-                try:
-                    found += [p for p in fs.find(folder) if p.endswith(".parquet")]
-                except FileNotFoundError:
-                    continue
-            return sorted(found)
-
-        live = objectstore.live_listing(fs, listing, base, whole=days is None)
-        return [f"{objectstore.READ_PROTOCOL}://{path}" for path in live if not path.endswith("/_schema.parquet")]
-    if days is None:
-        return sorted(str(p) for p in (root / source).rglob("date=*/*.parquet"))
-    return [str(p) for day in days for p in sorted((root / source / f"date={day.isoformat()}").glob("*.parquet"))]
+    return open_storage(lake_root).live_files(source, days)
 
 
-def readable(path: Path | str) -> str:
+def readable(path: Location) -> str:
     """A path ``ensure_schema_file`` or ``WriteResult`` gave, as a ``duckdb_connect`` connection reads it."""
-    return objectstore.read_url(path) if isinstance(path, str) else str(path)
+    return open_storage().readable(path)
 
 
 def duckdb_connect():
@@ -416,27 +297,10 @@ def duckdb_connect():
     return con
 
 
-def replace_file(folder: str, key: str, table: pa.Table, lake_root: Path | str | None = None) -> Path | str:
+def replace_file(folder: str, key: str, table: pa.Table, lake_root: Path | str | None = None) -> Location:
     """Replace the single file ``<folder>/<key>.parquet`` whole (a list a pull replaces each time): on disk by
     rename, on object storage by a manifest, so a reader sees the old table or the new one."""
     check_unit(key)
-    root = resolve_root(lake_root)
-    if isinstance(root, str):
-        fs = objectstore.filesystem()
-        base = f"{_bucket_path(root)}/{folder}"
-        attempt = objectstore.new_attempt()
-        with tempfile.TemporaryDirectory(prefix=f"cdr-lake-{folder}-") as spool:
-            local = Path(spool) / "file.parquet"
-            pq.write_table(table, local, compression="zstd")
-            target = f"{base}/{objectstore.tagged_name(key, attempt)}"
-            objectstore.commit_unit(fs, base, key, attempt, [(str(local), target)], table.num_rows)
-        return objectstore.SCHEME + target
-    final = root / folder / f"{key}.parquet"
-    ensure_dir(final.parent)
-    temp = temp_path_for(final)
-    try:
-        pq.write_table(table, touch(temp), compression="zstd")
-        publish(temp, final)
-    finally:
-        temp.unlink(missing_ok=True)
-    return final
+    return open_storage(lake_root).replace_file(
+        folder, key, lambda path: pq.write_table(table, path, compression="zstd"), table.num_rows
+    )
