@@ -8,7 +8,7 @@ PY := .venv/bin/python
 help:
 	@echo "make install   create .venv with the pinned stack"
 	@echo "make demo      install, then run the whole pipeline once on the demo sources"
-	@echo "make lint      ruff (Python), import-linter (layers), sqlfluff (dbt SQL), the docs site built --strict"
+	@echo "make lint      ruff (Python), import-linter (layers), mypy (types), sqlfluff (dbt SQL), the docs site built --strict"
 	@echo "make docs      the documentation site (mkdocs) in build/site"
 	@echo "make test      install, lint, then run the test suite"
 	@echo "make test-fast the inner loop: unit and integration tests (no Airflow component, no dbt build, none over 10 s)"

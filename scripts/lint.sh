@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make lint` (run first by `make test`): ruff for Python (lint and format), import-linter for the package's layers,
-# sqlfluff for the dbt project's SQL, and the documentation site built --strict.
+# mypy for its types, sqlfluff for the dbt project's SQL, and the documentation site built --strict.
 # `scripts/lint.sh fix` applies what the tools can fix; `scripts/lint.sh sql` lints only the SQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ if [ "$mode" != sql ]; then
     fi
     # The package's layers and the absence of import circles (pyproject.toml, [tool.importlinter]).
     .venv/bin/lint-imports --no-cache
+    # The package's types (pyproject.toml, [tool.mypy]).
+    .venv/bin/mypy
 fi
 
 # dbt's templater compiles the project: it needs the plugin package and a database to open, never the real one.

@@ -62,5 +62,6 @@ def country_of(number: str | None, region: str | None = None) -> str | None:
     if parsed is None:
         return None
     # A number outside every known range still has a country code: fall back to that code's main country.
+    assert parsed.country_code is not None  # parse() sets it on every number it returns, or raises
     code = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
     return code if code and code not in ("ZZ", "001") else None

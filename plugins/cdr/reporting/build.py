@@ -403,7 +403,13 @@ def headline_table(
             source = tables[kpi.figure].one(**kpi.match) or {}
             values = {suffix: source.get(f"{kpi.measure}{suffix}") for suffix in ("", *(f"_{p}" for p in PERIODS))}
         known = dict(any_data)
-        row = {"kpi": kpi.key, "label": kpi.label, "kind": kpi.kind, "better": kpi.better, "value": values[""]}
+        row: dict[str, Any] = {
+            "kpi": kpi.key,
+            "label": kpi.label,
+            "kind": kpi.kind,
+            "better": kpi.better,
+            "value": values[""],
+        }
         for period in PERIODS:
             row[f"value_{period}"] = values[f"_{period}"]
             row[f"value_vs_{period}"] = change(Measure(kpi.measure, kpi.kind), values[""], values[f"_{period}"])

@@ -10,15 +10,20 @@ from __future__ import annotations
 import io
 import re
 from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from cdr.registry import SOURCES
 from cdr.reporting.figures import TOTAL, Table
 from cdr.reporting.figures import source_label as _label
 from cdr.sitetime import site_timezone_name
+
+if TYPE_CHECKING:  # RcKeyType came with matplotlib 3.11 and pyproject.toml allows 3.9: only mypy imports it
+    from matplotlib.typing import RcKeyType
 
 SOURCE_COLOURS = {s.name: s.colour for s in SOURCES.values()}
 OTHER_COLOURS = ["#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
@@ -35,7 +40,7 @@ STATUS_COLOURS = {
 DAY_BEFORE_COLOUR, WEEK_BEFORE_COLOUR = "#37474f", "#90a4ae"
 WIDTH = 4.0
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
@@ -146,7 +151,9 @@ def hourly_chart(table: Table, sources: list[str], peak_hours: list[int]) -> str
         ax.set_xticks(range(0, 24, 3), [f"{h:02d}" for h in range(0, 24, 3)])
         ax.set_xlim(-0.6, 23.6)
         ax.set_xlabel(f"hour ({site_timezone_name()})", fontsize=9)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        locator = ax.yaxis.get_major_locator()
+        assert isinstance(locator, MaxNLocator)  # a linear axis keeps its AutoLocator, whose set_params takes integer=
+        locator.set_params(integer=True)
         ax.margins(y=0.15)
         ax.legend(
             fontsize=8.5,

@@ -86,6 +86,10 @@ class SourceHook(SourceMixin, BaseHook):
     DAGs as ``Hook()`` or ``Hook(conn_id)``: both work.
     """
 
+    # each source's hook sets them, as Airflow's own hooks do (BaseHook declares neither)
+    conn_name_attr: str
+    default_conn_name: str
+
     def __init__(self, conn_id: str | None = None, policy: RetryPolicy | None = None, **kwargs: Any):
         conn_id = kwargs.pop(self.conn_name_attr, None) or conn_id or self.default_conn_name
         super().__init__(**kwargs)

@@ -265,7 +265,8 @@ class RenewingTokenAuth(requests.auth.AuthBase):
         return self.token is not None and time.monotonic() - self._token_at < self.lifetime - margin
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers[self.header] = self.token if self.fresh() else self.renew()
+        token = self.token
+        request.headers[self.header] = token if token is not None and self.fresh() else self.renew()
         request.register_hook("response", self._retry_on_401)
         return request
 

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class PageLike(Protocol):
-    rows: list[Any]
+    @property
+    def rows(self) -> list[Any]: ...  # read only: the sources' pages are frozen dataclasses
 
     @property
     def label(self) -> str: ...  # for the log: "window 1/2 page 3"
@@ -81,7 +82,7 @@ def pull_into_lake(
     to_row: Callable[[Any, dict[str, Any]], tuple[dict[str, Any], date]] | None = None,
     to_table: Callable[[list[Any], dict[str, Any]], Converted] | None = None,
     lineage: dict[str, Any] | None = None,
-    prepare: Callable[[], None] | None = None,
+    prepare: Callable[[], object] | None = None,
 ) -> dict:
     """Write every record of ``pages`` to the lake as the unit of [start, end), replacing an earlier run's.
 
@@ -96,6 +97,7 @@ def pull_into_lake(
     if prepare is not None:
         prepare()
     if to_table is None:
+        assert to_row is not None  # one of the two, checked above
         convert = lambda records, row_lineage: from_rows(records, row_lineage, schema, to_row)  # noqa: E731
     else:
         convert = to_table
@@ -120,7 +122,7 @@ def pull_into_lake(
             table, days = converted.table, converted.days
             keep, previous_ids = first_sightings(table.column("id").to_pylist(), previous_ids)
             repeated = 0 if keep is None else table.num_rows - len(keep)
-            if repeated:
+            if keep is not None and repeated:
                 table = table.take(keep)
                 days = days.take(keep) if isinstance(days, pa.Array) else [days[index] for index in keep]
             writer.write_days(table, days)

@@ -29,6 +29,7 @@ from cdr.lake.writer import ensure_schema_file
 from cdr.registry import lake_tables
 from cdr.warehouse import ducklake
 from cdr.warehouse.dbt_runner import DbtError, run_dbt_batch
+from cdr.warehouse.duckfile import scalar
 from cdr.warehouse.masking import publish_masked
 from cdr.warehouse.publish import incremental_keys, lake_lookback_hours, publish_docs, publish_warehouse
 
@@ -246,7 +247,7 @@ def record(state: BuildState, plan: Plan) -> None:
     """After a successful build only: a failed one leaves the next build to make everything again that this one
     would have, and to test every row its failed tests saw."""
     with duckdb.connect(str(config.build_dir() / "build.duckdb"), read_only=True) as con:
-        newest = con.execute("select max(extracted_at)::varchar from marts.fct_cdr").fetchone()[0]
+        newest = scalar(con, "select max(extracted_at)::varchar from marts.fct_cdr")
     state.project = plan.project
     state.tested_through = newest
     if not plan.incremental or not state.lineage:

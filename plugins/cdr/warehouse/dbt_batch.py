@@ -58,6 +58,7 @@ def _keep_run_results(command: str) -> None:
 
 def main(argv: list[str]) -> int:
     from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
 
     spec, result_path = json.loads(argv[0]), argv[1]
     common: list[str] = spec["common"]
@@ -71,6 +72,9 @@ def main(argv: list[str]) -> int:
         report = {"exit": [_exit_code(parsed)], "seconds": [], "parse": parse_seconds, "nodes": [], "failed": "parse"}
         _write_report(result_path, report)
         return 2
+    # a result is typed for every command; parse's is the manifest
+    if not isinstance(parsed.result, Manifest):
+        raise TypeError(f"dbt parse gave a {type(parsed.result).__name__}, not a manifest")
     runner = dbtRunner(manifest=parsed.result)
     for command in spec["commands"]:
         began = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
+from duckdb.func import FunctionNullHandling, PythonUDFType
 from duckdb.sqltypes import BOOLEAN, VARCHAR
 
 from cdr import config
@@ -38,9 +39,10 @@ def register_functions(conn: DuckDBPyConnection) -> None:
             _vectorised(scalar, kind),
             [VARCHAR, VARCHAR],
             sql_kind,
-            type="arrow",
+            type=PythonUDFType.ARROW,
             side_effects=False,
-            null_handling="special",  # a number that does not parse gives NULL: allowed, not an error
+            # a number that does not parse gives NULL: allowed, not an error
+            null_handling=FunctionNullHandling.SPECIAL,
         )
 
 

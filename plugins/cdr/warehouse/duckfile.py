@@ -40,6 +40,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -201,13 +202,13 @@ def updated_database(
 
     con, held = None, None
     spare_record = (state.get("slots", {}) or {}).get(spare_name)
-    if _intact(spare, spare_record) and accept(spare_record.get("meta", {})):
+    if spare_record is not None and _intact(spare, spare_record) and accept(spare_record.get("meta", {})):
         con = _open_unheld(spare)
         if con is not None:
             held = spare_record["meta"]
         else:
             log.info("%s: a reader still holds the spare copy; copying the live one instead", target.name)
-    if con is None and live_ok and accept(records[live].get("meta", {})):
+    if con is None and live is not None and live_ok and accept(records[live].get("meta", {})):
         _replace_with(slots / live, spare)
         con, held = _connect(spare), records[live]["meta"]
     if con is None:
@@ -263,6 +264,14 @@ def sql_string(text: str | os.PathLike) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def scalar(con: duckdb.DuckDBPyConnection, query: str, parameters: object = None) -> Any:
+    """The first value of the one row ``query`` returns (an aggregate's, a one-row table function's)."""
+    row = con.execute(query, parameters).fetchone()
+    if row is None:
+        raise LookupError(f"no row from: {query}")
+    return row[0]
+
+
 def _columns(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in con.execute(f"describe {query}").fetchall()]
 
@@ -286,11 +295,12 @@ def sync_table(
     table is made whole. Returns ``"delta"`` or ``"whole"``."""
     name = f'"{schema}"."{table}"'
     con.execute(f'create schema if not exists "{schema}"')
-    exists = con.execute(
+    exists = scalar(
+        con,
         "select count(*) from duckdb_tables() where database_name = current_database() "
         "and schema_name = ? and table_name = ?",
         [schema, table],
-    ).fetchone()[0]
+    )
     if key and since and exists and _columns(con, f"select * from {name}") == _columns(con, select):
         changed = (
             f"select * from ({select}) where extracted_at > timestamptz {sql_string(since)} "
@@ -300,8 +310,8 @@ def sync_table(
         con.execute(f'delete from {name} where "{key}" in (select "{key}" from _changed)')
         con.execute(f"insert into {name} select * from _changed")
         con.execute("drop table _changed")
-        held = con.execute(f"select count(*) from {name}").fetchone()[0]
-        wanted = con.execute(f"select count(*) from ({select})").fetchone()[0]
+        held = scalar(con, f"select count(*) from {name}")
+        wanted = scalar(con, f"select count(*) from ({select})")
         if held == wanted:
             return "delta"
         log.warning(

@@ -39,7 +39,7 @@ import duckdb
 
 from cdr import config
 from cdr.access import ensure_dir
-from cdr.warehouse.duckfile import sql_string
+from cdr.warehouse.duckfile import scalar, sql_string
 from cdr.warehouse.publish import sync_marts, table_marks
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def publish(
         except BaseException:
             con.execute("rollback")
             raise
-        snapshot = con.execute(f"select id from {ALIAS}.current_snapshot()").fetchone()[0]
+        snapshot = scalar(con, f"select id from {ALIAS}.current_snapshot()")
     log.info(
         "published DuckLake snapshot %s of %s: %s (%s)",
         snapshot,

@@ -48,7 +48,7 @@ from cdr import access, config
 from cdr.access import SECRET_MODE
 from cdr.fsutil import atomic_write_bytes
 from cdr.warehouse import ducklake
-from cdr.warehouse.duckfile import sql_string, sync_table, updated_database
+from cdr.warehouse.duckfile import scalar, sql_string, sync_table, updated_database
 from cdr.warehouse.publish import table_marks
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,9 @@ def _masked_select(con, schema: str, table: str, rules: dict[str, Rule | None]) 
         "and schema_name = ? and table_name = ? order by column_index",
         [schema, table],
     ).fetchall()
-    outer, unclassified, hashed = [], [], []
+    outer: list[str] = []
+    unclassified: list[str] = []
+    hashed: list[tuple[str, str]] = []
     for column, data_type in columns:
         rule = rules.get(column)
         if rule is None:
@@ -246,6 +248,7 @@ def _describe(con, rules: dict[tuple[str, str], dict[str, Rule | None]]) -> None
         "where c.database_name = current_database()"
     ).fetchall():
         rule = rules[(schema, table)][column]
+        assert rule is not None  # the copy holds only the columns somebody classified (_masked_select)
         wanted = described
         if rule.personal not in ("none", "key"):
             note = f"(masked copy: {PERSONAL_CLASSES[rule.personal]}"
@@ -337,7 +340,7 @@ def publish_masked(
                 since=(held or {}).get("marks", {}).get(name),
                 lookback_hours=lookback_hours,
             )
-            counts[name] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            counts[name] = scalar(con, f'select count(*) from "{schema}"."{table}"')
         _describe(con, rules)
         con.execute("detach published")
     if unclassified:

@@ -20,6 +20,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import redis
 from redis.exceptions import LockError
@@ -64,10 +65,12 @@ class Lease:
     def __enter__(self) -> Lease:
         if not self.lock.acquire(token=self.token):
             holder = self.client.get(self.key)
+            if isinstance(holder, bytes):
+                holder = holder.decode()
             left = self.client.pttl(self.key)
             raise LeaseHeld(
                 f"Enigma drain refused: another consumer holds the lease {self.key!r} "
-                f"({holder.decode() if holder else 'unknown'}); Enigma allows one consumer only. If that consumer "
+                f"({holder or 'unknown'}); Enigma allows one consumer only. If that consumer "
                 f"was killed, the lease frees itself in {max(left, 0) / 1000:.0f}s."
             )
         return self
@@ -158,6 +161,12 @@ class _Run:
         return time.monotonic() - self.started > self.budget_seconds
 
 
+def _messages(client: redis.Redis, key: str, start: int, end: int) -> list[bytes]:
+    """LRANGE on a client that leaves answers undecoded (redis.Redis's default, as here): the messages' bytes."""
+    # redis-py types every answer bytes | str, whatever the client's decode_responses
+    return cast(list[bytes], client.lrange(key, start, end))
+
+
 def _drain_key(run: _Run, key: str, counts: KeySummary) -> bool:
     """Drain one key; False when the time budget ran out.
 
@@ -167,13 +176,13 @@ def _drain_key(run: _Run, key: str, counts: KeySummary) -> bool:
     """
     client, batch_size = run.client, run.batch_size
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enigma-prefetch") as pool:
-        items = client.lrange(key, -batch_size, -1)
+        items = _messages(client, key, -batch_size, -1)
         while items:
             if run.out_of_time():
                 run.summary.stopped_by_budget = True
                 return False
             n = len(items)
-            following = pool.submit(client.lrange, key, -(n + batch_size), -(n + 1)) if n == batch_size else None
+            following = pool.submit(_messages, client, key, -(n + batch_size), -(n + 1)) if n == batch_size else None
             items.reverse()
             rows, bad = write_batch(key, items, run.timezone_name, run.default_region)
             next_items = following.result() if following else []
@@ -194,7 +203,7 @@ def _drain_key(run: _Run, key: str, counts: KeySummary) -> bool:
                 client.llen(key),
             )
             # Messages pushed meanwhile are at the left end: read the right end afresh once the prefetch runs dry.
-            items = next_items or client.lrange(key, -batch_size, -1)
+            items = next_items or _messages(client, key, -batch_size, -1)
     return True
 
 

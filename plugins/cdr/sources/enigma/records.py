@@ -49,7 +49,7 @@ def batch_table(items: list[bytes], key: str, tz_name: str, lineage: dict[str, A
         raw = pa.array(items, pa.binary()).cast(pa.string())
     except pa.ArrowInvalid:
         # Some message is not UTF-8: find which, one by one (rare), and check the others in bulk.
-        good_text = []
+        good_text: list[str | None] = []
         for item in items:
             try:
                 good_text.append(item.decode("utf-8"))

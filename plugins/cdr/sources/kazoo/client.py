@@ -147,10 +147,13 @@ class KazooClient:
         for index, (w_start, w_end) in enumerate(windows, 1):
             window = {**window_params(w_start, w_end), "page_size": self.page_size}
             cursor = paging.CursorPaginator()
+
+            # a def: mypy cannot type a lambda with a default parameter (which binds this loop's window)
+            def fetch(params: dict[str, Any], window: dict[str, int] = window) -> dict[str, Any]:
+                return self._cdr_answer(path, {**window, **params})
+
             try:
-                for number, body in paging.paginate(
-                    lambda params, window=window: self._cdr_answer(path, {**window, **params}), cursor
-                ):
+                for number, body in paging.paginate(fetch, cursor):
                     yield Page(index, len(windows), number, body["data"], cursor.cursor)
                     del body  # not held while the next page is fetched (paging.paginate)
             except paging.UnchangedCursor as exc:
@@ -199,9 +202,10 @@ class KazooClient:
 def _numbers_of(data: Any) -> list[dict[str, Any]]:
     """The numbers of one phone_numbers answer, in any of the shapes Crossbar releases give."""
     if isinstance(data, dict):
+        numbers = data.get("numbers")
         listed = (
-            data.get("numbers")
-            if isinstance(data.get("numbers"), dict)
+            numbers
+            if isinstance(numbers, dict)
             else {key: value for key, value in data.items() if any(ch.isdigit() for ch in key)}
         )
         return [
@@ -209,7 +213,7 @@ def _numbers_of(data: Any) -> list[dict[str, Any]]:
             for number, info in listed.items()
         ]
     if isinstance(data, list):
-        found = []
+        found: list[dict[str, Any]] = []
         for item in data:
             if isinstance(item, str):
                 found.append({"number": item, "raw": item})

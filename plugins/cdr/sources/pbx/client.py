@@ -123,7 +123,9 @@ class PbxClient:
 
 def max_page(envelope: dict[str, Any]) -> int:
     """The answer's page count (``pagination.max_page``); 0 when it gives none, which ends the walk."""
-    pagination = envelope.get("pagination") if isinstance(envelope.get("pagination"), dict) else {}
+    pagination = envelope.get("pagination")
+    if not isinstance(pagination, dict):
+        pagination = {}
     return int(pagination.get("max_page") or 0)
 
 

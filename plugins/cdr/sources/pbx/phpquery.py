@@ -76,6 +76,7 @@ def parse_str(query: str) -> dict[str, Any]:
         raw_key, _, raw_value = pair.partition("=")
         key, value = unquote_plus(raw_key), unquote_plus(raw_value)
         match = _KEY.match(key)
+        assert match is not None  # every part of the pattern is optional: it matches any key
         head, rest = match.group(1), match.group(2)
         path = [head, *re.findall(r"\[([^\]]*)\]", rest)]
         node = result

@@ -124,6 +124,7 @@ def local_to_utc(text: str, tz: ZoneInfo, hint: float | None = None) -> datetime
             return datetime.fromisoformat(text + "+00:00") - offset
     wall = _wall_labelled_utc(text)
     offset = tz.utcoffset(wall)
+    assert offset is not None  # tzinfo's signature allows None; a ZoneInfo has an offset for every time
     if offset == tz.utcoffset(wall.replace(fold=1)):
         return wall - offset
     naive = wall.replace(tzinfo=None)

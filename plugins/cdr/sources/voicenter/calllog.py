@@ -279,7 +279,7 @@ class CallLogClient:
         records = envelope.get("cdr_list")
         if number is None and "error_number" in envelope:
             raise CallLogError(request, f"ERROR_NUMBER {envelope['error_number']!r} is not a number")
-        if number not in (None, 0):
+        if number is not None and number != 0:
             description = envelope.get("error_description") or "(no ERROR_DESCRIPTION)"
             hint = ERRORS.get(number, "an error number the vendor does not document")
             raise CallLogError(

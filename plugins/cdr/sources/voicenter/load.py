@@ -52,7 +52,7 @@ def to_row(line: bytes, lineage: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     cdr = check(record["cdr"])
     # the documented fields whatever their casing (an account's `IvrUniqueId` is the `ivruniqueid` column)
     fields = cdr if all(name in cdr for name in STRING_FIELDS) else _by_lower_name(cdr)
-    row = {name: as_text(fields.get(name)) for name in STRING_FIELDS}
+    row: dict[str, Any] = {name: as_text(fields.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(fields.get(name)) for name in INT_FIELDS})
     row.update(lineage)
     # the call's true start (voicenter.times); a `time` that names no call leaves it null, and the row in the

@@ -27,9 +27,11 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -238,7 +240,7 @@ def protocol_class(limits: Limits, logs: dict[str, CountedLog] | None = None) ->
                 self.transport.write(HEAD_TOO_LARGE)
                 self.transport.close()
 
-        def connection_made(self, transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport) -> None:
             super().connection_made(transport)
             if limits.per_client:
                 address = self.client[0] if self.client else ""
@@ -287,7 +289,8 @@ def protocol_class(limits: Limits, logs: dict[str, CountedLog] | None = None) ->
                 if authorized(limits.token, self.url.partition(b"?")[2], self.headers):
                     self._uncount()
                     self.limit_concurrency = None
-                    self.scope[AUTHORIZED] = True  # the endpoint need not look again
+                    # uvicorn types the scope with ASGI's keys only; this key is the receiver's own
+                    cast(dict[str, Any], self.scope)[AUTHORIZED] = True  # the endpoint need not look again
                     declared = next((value for name, value in self.headers if name == b"content-length"), b"")
                     if declared.isdigit() and MIN_BODY_RATE < int(declared) < MAX_BODY * 2:
                         self._extend(int(declared) / MIN_BODY_RATE)
@@ -443,7 +446,7 @@ def create_app(
     quarantine_bytes_per_day: int = 256 * 1024 * 1024,
     log_interval: float = 60.0,
     refused: CountedLog | None = None,
-    counters: list = (),
+    counters: Sequence[CountedLog | CountFlooding] = (),
 ):
     """The receiver's ASGI app. ``counters``: more CountedLogs to flush at shutdown (uvicorn re-raises the
     stopping signal after the lifespan ends, so nothing after uvicorn.run would run)."""

@@ -145,7 +145,8 @@ def to_row(record: dict, lineage: dict[str, Any]) -> tuple[dict[str, Any], date 
     folded = fold(record)
     values = {column: folded.get(name.lower()) for column, name in FIELD_MAP.items()}
     if values["type"] in (None, ""):
-        values["type"] = CDR_TYPES.get(as_int(folded.get("cdrtype")))
+        cdr_type = as_int(folded.get("cdrtype"))
+        values["type"] = None if cdr_type is None else CDR_TYPES.get(cdr_type)
     values["OriginalIvrUniqueID"] = fold(folded.get("customdata")).get("originalivruniqueid")
     values["IVR"] = ivr_path(folded.get("dtmfdata"))
     moment = call_time(record)
@@ -156,7 +157,7 @@ def to_row(record: dict, lineage: dict[str, Any]) -> tuple[dict[str, Any], date 
             zone(lineage.get("_timezone") or defaults.timezone),
             lineage.get("_time_basis") or defaults.time_basis,
         )
-    row = {name: as_text(values.get(name)) for name in STRING_FIELDS}
+    row: dict[str, Any] = {name: as_text(values.get(name)) for name in STRING_FIELDS}
     row.update({name: as_int(values.get(name)) for name in INT_FIELDS})
     # Never received by cdr-receiver: no receipt time or format.
     row.update(

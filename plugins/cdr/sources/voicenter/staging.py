@@ -438,12 +438,14 @@ class SegmentWriter:
     def _write(self, data: bytes) -> None:
         if self._fd is None:
             self._open()
+        fd = self._fd
+        assert fd is not None  # _open sets it or raises
         self._make_room(len(data))
         try:
             # Lines go into blocks already written (zeros) inside the file's size, so that their fdatasync
             # has no block allocation or size to journal: half the time of an fsync of an append.
-            _write_all(self._fd, data, self._end)
-            os.fdatasync(self._fd)
+            _write_all(fd, data, self._end)
+            os.fdatasync(fd)
         except OSError:
             self._broken = True
             raise

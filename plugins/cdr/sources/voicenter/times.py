@@ -43,14 +43,21 @@ def time_basis(extra: dict | None) -> str:
     return value.strip().lower()
 
 
+def _offset(zone: ZoneInfo, wall: datetime) -> timedelta:
+    """The zone's offset for a naive wall-clock time (its ``fold`` picks the reading of a repeated hour)."""
+    offset = zone.utcoffset(wall)
+    assert offset is not None  # tzinfo's signature allows None; a ZoneInfo has an offset for every time
+    return offset
+
+
 @lru_cache(maxsize=8192)
 def _readings(zone: ZoneInfo, wall_hour: datetime) -> tuple[timedelta, ...]:
     """The zone's offsets a wall-clock hour can be read with: one, or two in the hour that repeats (earlier reading
     first). Cached by hour: CDRs of one hour share it."""
-    offsets = []
+    offsets: list[timedelta] = []
     for moment in (wall_hour, wall_hour + timedelta(minutes=59, seconds=59)):
         for fold in (0, 1):
-            offset = zone.utcoffset(moment.replace(fold=fold))
+            offset = _offset(zone, moment.replace(fold=fold))
             if offset not in offsets:
                 offsets.append(offset)
     # a larger offset is the earlier instant (daylight time, before the clocks go back)
@@ -81,7 +88,7 @@ def instant(
         if moment.astimezone(zone).replace(tzinfo=None) == wall:
             candidates.append(moment)
     if not candidates:  # skipped by the spring change: the offset before it
-        return (wall - zone.utcoffset(wall.replace(fold=0))).replace(tzinfo=UTC)
+        return (wall - _offset(zone, wall.replace(fold=0))).replace(tzinfo=UTC)
     if len(candidates) == 1 or received is None:
         return candidates[0]
     later = candidates[-1]
