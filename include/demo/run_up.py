@@ -178,6 +178,7 @@ def _interrupt(signum, frame):
 def main() -> None:
     user, password = login()
     from cdr import config
+    from cdr.settings import settings
 
     home = Path(os.environ["AIRFLOW_HOME"])
     db_url, db_line = metadata_database(home)
@@ -210,9 +211,7 @@ def main() -> None:
         start("kazoo_sim.py", *_data_args(KAZOO_DATA_ENV)) as kazoo,
         start("pbx_sim.py", *_data_args(PBX_DATA_ENV)) as pbx,
         start_redis(directory=os.environ.get(REDIS_DIR_ENV) or None) as redis,
-        start_receiver(
-            str(config.data_dir()), DEMO_TOKEN, port=int(os.environ.get("CDR_RECEIVER_PORT", "8088"))
-        ) as receiver,
+        start_receiver(str(config.data_dir()), DEMO_TOKEN, port=settings().receiver_port) as receiver,
     ):
         push_enigma_messages(redis.port)
         post_all(receiver.url, DEMO_TOKEN, json.loads(VOICENTER_CDRS.read_text()))

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cdr import config
+from cdr.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,9 @@ OTHERS = 0o007
 
 
 def resolve_group(setting: str) -> int | None:
-    """The gid a setting names (a group name, or a number), or None when it is unset."""
-    value = (os.environ.get(setting) or "").strip()
+    """The gid a setting (``CDR_FILE_GROUP``, ``CDR_MASKED_GROUP``) names (a group name, or a number), or None when
+    it is unset."""
+    value = str(getattr(settings(), setting.removeprefix("CDR_").lower())).strip()
     if not value:
         return None
     if value.isdigit():

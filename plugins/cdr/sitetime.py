@@ -6,9 +6,10 @@ a source's own call centre elsewhere: ``CDR_SITE_TIMEZONE_<SOURCE>``, macros/loc
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cdr.settings import settings
 
 ENV = "CDR_SITE_TIMEZONE"
 DEFAULT = "UTC"
@@ -16,7 +17,7 @@ DEFAULT = "UTC"
 
 def site_timezone_name() -> str:
     """The site's IANA zone name, checked: an unknown name is an error here rather than a report in UTC."""
-    name = (os.environ.get(ENV) or "").strip() or DEFAULT
+    name = settings().site_timezone.strip() or DEFAULT
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

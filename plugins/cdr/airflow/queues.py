@@ -15,8 +15,9 @@ Read when the DAG files are parsed: set them where the dag-processor runs too.
 
 from __future__ import annotations
 
-import os
 import re
+
+from cdr.settings import settings
 
 _QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -29,14 +30,14 @@ def _checked(name: str, setting: str) -> str:
 
 def warehouse_queue() -> dict:
     """``{"queue": name}`` for the build task, or ``{}`` (the default queue)."""
-    name = (os.environ.get("CDR_WAREHOUSE_QUEUE") or "").strip()
+    name = settings().warehouse_queue.strip()
     return {"queue": _checked(name, "CDR_WAREHOUSE_QUEUE")} if name else {}
 
 
 def receiver_queues() -> list[str]:
     """The receiver hosts' queues, in order, each once; empty: one receiver, loaded from the default queue."""
     names: list[str] = []
-    for part in (os.environ.get("CDR_VOICENTER_RECEIVER_QUEUES") or "").split(","):
+    for part in settings().voicenter_receiver_queues.split(","):
         part = part.strip()
         if part and part not in names:
             names.append(_checked(part, "CDR_VOICENTER_RECEIVER_QUEUES"))

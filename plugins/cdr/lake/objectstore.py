@@ -43,14 +43,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cdr.settings import settings
+
 log = logging.getLogger(__name__)
 
 SCHEME = "s3://"
 READ_PROTOCOL = "cdrlake"  # what DuckDB reads the live lake through (LiveLakeFileSystem)
 MANIFESTS = "_manifests"
 QUARANTINE = "_quarantine"  # quarantine/ of a lake on object storage: beside the sources, read by no model
-DEFAULT_CONN_ID = "aws_default"
-DEFAULT_GRACE_SECONDS = 3600
 STAMP = "%Y%m%dT%H%M%S%fZ"
 COMMIT_SUFFIX = ".commit.json"
 INTENT_SUFFIX = ".intent.json"
@@ -61,7 +61,7 @@ def is_object_url(url: str | os.PathLike | None) -> bool:
 
 
 def grace() -> timedelta:
-    return timedelta(seconds=float(os.environ.get("CDR_LAKE_GRACE_SECONDS") or DEFAULT_GRACE_SECONDS))
+    return timedelta(seconds=settings().lake_grace_seconds)
 
 
 def _stamp(moment: datetime | None = None) -> str:
@@ -101,7 +101,7 @@ def _connection(conn_id: str):
 def s3_options(conn_id: str | None = None) -> dict[str, Any]:
     """``key``, ``secret``, ``token``, ``endpoint_url``, ``region`` (those set): the Connection's where it exists,
     else the environment's."""
-    conn_id = conn_id or os.environ.get("CDR_LAKE_CONN_ID") or DEFAULT_CONN_ID
+    conn_id = conn_id or settings().lake_conn_id
     env = os.environ
     key = env.get("AWS_ACCESS_KEY_ID")
     secret = env.get("AWS_SECRET_ACCESS_KEY")

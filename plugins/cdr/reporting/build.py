@@ -40,6 +40,7 @@ from cdr.reporting.figures import (
     source_label,
     sources_with_data,
 )
+from cdr.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -306,9 +307,8 @@ def build_report(
 def mask_numbers_setting() -> bool:
     """``CDR_REPORT_MASK_NUMBERS`` (1, true, yes): the report is made from the masked copy, for people who should
     not see callers' numbers."""
-    import os
 
-    return (os.environ.get("CDR_REPORT_MASK_NUMBERS") or "").strip().lower() in ("1", "true", "yes", "on")
+    return settings().report_mask_numbers
 
 
 def report_warehouse() -> Path | None:

@@ -27,6 +27,7 @@ from cdr import access, config
 from cdr.fsutil import atomic_write_bytes
 from cdr.lake.writer import ensure_schema_file
 from cdr.registry import lake_tables
+from cdr.settings import settings
 from cdr.warehouse import ducklake
 from cdr.warehouse.dbt_runner import DbtError, run_dbt_batch
 from cdr.warehouse.duckfile import scalar
@@ -137,13 +138,10 @@ def project_fingerprint() -> str:
     ]:
         digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(f"{config.data_dir()}|{dbt.version.__version__}|{duckdb.__version__}".encode())
-    if os.environ.get("CDR_LAKE_URL"):
+    if settings().lake_url:
         digest.update(config.lake_url().encode())
     # The call centre's clock (macros/local_time.sql): a changed zone re-dates every leg, not only the new ones.
-    zones = sorted(
-        (k, v) for k, v in os.environ.items() if k == "CDR_SITE_TIMEZONE" or k.startswith("CDR_SITE_TIMEZONE_")
-    )
-    digest.update(repr(zones).encode())
+    digest.update(repr(sorted(settings().site_timezones().items())).encode())
     return digest.hexdigest()
 
 

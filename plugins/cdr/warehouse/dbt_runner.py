@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cdr import access, config
 from cdr.lake import objectstore
+from cdr.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def _dbt_env() -> dict[str, str]:
     if config.lake_on_object_store():
         # dbt has no Airflow context: the Connection's credentials reach its S3 filesystem as environment
         options = objectstore.s3_options()
-        env.pop(objectstore.conn_env_var(os.environ.get("CDR_LAKE_CONN_ID") or objectstore.DEFAULT_CONN_ID), None)
+        env.pop(objectstore.conn_env_var(settings().lake_conn_id), None)
         env.update(objectstore.subprocess_env(options))
     return env
 

@@ -39,6 +39,7 @@ import duckdb
 
 from cdr import config
 from cdr.access import ensure_dir
+from cdr.settings import settings
 from cdr.warehouse.duckfile import scalar, sql_string
 from cdr.warehouse.publish import sync_marts, table_marks
 
@@ -56,7 +57,7 @@ class DuckLakeError(RuntimeError):
 
 def catalog() -> str | None:
     """The DuckLake catalog (without ``ducklake:``), or None: the warehouse is the file, the default."""
-    value = (os.environ.get("CDR_WAREHOUSE_CATALOG") or "").strip()
+    value = settings().warehouse_catalog.strip()
     if not value:
         return None
     return value[len("ducklake:") :] if value.lower().startswith("ducklake:") else value
@@ -67,7 +68,7 @@ def enabled() -> bool:
 
 
 def data_path() -> str:
-    value = (os.environ.get("CDR_WAREHOUSE_DATA_PATH") or "").strip()
+    value = settings().warehouse_data_path.strip()
     if not value:
         value = str(config.data_dir() / "ducklake")
     if "://" not in value:

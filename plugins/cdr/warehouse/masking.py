@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ import duckdb
 from cdr import access, config
 from cdr.access import SECRET_MODE
 from cdr.fsutil import atomic_write_bytes
+from cdr.settings import settings
 from cdr.warehouse import ducklake
 from cdr.warehouse.duckfile import scalar, sql_string, sync_table, updated_database
 from cdr.warehouse.publish import table_marks
@@ -88,9 +88,9 @@ def masked_path() -> Path:
 
 
 def number_salt() -> str:
-    salt = os.environ.get("CDR_NUMBER_SALT")
-    if salt:
-        return salt
+    salt = settings().number_salt
+    if salt is not None:
+        return salt.get_secret_value()
     path = config.build_dir() / "number.salt"
     if not path.exists():
         atomic_write_bytes(path, secrets.token_hex(32).encode(), mode=SECRET_MODE)

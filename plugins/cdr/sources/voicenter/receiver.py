@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from starlette.routing import Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cdr.lake.quarantine import DailyCap, quarantine
+from cdr.settings import SettingsError, settings
 from cdr.sources.voicenter.bounds import MAX_BODY
 from cdr.sources.voicenter.formats import ParseError, answer, detect, parse, staged_line
 from cdr.sources.voicenter.staging import SegmentWriter, landing_folder
@@ -49,30 +49,6 @@ log = logging.getLogger("cdr.sources.voicenter.receiver")
 
 MIN_TOKEN_CHARS = 32
 REFUSED_DELAY = 1.0  # seconds before a 401
-DEFAULTS = {
-    "CDR_RECEIVER_REQUEST_TIMEOUT": 5.0,  # seconds for a whole request, headers and body
-    "CDR_RECEIVER_MAX_CONNECTIONS": 256,  # open connections for requests without the token
-    "CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT": 64,  # per address, until a request shows the token; 0: no cap
-    "CDR_RECEIVER_QUARANTINE_MAX_PER_DAY": 10_000,  # bodies
-    "CDR_RECEIVER_QUARANTINE_MB_PER_DAY": 256,
-    "CDR_RECEIVER_LOG_INTERVAL": 60.0,  # seconds between two lines counting refused tokens or timeouts
-}
-
-
-ZERO_MEANS_OFF = ("CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT",)
-
-
-def setting(name: str) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return DEFAULTS[name]
-    try:
-        value = float(raw)
-    except ValueError:
-        sys.exit(f"cdr-receiver: {name} must be a number")
-    if value < 0 or (value == 0 and name not in ZERO_MEANS_OFF):
-        sys.exit(f"cdr-receiver: {name} must be positive")
-    return value
 
 
 class CountedLog:
@@ -493,7 +469,11 @@ def main() -> None:
     # parsing (XML-RPC above all) they would wait up to the default 5 ms switch interval for it, and every
     # sender in the batch with them.
     sys.setswitchinterval(0.0005)
-    token = os.environ.get("CDR_VOICENTER_TOKEN", "")
+    try:
+        given = settings()
+    except SettingsError as error:
+        sys.exit(f"cdr-receiver: {error}")
+    token = given.voicenter_token.get_secret_value() if given.voicenter_token else ""
     if not token:
         sys.exit("cdr-receiver: CDR_VOICENTER_TOKEN is not set; refusing to start without a token")
     if len(token) < MIN_TOKEN_CHARS:
@@ -501,9 +481,7 @@ def main() -> None:
             f"cdr-receiver: CDR_VOICENTER_TOKEN is shorter than {MIN_TOKEN_CHARS} characters; refusing to "
             "start with a guessable token (e.g. `openssl rand -hex 32`)"
         )
-    host = os.environ.get("CDR_RECEIVER_HOST", "127.0.0.1")
-    port = int(os.environ.get("CDR_RECEIVER_PORT", "8088"))
-    interval = setting("CDR_RECEIVER_LOG_INTERVAL")
+    host, port, interval = given.receiver_host, given.receiver_port, given.receiver_log_interval
     logs = {
         "timeouts": CountedLog("Voicenter: closed %d connection(s) whose request was not complete in time", interval),
         "heads": CountedLog(
@@ -521,15 +499,15 @@ def main() -> None:
     logging.getLogger("uvicorn.error").addFilter(flooding)
     app = create_app(
         token,
-        quarantine_max_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MAX_PER_DAY")),
-        quarantine_bytes_per_day=int(setting("CDR_RECEIVER_QUARANTINE_MB_PER_DAY") * 1024 * 1024),
+        quarantine_max_per_day=given.receiver_quarantine_max_per_day,
+        quarantine_bytes_per_day=int(given.receiver_quarantine_mb_per_day * 1024 * 1024),
         log_interval=interval,
         counters=[*logs.values(), flooding],
     )
     limits = Limits(
-        request_timeout=setting("CDR_RECEIVER_REQUEST_TIMEOUT"),
-        max_connections=int(setting("CDR_RECEIVER_MAX_CONNECTIONS")),
-        per_client=int(setting("CDR_RECEIVER_MAX_CONNECTIONS_PER_CLIENT")),
+        request_timeout=given.receiver_request_timeout,
+        max_connections=given.receiver_max_connections,
+        per_client=given.receiver_max_connections_per_client,
         token=token.encode(),
     )
     log.info("cdr-receiver: listening on http://%s:%d/voicenter/cdr, staging in %s", host, port, landing_folder())
