@@ -21,7 +21,6 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -130,9 +129,9 @@ def names() -> list[str]:
     return list(SOURCES)
 
 
-@cache
 def lake_schemas() -> dict[str, Any]:
-    """Each source's lake Parquet schema (imports pyarrow and the sources' records modules)."""
+    """Each source's lake Parquet schema (imports pyarrow and the sources' records modules). Not cached: the
+    modules are imported once anyway, and the answer follows the registry as it is now."""
     return {s.name: s.lake_schema() for s in SOURCES.values()}
 
 
@@ -144,7 +143,6 @@ LAKE_EXTRAS: dict[str, str] = {
 }
 
 
-@cache
 def lake_tables() -> dict[str, Any]:
     """Every lake folder the warehouse build reads, to its Parquet schema: the sources' and `LAKE_EXTRAS`."""
     return {**lake_schemas(), **{folder: _load(ref) for folder, ref in LAKE_EXTRAS.items()}}
