@@ -15,6 +15,7 @@ Runs until Ctrl-C. The UI address and login are printed once the API server answ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -259,12 +260,40 @@ def main() -> None:
         except KeyboardInterrupt:
             pass
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop standalone and every component it started. The scheduler's LocalExecutor waits for its running tasks
+    until it is signalled a second time (as it logs); a task cut short is run again on the next `make up`, and
+    every task of the pipeline can be re-run without loss or duplicates. Standalone itself (Airflow 3.3) can stay
+    behind once its components have exited: then nothing is left to wait for."""
+    import psutil
+
+    def components_gone() -> bool:
+        try:
+            children = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return True
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    return False
+        return True
+
+    for sig, patience in ((signal.SIGINT, 15.0), (signal.SIGINT, 30.0), (signal.SIGKILL, 30.0)):
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + patience
+        while proc.poll() is None and time.monotonic() < deadline:
+            if components_gone():
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return
+            time.sleep(0.5)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,15 @@ from pathlib import Path
 from cdr.access import FILE_MODE, create_file, ensure_dir
 
 
+def fsync_file(path: Path) -> None:
+    """Put ``path``'s written bytes on disk (a file written by another library, or closed before its rename)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or unlink in ``path`` survive a crash (POSIX needs the directory itself synced)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -30,11 +39,7 @@ def temp_path_for(final: Path) -> Path:
 
 def publish(temp: Path, final: Path) -> None:
     """fsync ``temp``, then atomically rename it over ``final``, then fsync the directory."""
-    fd = os.open(temp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_file(temp)
     os.replace(temp, final)
     fsync_dir(final.parent)
 
@@ -57,11 +62,7 @@ def publish_dir(temp: Path, final: Path) -> None:
     the old directory is renamed aside, the new one renamed in, and the old one deleted. A reader never sees a
     half-written directory; for the instant between the two renames it sees none."""
     for path in temp.iterdir():
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(path)
     fsync_dir(temp)
     old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old") if final.exists() else None
     if old is not None:

@@ -9,7 +9,6 @@ import pytest
 import redis
 from post_voicenter import post_all
 
-from cdr import config
 from cdr.sources.enigma.drain import drain
 from cdr.sources.kazoo.client import KazooClient
 from cdr.sources.kazoo.extract import pull_interval as pull_kazoo
@@ -33,8 +32,17 @@ def airflow_db() -> None:
 
 
 @pytest.fixture(scope="session")
-def warehouse(tmp_path_factory):
-    """All four demo sources pulled, drained, posted and loaded into one published warehouse (read-only)."""
+def warehouse(demo_data):
+    """The demo warehouse as analysts read it (read-only)."""
+    con = duckdb.connect(str(demo_data / "warehouse.duckdb"), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory):
+    """A data directory with all four demo sources pulled, drained, posted and loaded into one published
+    warehouse. Shared by the session: a test that changes anything works on a copy (shutil.copytree)."""
     data = tmp_path_factory.mktemp("demo") / "data"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDR_DATA_DIR", str(data))
@@ -51,6 +59,4 @@ def warehouse(tmp_path_factory):
             post_all(receiver.url, "demo-token-for-the-e2e-warehouse-0123", VOICENTER)
         load_staged()
         build_and_publish()
-        con = duckdb.connect(str(config.warehouse_path()), read_only=True)
-    yield con
-    con.close()
+    return data

@@ -68,6 +68,7 @@ def test_incremental_builds_equal_a_full_rebuild(data_dir):
         built = cycle["nodes"]["build"]
         assert built["model.cdr_warehouse.fct_cdr"] == built["seed.cdr_warehouse.cdr_sources"] == "success"
         assert {status for node, status in built.items() if node.startswith("test.")} == {"pass"}
+        assert not [node for node in built if node.startswith("unit_test.")]  # test_dbt_unit_tests.py runs them
         assert all(node.startswith("source.") for node in cycle["nodes"]["source"])
         # one state file beside the build, no sidecar (the lock is the folder itself)
         files = {p.name for p in config.build_dir().iterdir() if p.is_file()}

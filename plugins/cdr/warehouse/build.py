@@ -104,11 +104,14 @@ def build_lock(timeout: float = 3600.0) -> Iterator[None]:
 # What new data changes: the fact and everything built from it, every other mart table (a mart may read the
 # views over the lake without the fact, as agg_voicenter_reconciliation does; the rest are small) and every other
 # incremental table (int_voicenter__cdr_versions). The views and the seeds change only with the project's code.
-# Data tests all run: those of the views check the new records. Unit tests do not read data: with the code
-# unchanged (the fingerprint), their answer is too, so an incremental build leaves them to the full builds.
+# Data tests all run: those of the views check the new records.
 DATA_MODELS = ("fct_cdr+", "path:models/marts", "config.materialized:incremental")
 DATA_SELECTION = (*DATA_MODELS, "resource_type:test")
-NOT_DATA = ("resource_type:unit_test",)
+# dbt's unit tests read no data, only the rows written in their YAML: their answer changes with the code, never with
+# a build, so no cycle runs them (as dbt advises: in development and CI, not in production). `make test` runs them
+# (tests/e2e/test_dbt_unit_tests.py), and after a change to a model so does
+# `dbt test --select test_type:unit` by hand (docs/development.md).
+UNIT_TESTS = ("resource_type:unit_test",)
 # Tests an incremental build whose tests check only the changed rows leaves to the full and nightly builds: those
 # of the intermediate views (tag in dbt_project.yml). A view's window over the whole lake runs before any filter,
 # so such a test reads every leg ever pulled (80 of the 110 s of a build at 10M legs), while fct_cdr's own tests
@@ -166,18 +169,19 @@ def dbt_build_arguments(
     if not full_refresh and state.project == project_fingerprint() and (config.build_dir() / "build.duckdb").exists():
         mark = None if full_tests else state.tested_through
         if not mark:
-            return ["build", "--select", *DATA_SELECTION, "--exclude", *NOT_DATA]
+            return ["build", "--select", *DATA_SELECTION, "--exclude", *UNIT_TESTS]
         return [
             "build",
             "--select",
             *DATA_SELECTION,
             "--exclude",
-            *NOT_DATA,
+            *UNIT_TESTS,
             *PROVED_DOWNSTREAM,
             "--vars",
             json.dumps({"tests_changed_since": mark}),
         ]
-    return ["build", "--full-refresh"] if full_tests else ["build", "--full-refresh", "--exclude", *PROVED_DOWNSTREAM]
+    full = ["build", "--full-refresh", "--exclude", *UNIT_TESTS]
+    return full if full_tests else [*full, *PROVED_DOWNSTREAM]
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from typing import Any
 import duckdb
 
 from cdr import access
-from cdr.fsutil import fsync_dir, publish, temp_path_for
+from cdr.fsutil import fsync_dir, fsync_file, publish, temp_path_for
 
 log = logging.getLogger(__name__)
 
@@ -227,11 +227,7 @@ def updated_database(
     # what the target has now (an operator's chmod, chgrp) is what the new file gets
     mode, gid = access.like(target, holds_numbers=holds_numbers, group=group)
     access.give(spare, mode, gid)
-    fd = os.open(spare, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_file(spare)
     fsync_dir(slots)
     # The target becomes a second name of the spare: a fresh link renamed over it, atomically.
     link = temp_path_for(target)
