@@ -49,3 +49,8 @@ PBX_DATA = ROOT / "include" / "demo_data" / "pbx_cdrs.json"
 @pytest.fixture(scope="session")
 def pbx_rows() -> list[dict]:
     return json.loads(PBX_DATA.read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `long` first: in a parallel run (make test), a worker that started one last would end alone."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -33,7 +33,7 @@ from tests.e2e.airflow_api import AirflowApi, wait_for
 from tests.e2e.airflow_cli import airflow
 from tests.helpers import kazoo_ids_created_in, pbx_ids_read_by
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 # Three daily intervals, 2026-11-19, -20 and -21 (a back-fill's dates are its runs' logical dates, each its
 # interval's start): the demo days.
 FROM, TO = "2026-11-19", "2026-11-21"
