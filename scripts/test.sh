@@ -7,7 +7,7 @@
 # share its fixtures on one worker), and beside them the tests marked `ducklake` (the DuckLake warehouse, the whole
 # scale-out shape) in .venv-ducklake, made by scripts/ducklake_env.sh (DuckDB 1.5.5, whose extensions PyPI
 # carries); their output follows the rest. The end-to-end tests wait on subprocesses and schedulers much of their
-# time, so on two cores the three runs share the machine: about 13 minutes here, against 32 one at a time.
+# time, so on two cores the three runs share the machine: about 13 minutes of tests here, against 32 one at a time.
 # With arguments (a part, `-k`, `-n 2`...): those, in .venv, one at a time unless told; in .venv there the
 # `ducklake` tests skip, saying why: `scripts/test.sh --ducklake tests/e2e/test_scale_out.py` runs a part of them
 # in .venv-ducklake.

@@ -25,6 +25,8 @@ os.environ.update(
     }
 )
 os.environ.pop("CDR_PULL_SCHEDULE", None)
+# No build generates dbt's docs (2-3 s of each full build) but where a test looks at them: it sets this on.
+os.environ["CDR_WAREHOUSE_DOCS"] = "false"
 # The demo and every expected answer are on the default clock (UTC); a test that wants another zone sets its own.
 for _name in [n for n in os.environ if n == "CDR_SITE_TIMEZONE" or n.startswith("CDR_SITE_TIMEZONE_")]:
     os.environ.pop(_name)

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         False, "make the daily report from the masked copy (`1`, `true`, `yes`, `on`)", group="warehouse"
     )
     duckdb_memory_limit: str = _setting("2GB", "DuckDB's memory limit in dbt's builds", group="warehouse")
+    warehouse_docs: bool = _setting(
+        True,
+        "generate and publish the model's documentation (`docs/`) after a build whose project changed; off "
+        "(`0`, `false`) where nobody reads it, such as a test machine",
+        group="warehouse",
+    )
     # --- the Voicenter receiver (`cdr-receiver`)
     voicenter_token: SecretStr | None = _setting(
         None,

@@ -46,6 +46,7 @@ def demo_data(tmp_path_factory):
     data = tmp_path_factory.mktemp("demo") / "data"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDR_DATA_DIR", str(data))
+        patch.setenv("CDR_WAREHOUSE_DOCS", "true")  # the demo publishes them (test_demo_warehouse.py)
         with start("kazoo_sim.py") as kazoo, start("pbx_sim.py") as pbx:
             pull_kazoo(KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account"), *DAY, default_region="US")
             pull_pbx(PbxClient(pbx.url, "demo-pbx-token", "demo-pbx-api-key"), *DAY)

@@ -109,6 +109,7 @@ def pipeline(tmp_path_factory):
         patch.setenv("CDR_FILE_GROUP", grp.getgrgid(files_gid).gr_name)
         patch.setenv("CDR_MASKED_GROUP", grp.getgrgid(masked_gid).gr_name)
         patch.setenv("CDR_REPORT_MASK_NUMBERS", "1")
+        patch.setenv("CDR_WAREHOUSE_DOCS", "true")  # the docs' files are private too
         patch.delenv("CDR_NUMBER_SALT", raising=False)
         with start("kazoo_sim.py") as kazoo, start("pbx_sim.py") as pbx:
             pull_kazoo(KazooClient(kazoo.url, "demo-kazoo-api-key", "demo-account"), *DAY, default_region="US")

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
@@ -186,14 +186,15 @@ def dbt_build_arguments(
 
 @dataclass(frozen=True)
 class Plan:
-    """What one cycle runs: dbt's arguments (its vars apart: every command gets them), and whether the published
-    documentation is current (generated from this very project), so that docs need not be generated again."""
+    """What one cycle runs: dbt's arguments (its vars apart: every command gets them), and what becomes of the
+    model's documentation: ``generate`` it, or not, as it is ``current`` (generated from this very project) or
+    ``off`` (CDR_WAREHOUSE_DOCS)."""
 
     project: str
     arguments: list[str]
     build_args: list[str]
     dbt_vars: dict[str, Any] | None
-    docs_current: bool
+    docs: Literal["generate", "current", "off"]
 
     @property
     def incremental(self) -> bool:
@@ -204,7 +205,7 @@ class Plan:
         """The build must pass; a stale source only warns; docs that fail to generate must not hold back a
         published build, so that is raised after the publish."""
         commands = [(self.build_args, True), (["source", "freshness"], False)]
-        return commands if self.docs_current else [*commands, (["docs", "generate"], False)]
+        return [*commands, (["docs", "generate"], False)] if self.docs == "generate" else commands
 
 
 def plan(state: BuildState, full_refresh: bool, full_tests: bool) -> Plan:
@@ -217,12 +218,15 @@ def plan(state: BuildState, full_refresh: bool, full_tests: bool) -> Plan:
         at = arguments.index("--vars")
         build_args, dbt_vars = [*arguments[:at], *arguments[at + 2 :]], json.loads(arguments[at + 1])
     # Docs describe the relations, not their rows (names, types, descriptions): they change only with the project.
-    docs_current = (
+    current = (
         "--full-refresh" not in arguments
         and state.docs_project == project
         and (config.docs_dir() / "index.html").exists()
     )
-    return Plan(project, arguments, build_args, dbt_vars, docs_current)
+    docs: Literal["generate", "current", "off"] = (
+        "off" if not settings().warehouse_docs else "current" if current else "generate"
+    )
+    return Plan(project, arguments, build_args, dbt_vars, docs)
 
 
 def run_dbt(plan: Plan, steps: dict[str, float]) -> dict[str, Any]:
@@ -277,7 +281,10 @@ def mask(lineage: str) -> None:
 
 def docs(state: BuildState, plan: Plan, exit_code: int | None) -> bool:
     """The model's documentation beside the warehouse, when this cycle generated it. True when published."""
-    if plan.docs_current:
+    if plan.docs == "off":
+        log.info("docs not generated: CDR_WAREHOUSE_DOCS is off")
+        return False
+    if plan.docs == "current":
         log.info("docs unchanged: the project is the one %s was generated from", config.docs_dir() / "index.html")
         return False
     if exit_code != 0:
@@ -323,7 +330,7 @@ def build_and_publish(full_refresh: bool = False, full_tests: bool = False) -> d
         step("publish")
         mask(state.lineage)
         step("publish masked")
-        if docs(state, cycle, None if cycle.docs_current else ran["exit"][2]):
+        if docs(state, cycle, ran["exit"][2] if cycle.docs == "generate" else None):
             step("docs publish")
         steps["total"] = round(time.perf_counter() - began, 3)
         mode = "incremental" if cycle.incremental else "full"
