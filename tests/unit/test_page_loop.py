@@ -124,4 +124,43 @@ def test_the_pbx_pages_carry_their_records_bytes_too(httpserver):
     )
     page = next(PbxClient(httpserver.url_for("/"), "tok", "key").cdr_pages(DAY, DAY + timedelta(hours=1)))
     assert page.rows == results
-    assert page.rows.raw == [json.dumps(r, indent=1).replace("\n", "\n  ").encode() for r in results]
+    assert [bytes(raw) for raw in page.rows.raw] == [
+        json.dumps(r, indent=1).replace("\n", "\n  ").encode() for r in results
+    ]
+
+
+def test_small_pages_converted_together_keep_each_rows_page(data_dir):
+    """Pages smaller than CONVERT_ROWS are converted as one: each row still names its own page in ``_batch``, a
+    record refused on the second page is quarantined as that page's, and the bytes as sent stay ``_raw`` where
+    every page came with them."""
+    from cdr.sources.http import Records
+    from cdr.sources.pull import CONVERT_ROWS
+
+    rows = pull_server.kazoo_rows(9)
+    texts = [json.dumps(r, indent=1).encode() for r in rows]
+    by_page = [(0, 3), (3, 6), (6, 9)]
+    pages = [
+        Page(Records([msgspec.json.decode(t) for t in texts[a:b]], texts[a:b]), n)
+        for n, (a, b) in enumerate(by_page, 1)
+    ]
+    pages[1].rows.insert(1, "not a record")
+    pages[1].rows.raw.insert(1, b'"not a record"')
+    assert sum(len(p.rows) for p in pages) < CONVERT_ROWS
+    summary = pull_into_lake(
+        source="kazoo",
+        label="K",
+        schema=kazoo.SCHEMA,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        pages=pages,
+        to_table=kazoo.to_lake_table,
+        lineage={"_default_region": "US"},
+    )
+    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+    lake = {r["id"]: r for r in pq.read_table(files).to_pylist()}
+    expected_page = {r["id"]: f"p{n}" for n, (a, b) in enumerate(by_page, 1) for r in rows[a:b]}
+    assert {i: r["_batch"] for i, r in lake.items()} == expected_page
+    assert {i: r["_raw"] for i, r in lake.items()} == {r["id"]: t.decode() for r, t in zip(rows, texts)}
+    assert summary["quarantined"] == 1 and summary["rows_written"] == 9 and summary["pages"] == 3
+    notes = [json.loads(p.read_text()) for p in (data_dir / "quarantine" / "kazoo").rglob("*.json")]
+    assert [n["page"] for n in notes] == ["p2"]

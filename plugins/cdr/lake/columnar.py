@@ -17,6 +17,8 @@ value by value where they might not:
 
 from __future__ import annotations
 
+import array
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -81,7 +83,17 @@ def sent_column(records: Sequence[Any], positions: Sequence[int]) -> pa.Array | 
     sent = getattr(records, "raw", None)
     if sent is None:
         return None
-    return pa.array([sent[i] for i in positions], pa.string())
+    chosen = sent if len(positions) == len(sent) else [sent[i] for i in positions]
+    # One copy of the page's bytes and its offsets, where pa.array would take each record apart: a fifth of the
+    # time on rows of a few KB. Its UTF-8 is not checked again: msgspec refuses a body that is not UTF-8, and
+    # each record's bytes begin and end at a token of that body.
+    try:
+        offsets = array.array("i", itertools.accumulate(map(len, chosen), initial=0))
+    except OverflowError:  # a page of 2 GiB: Arrow splits it
+        return pa.array([bytes(item) for item in chosen], pa.string())
+    column = pa.StringArray.from_buffers(len(chosen), pa.py_buffer(offsets), pa.py_buffer(b"".join(chosen)))
+    column.validate()
+    return column
 
 
 def _fractions(records: Sequence[dict], ints: Sequence[pa.Field]) -> bool:
