@@ -164,3 +164,34 @@ def test_the_time_budget_stops_between_batches(r, data_dir):
         r.lpush(KEY, cdr(f"b-{n}"))
     summary = drain(r, [KEY], batch_size=10, budget_seconds=0)
     assert summary["stopped_by_budget"] and r.llen(KEY) == 30
+
+
+def test_batches_are_bounded_in_bytes_and_read_in_chunks(r, data_dir, monkeypatch):
+    """Large messages make smaller batches (each at most MAX_BATCH_BYTES, one message at least), read a chunk at a
+    time; every message is stored once, oldest first, and the list ends empty."""
+    import cdr.sources.enigma.drain as enigma
+
+    monkeypatch.setattr(enigma, "MAX_BATCH_BYTES", 3_000)
+    monkeypatch.setattr(enigma, "READ_CHUNK", 4)
+    sizes = [50, 900, 2_000, 10, 4_000, 700, 700, 700, 700, 30, 2_990, 5]
+    messages = [cdr(f"ENG-{n}", note="x" * size) for n, size in enumerate(sizes)]
+    for message in messages:
+        r.lpush(KEY, message)
+    summary = enigma.drain(r, [KEY], batch_size=6)
+    # the batches a reader of the list's oldest end makes under both bounds, computed here
+    expected, batch, size = [], [], 0
+    for message in messages:
+        if batch and (len(batch) == 6 or size + len(message) > 3_000):
+            expected.append(batch)
+            batch, size = [], 0
+        batch.append(message)
+        size += len(message)
+    expected.append(batch)
+    assert summary["keys"][KEY]["batches"] == len(expected) > len(sizes) // 6 + 1
+    assert summary["keys"][KEY]["stored"] == len(messages) and r.llen(KEY) == 0
+    rows = lake_rows(data_dir)
+    by_batch: dict[str, list[str]] = {}
+    for row in sorted(rows, key=lambda row: int(row["call_ref"].split("-")[1])):
+        by_batch.setdefault(row["_batch"], []).append(row["call_ref"])
+    got = sorted(by_batch.values(), key=lambda refs: int(refs[0].split("-")[1]))
+    assert got == [[json.loads(m)["payload"]["call_ref"] for m in b] for b in expected]

@@ -154,10 +154,13 @@ class LakeWriter:
         part = self._partitions.get(day)
         if part is None:
             temp = self._files.stage(day)
-            # Dictionary encoding only pays where values repeat; _raw never does.
-            dictionary = [name for name in self.schema.names if name != "_raw"]
+            # Dictionary encoding only pays where values repeat; _raw never does. Nor do its min and max (JSON
+            # text) prune any read: computing them was a third of the time of writing an Enigma batch.
+            typed = [name for name in self.schema.names if name != "_raw"]
             try:
-                writer = pq.ParquetWriter(temp, self.schema, compression="zstd", use_dictionary=dictionary)
+                writer = pq.ParquetWriter(
+                    temp, self.schema, compression="zstd", use_dictionary=typed, write_statistics=typed
+                )
             except BaseException:
                 temp.unlink(missing_ok=True)
                 raise

@@ -161,10 +161,33 @@ class _Run:
         return time.monotonic() - self.started > self.budget_seconds
 
 
-def _messages(client: redis.Redis, key: str, start: int, end: int) -> list[bytes]:
-    """LRANGE on a client that leaves answers undecoded (redis.Redis's default, as here): the messages' bytes."""
-    # redis-py types every answer bytes | str, whatever the client's decode_responses
-    return cast(list[bytes], client.lrange(key, start, end))
+# A batch is bounded in bytes as well as in messages: 20,000 messages of up to 5 KB took a drain past 400 MB. It is
+# read in chunks from the oldest end, so that what is held is the batch and one chunk, and so that a batch is
+# decided by the list alone (the same oldest messages make the same batch, read again after a crash).
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+READ_CHUNK = 5_000
+
+
+def _messages(client: redis.Redis, key: str, skip: int, batch_size: int) -> tuple[list[bytes], bool]:
+    """The oldest messages but the ``skip`` oldest, oldest first: up to ``batch_size`` of them and MAX_BATCH_BYTES
+    (one at least); and whether the list may hold more. The client leaves answers undecoded (redis.Redis's
+    default, as here): the messages' bytes."""
+    items: list[bytes] = []
+    size = 0
+    while len(items) < batch_size:
+        want = min(READ_CHUNK, batch_size - len(items))
+        newest = -(skip + len(items)) - 1
+        # redis-py types every answer bytes | str, whatever the client's decode_responses
+        chunk = cast(list[bytes], client.lrange(key, newest - want + 1, newest))
+        chunk.reverse()
+        for item in chunk:
+            if items and size + len(item) > MAX_BATCH_BYTES:
+                return items, True
+            items.append(item)
+            size += len(item)
+        if len(chunk) < want:
+            return items, False
+    return items, True
 
 
 def _drain_key(run: _Run, key: str, counts: KeySummary) -> bool:
@@ -176,16 +199,15 @@ def _drain_key(run: _Run, key: str, counts: KeySummary) -> bool:
     """
     client, batch_size = run.client, run.batch_size
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enigma-prefetch") as pool:
-        items = _messages(client, key, -batch_size, -1)
+        items, more = _messages(client, key, 0, batch_size)
         while items:
             if run.out_of_time():
                 run.summary.stopped_by_budget = True
                 return False
             n = len(items)
-            following = pool.submit(_messages, client, key, -(n + batch_size), -(n + 1)) if n == batch_size else None
-            items.reverse()
+            following = pool.submit(_messages, client, key, n, batch_size) if more else None
             rows, bad = write_batch(key, items, run.timezone_name, run.default_region)
-            next_items = following.result() if following else []
+            next_items, next_more = following.result() if following else ([], False)
             run.lease.renew()
             if client.eval(_TRIM, 1, key, n) < 0:
                 raise RuntimeError(f"Enigma list {key!r} lost messages we had not trimmed: another consumer?")
@@ -203,7 +225,7 @@ def _drain_key(run: _Run, key: str, counts: KeySummary) -> bool:
                 client.llen(key),
             )
             # Messages pushed meanwhile are at the left end: read the right end afresh once the prefetch runs dry.
-            items = next_items or _messages(client, key, -batch_size, -1)
+            items, more = (next_items, next_more) if next_items else _messages(client, key, 0, batch_size)
     return True
 
 

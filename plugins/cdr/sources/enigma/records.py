@@ -10,9 +10,11 @@ keeps the drain at the speed of Redis itself.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -43,20 +45,25 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def batch_table(items: list[bytes], key: str, tz_name: str, lineage: dict[str, Any]) -> tuple[pa.Table, list[int]]:
-    """The lake rows of a batch's well-formed messages, and the positions of those that are not JSON objects."""
+def batch_table(
+    items: Sequence[bytes] | pa.BinaryArray, key: str, tz_name: str, lineage: dict[str, Any]
+) -> tuple[pa.Table, list[int]]:
+    """The lake rows of a batch's well-formed messages (``items``: their bytes, or a binary column of them), and
+    the positions of those that are not JSON objects."""
+    binary = items if isinstance(items, pa.Array) else pa.array(items, pa.binary())
     try:
-        raw = pa.array(items, pa.binary()).cast(pa.string())
+        raw = binary.view(pa.string())
+        raw.validate(full=True)  # UTF-8, checked in one pass over the batch
     except pa.ArrowInvalid:
         # Some message is not UTF-8: find which, one by one (rare), and check the others in bulk.
         good_text: list[str | None] = []
-        for item in items:
+        for item in binary.to_pylist():
             try:
                 good_text.append(item.decode("utf-8"))
             except UnicodeDecodeError:
                 good_text.append(None)
         raw = pa.array(good_text, pa.string())
-    batch = pa.table({"idx": pa.array(range(len(items)), pa.int32()), "raw": raw})
+    batch = pa.table({"idx": np.arange(len(raw), dtype=np.int32), "raw": raw})
     bad = sorted(_duckdb().sql(_NOT_AN_OBJECT).fetchnumpy()["idx"].tolist())
     if bad:
         keep = pc.invert(pc.is_in(batch["idx"], pa.array(bad, pa.int32())))
