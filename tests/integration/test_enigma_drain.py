@@ -177,6 +177,21 @@ def test_batches_are_bounded_in_bytes_and_read_in_chunks(r, data_dir, monkeypatc
     messages = [cdr(f"ENG-{n}", note="x" * size) for n, size in enumerate(sizes)]
     for message in messages:
         r.lpush(KEY, message)
+    calls: list[tuple] = []
+    real_lrange, real_eval = r.lrange, r.eval
+
+    def lrange(key, start, end):
+        found = real_lrange(key, start, end)
+        calls.append(("read", start, end, len(found)))
+        return found
+
+    def trim(script, *args):
+        if "LTRIM" in script:
+            calls.append(("trim", args[-1]))
+        return real_eval(script, *args)
+
+    monkeypatch.setattr(r, "lrange", lrange)
+    monkeypatch.setattr(r, "eval", trim)
     summary = enigma.drain(r, [KEY], batch_size=6)
     # the batches a reader of the list's oldest end makes under both bounds, computed here
     expected, batch, size = [], [], 0
@@ -195,3 +210,11 @@ def test_batches_are_bounded_in_bytes_and_read_in_chunks(r, data_dir, monkeypatc
         by_batch.setdefault(row["_batch"], []).append(row["call_ref"])
     got = sorted(by_batch.values(), key=lambda refs: int(refs[0].split("-")[1]))
     assert got == [[json.loads(m)["payload"]["call_ref"] for m in b] for b in expected]
+    # the second batch was read ahead, while the first was written: a read of the list's (n+1)-th oldest message
+    # before the first trim of n
+    first_trim = next(i for i, call in enumerate(calls) if call[0] == "trim")
+    assert calls[first_trim][1] == len(expected[0])
+    ahead = -(len(expected[0]) + 1)
+    assert any(call[1] <= ahead <= call[2] for call in calls[:first_trim] if call[0] == "read")
+    # no message read more than twice: a chunk is sized to the room left in its batch
+    assert sum(call[3] for call in calls if call[0] == "read") <= 2 * len(messages)

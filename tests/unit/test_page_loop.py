@@ -164,3 +164,63 @@ def test_small_pages_converted_together_keep_each_rows_page(data_dir):
     assert summary["quarantined"] == 1 and summary["rows_written"] == 9 and summary["pages"] == 3
     notes = [json.loads(p.read_text()) for p in (data_dir / "quarantine" / "kazoo").rglob("*.json")]
     assert [n["page"] for n in notes] == ["p2"]
+
+
+def test_groups_close_at_convert_rows_and_keep_bytes_as_sent_apart(data_dir, monkeypatch):
+    """A group is written once it holds CONVERT_ROWS records; a record repeated across two groups' edge is still
+    written once; a page without its bytes as sent (read by the fallback) is converted apart from those with them,
+    so theirs stay as sent."""
+    import cdr.sources.pull as pull
+    from cdr.sources.http import Records
+
+    monkeypatch.setattr(pull, "CONVERT_ROWS", 4)
+    rows = pull_server.kazoo_rows(11)
+    texts = [json.dumps(r, indent=1).encode() for r in rows]
+
+    def sent(a, b, n):
+        return Page(Records([msgspec.json.decode(t) for t in texts[a:b]], texts[a:b]), n)
+
+    page3 = [msgspec.json.decode(texts[5]), *(msgspec.json.decode(t) for t in texts[6:8])]  # repeats row 5
+    pages = [sent(0, 3, 1), sent(3, 6, 2), Page(page3, 3), sent(8, 11, 4)]
+    summary = pull_into_lake(
+        source="kazoo",
+        label="K",
+        schema=kazoo.SCHEMA,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        pages=pages,
+        to_table=kazoo.to_lake_table,
+        lineage={"_default_region": "US"},
+    )
+    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+    lake = {r["id"]: r for r in pq.read_table(files).to_pylist()}
+    assert summary["rows_written"] == 11 and summary["repeated_at_page_edge"] == 1 and len(lake) == 11
+    assert lake[rows[5]["id"]]["_batch"] == "p2"
+    for n, row in enumerate(rows):
+        if n in (6, 7):  # the page without its bytes: each record written again, compactly
+            assert lake[row["id"]]["_raw"] == json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+        else:
+            assert lake[row["id"]]["_raw"] == texts[n].decode()
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=iso-8859-1", "application/json"])
+def test_a_page_in_latin_1_is_read_not_refused(httpserver, data_dir, content_type):
+    """msgspec reads UTF-8 only; a body in another encoding is read as requests reads it (its declared charset,
+    else the encoding its bytes look like) instead of failing the pull as "not JSON"."""
+    from werkzeug import Response
+
+    from cdr.sources.kazoo.client import KazooClient
+    from cdr.sources.kazoo.extract import pull_interval
+
+    rows = pull_server.kazoo_rows(2)
+    rows[0]["caller_id_name"] = "Zoë Müller, Sávio, Françoise, Mañana São Paulo"
+    body = json.dumps({"status": "success", "data": rows, "page_size": 2}, ensure_ascii=False).encode("latin-1")
+    httpserver.expect_request("/v2/api_auth", method="PUT").respond_with_json({"auth_token": "t", "data": {}})
+    httpserver.expect_request("/v2/accounts/acc/phone_numbers").respond_with_json({"data": {"numbers": {}}})
+    httpserver.expect_request("/v2/accounts/acc/cdrs").respond_with_response(
+        Response(body, 200, content_type=content_type)
+    )
+    pull_interval(KazooClient(httpserver.url_for(""), "key", "acc", page_size=2), DAY, DAY + timedelta(days=1))
+    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+    names = {r["id"]: r["caller_id_name"] for r in pq.read_table(files).to_pylist()}
+    assert names[rows[0]["id"]] == rows[0]["caller_id_name"] and len(names) == 2

@@ -271,6 +271,7 @@ class LakeWriter:
                 part.writer.close()
                 rows += part.rows
         except BaseException:
+            self._stop_writing()  # no row group is being written into the files abort removes
             self._files.abort()
             raise
         finally:
@@ -294,10 +295,12 @@ class LakeWriter:
                 )
             finally:
                 self._stop_writing()
-            for part in self._partitions.values():
-                part.writer.close()
         finally:
-            self._files.abort()
+            try:
+                for part in self._partitions.values():
+                    part.writer.close()
+            finally:
+                self._files.abort()
 
 
 def _write_group(writer: pq.ParquetWriter, table: pa.Table) -> None:

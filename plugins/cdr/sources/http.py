@@ -114,7 +114,8 @@ _decode = msgspec.json.Decoder().decode
 
 class Records(list):
     """A page's list of records, decoded, with each record's JSON text exactly as the server sent it (``raw``:
-    msgspec.Raw, a view of the body's bytes that ``bytes()`` copies out, in the same order): the lake keeps those bytes as ``_raw`` rather than writing the record again."""
+    msgspec.Raw, a view of the body's bytes that ``bytes()`` copies out, in the same order): the lake keeps those
+    bytes as ``_raw`` rather than writing the record again."""
 
     __slots__ = ("raw",)
 
@@ -139,16 +140,17 @@ def _raw_slices(content: bytes, key: str) -> list[msgspec.Raw] | None:
     return items
 
 
-def parse_json(content: bytes, records_at: str | None = None) -> Any:
+def parse_json(content: bytes, records_at: str | None = None, charset: str | None = None) -> Any:
     """The body's JSON. msgspec reads UTF-8 JSON several times faster than ``json`` and to the same values
     (integers of any size stay exact, where orjson would make a 20-digit one a float); a body it refuses
-    (another encoding, a BOM, NaN) is read as ``requests`` reads it, so what decodes is what decoded before.
+    (another encoding, a BOM, NaN) is read as ``requests`` reads it (``charset``: the one the answer declares),
+    so that what decodes is what decoded before, and a page in Latin-1 is a page, not an error.
 
     With ``records_at``, the body's list under that key comes as ``Records``: with each record's bytes as sent."""
     try:
         body = _decode(content)
-    except msgspec.DecodeError:
-        return _requests_json(content)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return _requests_json(content, charset)
     if records_at is not None and isinstance(body, dict) and isinstance(body.get(records_at), list):
         raw = _raw_slices(content, records_at)
         # the same list twice over (a key sent twice could make them differ: then the records are written again)
@@ -157,14 +159,18 @@ def parse_json(content: bytes, records_at: str | None = None) -> Any:
     return body
 
 
-def _requests_json(content: bytes) -> Any:
-    """``requests.Response.json()`` of a body without a declared charset: UTF-8, -16 or -32 as its first bytes say."""
-    encoding = requests.utils.guess_json_utf(content) if len(content) > 3 else None
-    if encoding is not None:
+def _requests_json(content: bytes, charset: str | None = None) -> Any:
+    """``requests.Response.json()``: the declared charset; else UTF-8, -16 or -32 as the first bytes say; else the
+    encoding the bytes look like (as ``Response.text`` guesses it)."""
+    encodings = [charset] if charset else []
+    if len(content) > 3 and (found := requests.utils.guess_json_utf(content)):
+        encodings.append(found)
+    encodings.append(requests.compat.chardet.detect(content)["encoding"] or "utf-8")
+    for encoding in encodings:
         try:
             return json.loads(content.decode(encoding))
-        except UnicodeDecodeError:
-            pass
+        except (UnicodeDecodeError, LookupError):
+            continue
     return json.loads(content.decode("utf-8", "replace"))
 
 
@@ -244,7 +250,7 @@ def send_json(
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from exc
         try:
-            return status, parse_json(content, records_at)
+            return status, parse_json(content, records_at, requests.utils.get_encoding_from_headers(response.headers))
         except ValueError as exc:
             # A body cut short by a dropped connection reads as invalid JSON: worth another try.
             raise _Transient(f"HTTP {status} with a body that is not JSON: {excerpt(content)}", status=status) from exc

@@ -83,6 +83,10 @@ def _joined(pages: list[list[Any]]) -> list[Any]:
     return records
 
 
+def _sent(page: PageLike) -> bool:
+    return getattr(page.rows, "raw", None) is not None
+
+
 def _rejected_on(pages: list[PageLike], rejected: list[tuple[Any, str]]) -> list[PageLike]:
     """The page each refused record came from (converters refuse records in their order)."""
     if not rejected:
@@ -189,6 +193,10 @@ def pull_into_lake(
         for page in pages:
             summary.pages += 1
             summary.rows_seen += len(page.rows)
+            if held and _sent(held[-1]) != _sent(page):
+                # a page with its bytes as sent beside one without: converted apart, so that neither loses them
+                write_held()
+                held, held_rows = [], 0
             held.append(page)
             held_rows += len(page.rows)
             # The page's records, decoded, are several times its size: not held by this loop while the next

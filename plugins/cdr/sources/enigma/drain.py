@@ -176,6 +176,8 @@ def _messages(client: redis.Redis, key: str, skip: int, batch_size: int) -> tupl
     size = 0
     while len(items) < batch_size:
         want = min(READ_CHUNK, batch_size - len(items))
+        if size:  # no more than the room left holds at the average size so far: a chunk is not read twice over
+            want = min(want, (MAX_BATCH_BYTES - size) * len(items) // size + 1)
         newest = -(skip + len(items)) - 1
         # redis-py types every answer bytes | str, whatever the client's decode_responses
         chunk = cast(list[bytes], client.lrange(key, newest - want + 1, newest))
