@@ -165,7 +165,9 @@ def _requests_json(content: bytes, charset: str | None = None) -> Any:
     encodings = [charset] if charset else []
     if len(content) > 3 and (found := requests.utils.guess_json_utf(content)):
         encodings.append(found)
-    encodings.append(requests.compat.chardet.detect(content)["encoding"] or "utf-8")
+    detector = requests.compat.chardet  # charset_normalizer or chardet, whichever requests found
+    if detector is not None:
+        encodings.append(detector.detect(content)["encoding"] or "utf-8")
     for encoding in encodings:
         try:
             return json.loads(content.decode(encoding))

@@ -79,7 +79,7 @@ def _joined(pages: list[list[Any]]) -> list[Any]:
     records = [record for page in pages for record in page]
     sent = [getattr(page, "raw", None) for page in pages]
     if all(raw is not None for raw in sent):
-        return Records(records, [item for raw in sent for item in raw])
+        return Records(records, [item for raw in sent if raw is not None for item in raw])
     return records
 
 
