@@ -61,11 +61,9 @@ class Page:
         return f"p{self.number}"
 
 
-def test_a_record_repeated_on_three_pages_is_written_once(data_dir):
-    rows = pull_server.kazoo_rows(12)
-    pages = [Page(rows[:5], 1), Page([rows[4], *rows[5:8]], 2), Page([rows[4], rows[7], *rows[8:]], 3)]
-    pages = [Page(msgspec.json.decode(json.dumps(p.rows)), p.number) for p in pages]
-    summary = pull_into_lake(
+def pull_kazoo_pages(pages: list) -> dict:
+    """The page loop over ``pages`` as a KAZOO interval of DAY."""
+    return pull_into_lake(
         source="kazoo",
         label="K",
         schema=kazoo.SCHEMA,
@@ -75,7 +73,18 @@ def test_a_record_repeated_on_three_pages_is_written_once(data_dir):
         to_table=kazoo.to_lake_table,
         lineage={"_default_region": "US"},
     )
-    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+
+
+def kazoo_files(data_dir) -> list:
+    return [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+
+
+def test_a_record_repeated_on_three_pages_is_written_once(data_dir):
+    rows = pull_server.kazoo_rows(12)
+    pages = [Page(rows[:5], 1), Page([rows[4], *rows[5:8]], 2), Page([rows[4], rows[7], *rows[8:]], 3)]
+    pages = [Page(msgspec.json.decode(json.dumps(p.rows)), p.number) for p in pages]
+    summary = pull_kazoo_pages(pages)
+    files = kazoo_files(data_dir)
     assert sorted(pq.read_table(files).column("id").to_pylist()) == sorted(r["id"] for r in rows)
     assert summary["rows_written"] == 12 and summary["repeated_at_page_edge"] == 3
 
@@ -101,7 +110,7 @@ def test_raw_is_each_record_as_the_server_sent_it(httpserver, data_dir):
     client = KazooClient(httpserver.url_for(""), "key", "acc", page_size=3)
     pull_interval(client, DAY, DAY + timedelta(days=1))
 
-    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+    files = kazoo_files(data_dir)
     lake = {r["id"]: r["_raw"] for r in pq.read_table(files).to_pylist()}
     # the expected bytes, cut from the body independently: each record of the indented list, as json.dumps
     # indents an element of a list nested once
@@ -146,17 +155,8 @@ def test_small_pages_converted_together_keep_each_rows_page(data_dir):
     pages[1].rows.insert(1, "not a record")
     pages[1].rows.raw.insert(1, b'"not a record"')
     assert sum(len(p.rows) for p in pages) < CONVERT_ROWS
-    summary = pull_into_lake(
-        source="kazoo",
-        label="K",
-        schema=kazoo.SCHEMA,
-        start=DAY,
-        end=DAY + timedelta(days=1),
-        pages=pages,
-        to_table=kazoo.to_lake_table,
-        lineage={"_default_region": "US"},
-    )
-    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+    summary = pull_kazoo_pages(pages)
+    files = kazoo_files(data_dir)
     lake = {r["id"]: r for r in pq.read_table(files).to_pylist()}
     expected_page = {r["id"]: f"p{n}" for n, (a, b) in enumerate(by_page, 1) for r in rows[a:b]}
     assert {i: r["_batch"] for i, r in lake.items()} == expected_page
@@ -182,17 +182,8 @@ def test_groups_close_at_convert_rows_and_keep_bytes_as_sent_apart(data_dir, mon
 
     page3 = [msgspec.json.decode(texts[5]), *(msgspec.json.decode(t) for t in texts[6:8])]  # repeats row 5
     pages = [sent(0, 3, 1), sent(3, 6, 2), Page(page3, 3), sent(8, 11, 4)]
-    summary = pull_into_lake(
-        source="kazoo",
-        label="K",
-        schema=kazoo.SCHEMA,
-        start=DAY,
-        end=DAY + timedelta(days=1),
-        pages=pages,
-        to_table=kazoo.to_lake_table,
-        lineage={"_default_region": "US"},
-    )
-    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+    summary = pull_kazoo_pages(pages)
+    files = kazoo_files(data_dir)
     lake = {r["id"]: r for r in pq.read_table(files).to_pylist()}
     assert summary["rows_written"] == 11 and summary["repeated_at_page_edge"] == 1 and len(lake) == 11
     assert lake[rows[5]["id"]]["_batch"] == "p2"
@@ -221,6 +212,6 @@ def test_a_page_in_latin_1_is_read_not_refused(httpserver, data_dir, content_typ
         Response(body, 200, content_type=content_type)
     )
     pull_interval(KazooClient(httpserver.url_for(""), "key", "acc", page_size=2), DAY, DAY + timedelta(days=1))
-    files = [p for p in (data_dir / "lake" / "kazoo").rglob("*.parquet") if p.name != "_schema.parquet"]
+    files = kazoo_files(data_dir)
     names = {r["id"]: r["caller_id_name"] for r in pq.read_table(files).to_pylist()}
     assert names[rows[0]["id"]] == rows[0]["caller_id_name"] and len(names) == 2
